@@ -1,0 +1,53 @@
+# ctr-lab: `make run` and `make test` are all a fresh machine needs (see README.md).
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+VENV4 := .venv-spark4
+PY := $(VENV)/bin/python
+PY4 := $(VENV4)/bin/python
+RUN_DIR ?= build/case_study
+export PYTHON
+
+SETUP_INPUTS := pyproject.toml tools/setup_env.sh
+
+.PHONY: help run test lint unit unit-spark4 samples bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: $(SETUP_INPUTS)
+	@bash tools/setup_env.sh $(VENV) lab,dev
+	@touch $@
+
+$(VENV4)/.installed: $(SETUP_INPUTS)
+	@bash tools/setup_env.sh $(VENV4) spark4,dev
+	@touch $@
+
+run: $(VENV)/.installed ## Set up .venv and run the case study end to end on local Spark
+	@$(VENV)/bin/ctr-lab run --out $(RUN_DIR)
+
+test: lint unit unit-spark4 ## Set up both environments and run the whole test suite
+	@echo "make test: all checks passed"
+
+lint: $(VENV)/.installed ## ruff, Python 3.9 compatibility (vermin) and mypy
+	@$(VENV)/bin/ruff check ctr_lab tests benchmarks
+	@$(VENV)/bin/ruff format --check ctr_lab tests benchmarks
+	@$(VENV)/bin/vermin --no-tips --violations --target=3.9- --eval-annotations --backport dataclasses ctr_lab
+	@$(VENV)/bin/mypy
+
+unit: $(VENV)/.installed ## The test suite on the lab environment (PySpark 3.5)
+	@$(PY) -m pytest
+
+unit-spark4: $(VENV4)/.installed ## The test suite on the newest PySpark 4.x
+	@$(PY4) -m pytest
+
+samples: $(VENV)/.installed ## Regenerate data_samples/ (the test suite checks they reproduce)
+	@$(PY) -m ctr_lab.samples --write
+
+bench: $(VENV)/.installed ## Run the benchmarks and print their tables
+	@$(PY) benchmarks/bench_synth.py
+
+clean: ## Remove build outputs (keeps the environments)
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,645 @@
+"""Load Avazu-style click data into one canonical Spark schema, with a report of every row.
+
+:func:`load` reads the raw Kaggle Avazu train format and the course's 26-column format, from CSV,
+gzip CSV or Parquet, local paths or ``s3://``/``s3a://`` URIs. It detects the format from the header,
+never infers a schema, repairs the ids a spreadsheet damaged where that is possible, and keeps every
+row it cannot accept aside with its reason. Problems that make the whole file unusable raise
+:class:`~ctr_lab.errors.DataLoadError` with the file, the column or value, and the fix.
+
+Examples
+--------
+>>> import ctr_lab as cl
+>>> loaded = cl.load("data_samples/avazu_raw_50k.csv.gz")          # doctest: +SKIP
+>>> print(loaded.report)                                            # doctest: +SKIP
+>>> train_df = loaded.df                                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import zlib
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from ctr_lab import schema as S
+from ctr_lab.errors import DataLoadError
+
+#: The reasons a row can be rejected for, as (key, what it means). Keys with a column name
+#: (``missing:C14``) are expanded per column.
+REJECT_REASONS = {
+    "malformed_row": "wrong number of fields",
+    "repeated_header": "a header line repeated inside the data",
+    "missing": "empty value",
+    "not_integer": "not an integer",
+    "bad_time": "event time not a valid YYMMDDHH (raw) or month/day/hour (course)",
+    "bad_id": "id is not an unsigned integer",
+    "not_number": "not a number",
+}
+
+_LABEL_TRUE = ("1", "TRUE")
+_LABEL_FALSE = ("0", "FALSE")
+_HEX_RE = "^[0-9a-f]{8}$"
+_CORRUPT = "_corrupt_record"
+_SNIFF_BYTES = 1 << 16
+
+
+@dataclass
+class LoadReport:
+    """What a load did with every row of a file.
+
+    ``rows_read == rows_accepted + rows_rejected`` always holds; ``rejected_by_reason`` sums to
+    ``rows_rejected``. Ids a spreadsheet damaged are counted per column: ``ids_repaired`` were
+    restored (leading zeros put back, upper case lowered), ``ids_unrepairable`` (``2.53E+79``) are
+    kept as they are, as their own category level.
+    """
+
+    path: str
+    format: str
+    container: str
+    rows_read: int
+    rows_accepted: int
+    rows_rejected: int
+    rejected_by_reason: Dict[str, int]
+    clicks: int
+    click_rate: Optional[float]
+    first_event: Optional[str]
+    last_event: Optional[str]
+    ids_repaired: Dict[str, int] = field(default_factory=dict)
+    ids_unrepairable: Dict[str, int] = field(default_factory=dict)
+    header_fixes: List[str] = field(default_factory=list)
+    ignored_columns: List[str] = field(default_factory=list)
+    has_truth: bool = False
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Return the report as plain JSON-serialisable data."""
+        return asdict(self)
+
+    def to_json(self) -> str:
+        """Return the report as indented JSON."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    def __str__(self) -> str:
+        fmt = {
+            "raw": "raw (Kaggle Avazu train, 24 columns)",
+            "course": "course (26 columns, click TRUE/FALSE)",
+            "canonical": "canonical (ctr_lab Parquet)",
+        }.get(self.format, self.format)
+        lines = [
+            f"load report: {self.path}",
+            f"  format            {fmt}, {self.container}",
+            f"  rows read         {self.rows_read:,}",
+            f"  rows accepted     {self.rows_accepted:,}",
+            f"  rows rejected     {self.rows_rejected:,}",
+        ]
+        for reason, count in sorted(self.rejected_by_reason.items(), key=lambda kv: -kv[1]):
+            lines.append(f"    {count:>12,}  {describe_reason(reason)}")
+        if self.click_rate is not None:
+            lines.append(f"  clicks            {self.clicks:,} (click rate {self.click_rate:.4f})")
+        if self.first_event:
+            lines.append(f"  event hours       {self.first_event} .. {self.last_event} UTC")
+        if any(self.ids_repaired.values()):
+            lines.append(f"  ids repaired      {_per_column(self.ids_repaired)}")
+        if any(self.ids_unrepairable.values()):
+            lines.append(f"  ids unrepairable  {_per_column(self.ids_unrepairable)} (kept as-is)")
+        for fix in self.header_fixes:
+            lines.append(f"  header fixed      {fix}")
+        if self.ignored_columns:
+            lines.append(f"  columns ignored   {', '.join(self.ignored_columns)}")
+        if self.has_truth:
+            lines.append(f"  truth column      {S.TRUTH_COLUMN} (generator's true click probability)")
+        return "\n".join(lines)
+
+
+@dataclass
+class Loaded:
+    """The result of :func:`load`: accepted rows, rejected rows with reasons, and the report."""
+
+    df: Any  # pyspark.sql.DataFrame in the canonical schema
+    rejected_df: Any  # the rejected rows as text, with a ``reason`` column
+    report: LoadReport
+
+
+def describe_reason(reason: str) -> str:
+    """Return the readable form of a rejection reason key such as ``not_integer:C14``.
+
+    Examples
+    --------
+    >>> describe_reason("not_integer:C14")
+    'C14: not an integer'
+    """
+    key, _, column = reason.partition(":")
+    text = REJECT_REASONS.get(key, key)
+    return f"{column}: {text}" if column else text
+
+
+def _per_column(counts: Dict[str, int]) -> str:
+    return ", ".join(f"{col} {n:,}" for col, n in counts.items() if n)
+
+
+# ----------------------------------------------------------------------------------------------
+# Finding the files and sniffing what they are
+# ----------------------------------------------------------------------------------------------
+
+
+def _is_remote(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+def _local_files(path: str) -> List[str]:
+    """The data files behind a local path: the file itself, or the part files of a folder."""
+    if os.path.isdir(path):
+        names = sorted(
+            n
+            for n in os.listdir(path)
+            if not n.startswith((".", "_")) and not n.endswith(".crc")
+            and os.path.isfile(os.path.join(path, n))
+        )
+        return [os.path.join(path, n) for n in names]
+    return [path]
+
+
+def _sniff_local(path: str, shown: str) -> Tuple[str, Optional[List[str]]]:
+    """Return (container, header columns or None for Parquet) of a local file."""
+    with open(path, "rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    if not head:
+        raise DataLoadError(shown, "the file is empty (0 bytes)", "re-create or re-download it")
+    if head[:4] == b"PAR1":
+        return "parquet", None
+    container = "csv"
+    if head[:2] == b"\x1f\x8b":
+        container = "gzip csv"
+        try:
+            with gzip.open(path, "rb") as gz:
+                head = gz.read(_SNIFF_BYTES)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataLoadError(
+                shown, f"the gzip archive is damaged ({exc})", "re-download or re-compress the file"
+            ) from None
+        if not head:
+            raise DataLoadError(shown, "the gzip archive holds an empty file", "re-create it")
+    elif path.endswith(".gz"):
+        raise DataLoadError(
+            shown, "the name ends in .gz but the file is not gzip data", "rename or re-compress it"
+        )
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A cut in the middle of a multi-byte character at the sniff boundary is fine.
+        if exc.start < len(head) - 4:
+            raise DataLoadError(
+                shown,
+                f"not a CSV or Parquet file (byte {exc.start} is not UTF-8 text)",
+                "point to an Avazu CSV, gzip CSV or Parquet file",
+            ) from None
+        text = head[: exc.start].decode("utf-8")
+    if "\x00" in text:
+        raise DataLoadError(
+            shown,
+            "not a CSV or Parquet file (it holds binary data)",
+            "point to an Avazu CSV, gzip CSV or Parquet file",
+        )
+    first_line = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
+    if not first_line.strip():
+        raise DataLoadError(shown, "the first line is empty: no header", "add the Avazu header line")
+    return container, [c.strip().strip('"') for c in first_line.split(",")]
+
+
+def _sniff_remote(spark, path: str) -> Tuple[str, Optional[List[str]]]:
+    if path.rstrip("/").endswith(".parquet"):
+        return "parquet", None
+    container = "gzip csv" if path.endswith(".gz") else "csv"
+    try:
+        first = spark.read.text(path).first()
+    except Exception as exc:
+        raise DataLoadError(path, _spark_problem(exc), "check the URI and your access to it") from None
+    if first is None or not first[0].strip():
+        raise DataLoadError(path, "the file is empty or has no header", "re-create the file")
+    return container, [c.strip().strip('"') for c in first[0].lstrip("\ufeff").split(",")]
+
+
+def _spark_problem(exc: Exception) -> str:
+    """One line from a Spark/Py4J error: its root cause, without the Java stack trace."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    causes = [line[len("Caused by:") :].strip() for line in lines if line.startswith("Caused by:")]
+    causes += [line[1:].strip() for line in lines if line.startswith(": ")]
+    causes += [line for line in lines if not line.startswith(("at ", "Traceback", "py4j", "JVM"))]
+    if not causes:
+        return type(exc).__name__
+    cause = causes[0]
+    if "Path does not exist" in cause:
+        return "no such file"
+    return cause[:300]
+
+
+def _is_gzip_damage(problem: str) -> bool:
+    signs = ("Unexpected end of input stream", "Not in GZIP format", "ZipException", "EOFException")
+    return any(sign in problem for sign in signs)
+
+
+# ----------------------------------------------------------------------------------------------
+# Header → format
+# ----------------------------------------------------------------------------------------------
+
+
+def detect_format(columns: List[str]) -> Tuple[str, Dict[str, str], List[str], List[str]]:
+    """Work out the file format from its header.
+
+    Parameters
+    ----------
+    columns
+        The header's column names, in order.
+
+    Returns
+    -------
+    (format, renames, ignored, missing)
+        ``format`` is ``"raw"``, ``"course"`` or ``"canonical"``; ``renames`` maps misspelt header
+        names to the right ones; ``ignored`` lists unknown extra columns; ``missing`` lists the
+        required columns the header lacks (empty when the file is usable).
+
+    Examples
+    --------
+    >>> detect_format(list(S.RAW_COLUMNS))[0]
+    'raw'
+    >>> detect_format(["click", "C1"])[3][:3]
+    ['banner_pos', 'site_id', 'site_domain']
+    """
+    renames = {c: S.COURSE_HEADER_ALIASES[c] for c in columns if c in S.COURSE_HEADER_ALIASES}
+    names = [renames.get(c, c) for c in columns]
+    present = set(names)
+    candidates = {
+        "raw": S.RAW_COLUMNS,
+        "course": S.COURSE_COLUMNS,
+        "canonical": S.CANONICAL_COLUMNS,
+    }
+    if "id" in present or ("month" not in present and "label" not in present):
+        order = ["raw", "course", "canonical"]
+    elif "label" in present:
+        order = ["canonical", "raw", "course"]
+    else:
+        order = ["course", "raw", "canonical"]
+    best = min(order, key=lambda f: len(set(candidates[f]) - present))
+    required = candidates[best]
+    missing = [c for c in required if c not in present]
+    known = set(required) | {S.TRUTH_COLUMN}
+    ignored = [c for c in names if c not in known]
+    return best, renames, ignored, missing
+
+
+# ----------------------------------------------------------------------------------------------
+# The load itself
+# ----------------------------------------------------------------------------------------------
+
+
+def load(path: str, spark=None, *, fmt: Optional[str] = None) -> Loaded:
+    """Load an Avazu-style file into the canonical schema, with a report of every row.
+
+    Parameters
+    ----------
+    path
+        A file or a folder of part files: CSV, gzip CSV or Parquet; a local path or an
+        ``s3://``/``s3a://`` URI.
+    spark
+        The Spark session; :func:`ctr_lab.session.get_spark` by default.
+    fmt
+        ``"raw"`` or ``"course"`` to insist on a format; detected from the header by default.
+
+    Returns
+    -------
+    Loaded
+        ``df`` (accepted rows, canonical schema), ``rejected_df`` (rejected rows as text with a
+        ``reason``), ``report`` (:class:`LoadReport`). The report costs one pass over the file;
+        ``df`` is lazy: cache it or write it to Parquet before using it many times.
+
+    Raises
+    ------
+    DataLoadError
+        The file is missing, empty, not CSV/Parquet, damaged, lacks a required column, or has click
+        labels other than 0/1/TRUE/FALSE.
+    """
+    from ctr_lab.session import get_spark
+
+    spark = spark or get_spark()
+    shown = path
+    if _is_remote(path):
+        spark_path = path
+        container, header = _sniff_remote(spark, path)
+    else:
+        local = path[len("file://") :] if path.startswith("file://") else path
+        if not os.path.exists(local):
+            raise DataLoadError(shown, "no such file", "check the path (it is relative to " + os.getcwd() + ")")
+        files = _local_files(local)
+        if not files:
+            raise DataLoadError(shown, "the folder holds no data files", "point to a file or a folder of part files")
+        container, header = _sniff_local(files[0], shown if len(files) == 1 else files[0])
+        spark_path = "file://" + os.path.abspath(local)
+
+    if container == "parquet":
+        return _load_parquet(spark, spark_path, shown, fmt)
+    assert header is not None
+    return _load_csv(spark, spark_path, shown, container, header, fmt)
+
+
+def _check_format(shown: str, columns: List[str], fmt: Optional[str]):
+    found, renames, ignored, missing = detect_format(columns)
+    if fmt is not None and fmt != found:
+        raise DataLoadError(
+            shown,
+            f"the header looks like the {found} format, not {fmt}",
+            f"load it with fmt=None (auto) or fmt='{found}'",
+        )
+    if missing:
+        shown_missing = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+        raise DataLoadError(
+            shown,
+            f"required column{'s' if len(missing) > 1 else ''} {shown_missing} missing from the header "
+            f"(closest format: {found}, which has {len(_columns_of(found))} columns)",
+            f"use a file with the {found} header: {','.join(_columns_of(found)[:4])},…",
+        )
+    dupes = sorted({c for c in columns if columns.count(c) > 1})
+    if dupes:
+        raise DataLoadError(shown, f"column {dupes[0]} appears twice in the header", "fix the header line")
+    return found, renames, ignored
+
+
+def _columns_of(fmt: str) -> Tuple[str, ...]:
+    return {"raw": S.RAW_COLUMNS, "course": S.COURSE_COLUMNS}.get(fmt, S.CANONICAL_COLUMNS)
+
+
+def _load_csv(spark, spark_path, shown, container, header, fmt) -> Loaded:
+    found, renames, ignored = _check_format(shown, header, fmt)
+    if found == "canonical":
+        raise DataLoadError(
+            shown, "canonical ctr_lab columns in a CSV file", "save canonical data as Parquet"
+        )
+    names = [renames.get(c, c) for c in header]
+    # Positional string schema: the header was checked above, Spark skips it in every file.
+    from pyspark.sql import types as T
+
+    text_schema = T.StructType(
+        [T.StructField(f"_c{i}" if n in ignored else n, T.StringType()) for i, n in enumerate(names)]
+        + [T.StructField(_CORRUPT, T.StringType())]
+    )
+    raw = (
+        spark.read.option("header", True)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", _CORRUPT)
+        .option("ignoreLeadingWhiteSpace", True)
+        .option("ignoreTrailingWhiteSpace", True)
+        .option("encoding", "UTF-8")
+        .schema(text_schema)
+        .csv(spark_path)
+    )
+    has_truth = S.TRUTH_COLUMN in names
+    header_fixes = [f"{old} -> {new}" for old, new in renames.items()]
+    return _validate(raw, shown, found, container, header_fixes, ignored, has_truth)
+
+
+def _load_parquet(spark, spark_path, shown, fmt) -> Loaded:
+    try:
+        pq = spark.read.parquet(spark_path)
+    except Exception as exc:
+        raise DataLoadError(
+            shown, f"cannot read as Parquet ({_spark_problem(exc)})", "re-write the Parquet file"
+        ) from None
+    found, renames, ignored = _check_format(shown, pq.columns, fmt)
+    for old, new in renames.items():
+        pq = pq.withColumnRenamed(old, new)
+    has_truth = S.TRUTH_COLUMN in pq.columns
+    if found == "canonical":
+        return _canonical_parquet(pq, shown, ignored, has_truth)
+    from pyspark.sql import functions as F
+
+    keep = [c for c in _columns_of(found)] + ([S.TRUTH_COLUMN] if has_truth else [])
+    text_df = pq.select(
+        *[F.col(c).cast("string").alias(c) for c in keep], F.lit(None).cast("string").alias(_CORRUPT)
+    )
+    fixes = [f"{old} -> {new}" for old, new in renames.items()]
+    return _validate(text_df, shown, found, "parquet", fixes, ignored, has_truth)
+
+
+def _canonical_parquet(pq, shown, ignored, has_truth) -> Loaded:
+    from pyspark.sql import functions as F
+
+    expected = {f.name: f.dataType for f in S.canonical_schema().fields}
+    for name, kind in expected.items():
+        actual = pq.schema[name].dataType
+        if actual != kind:
+            raise DataLoadError(
+                shown,
+                f"column {name} is {actual.simpleString()}, the canonical schema says {kind.simpleString()}",
+                "re-create the file with ctr_lab.load(...).df.write.parquet(...)",
+            )
+    cols = list(S.CANONICAL_COLUMNS) + ([S.TRUTH_COLUMN] if has_truth else [])
+    df = pq.select(*cols)
+    row = _collect_one(
+        df.agg(
+            F.count(F.lit(1)).alias("n"),
+            F.sum("label").alias("clicks"),
+            F.min("event_time").alias("first"),
+            F.max("event_time").alias("last"),
+        ),
+        shown,
+    )
+    n = row["n"]
+    if n == 0:
+        raise DataLoadError(shown, "the Parquet data has no rows", "re-create it")
+    report = LoadReport(
+        path=shown, format="canonical", container="parquet", rows_read=n, rows_accepted=n,
+        rows_rejected=0, rejected_by_reason={}, clicks=int(row["clicks"] or 0),
+        click_rate=(row["clicks"] or 0) / n, first_event=_fmt_time(row["first"]),
+        last_event=_fmt_time(row["last"]), ignored_columns=list(ignored), has_truth=has_truth,
+    )
+    empty = df.sparkSession.createDataFrame([], "reason string")
+    return Loaded(df=df, rejected_df=empty, report=report)
+
+
+def _fmt_time(value) -> Optional[str]:
+    return value.strftime("%Y-%m-%d %H:%M") if value is not None else None
+
+
+def _collect_one(df, shown: str):
+    try:
+        return df.collect()[0]
+    except Exception as exc:
+        problem = _spark_problem(exc)
+        if _is_gzip_damage(problem):
+            raise DataLoadError(
+                shown, "the gzip archive is damaged (it ends early)", "re-download or re-compress the file"
+            ) from None
+        raise DataLoadError(shown, f"Spark could not read the file ({problem})", "check the file") from None
+
+
+def _try_int(name: str):
+    from pyspark.sql import functions as F
+
+    return F.expr(f"try_cast(trim(`{name}`) AS INT)")
+
+
+def _validate(text_df, shown, found, container, header_fixes, ignored, has_truth) -> Loaded:
+    """Type, repair and account for every row of a text DataFrame in the raw or course format."""
+    from pyspark.sql import functions as F
+
+    c = F.col
+    label_text = F.upper(F.trim(c("click")))
+    int_cols = list(S.INT_COLUMNS)
+    if found == "course":
+        int_cols += ["month", "dayofweek", "day", "hour"]
+        event_time = F.expr(
+            "try_to_timestamp(format_string('2014-%02d-%02d %02d', "
+            "try_cast(trim(month) AS INT), try_cast(trim(day) AS INT), try_cast(trim(hour) AS INT)), "
+            "'yyyy-MM-dd HH')"
+        )
+        time_ok = event_time.isNotNull()
+    else:
+        event_time = F.expr("try_to_timestamp(trim(hour), 'yyMMddHH')")
+        time_ok = c("hour").rlike("^\\s*[0-9]{8}\\s*$") & event_time.isNotNull()
+    required = list(_columns_of(found))
+
+    # The first problem found, in this order, is the row's reason.
+    checks = [
+        (c(_CORRUPT).isNotNull(), F.lit("malformed_row")),
+        (F.lower(F.trim(c("click"))) == "click", F.lit("repeated_header")),
+    ]
+    for name in required:
+        checks.append(((c(name).isNull()) | (F.trim(c(name)) == ""), F.lit(f"missing:{name}")))
+    checks.append((~label_text.isin(*_LABEL_TRUE, *_LABEL_FALSE), F.lit("bad_label")))
+    for name in int_cols:
+        checks.append((_try_int(name).isNull(), F.lit(f"not_integer:{name}")))
+    checks.append((~time_ok, F.lit("bad_time")))
+    if found == "raw":
+        checks.append((~c("id").rlike("^\\s*[0-9]{1,20}\\s*$"), F.lit("bad_id")))
+    if has_truth:
+        truth = F.expr(f"try_cast(trim(`{S.TRUTH_COLUMN}`) AS DOUBLE)")
+        checks.append((truth.isNull() | (truth < 0) | (truth > 1), F.lit(f"not_number:{S.TRUTH_COLUMN}")))
+    reason = F.lit(None).cast("string")
+    for cond, key in reversed(checks):
+        reason = F.when(cond, key).otherwise(reason)
+
+    hex_text = {h: F.trim(c(h)) for h in S.HEX_COLUMNS}
+    hex_ok = {h: hex_text[h].rlike(_HEX_RE) for h in S.HEX_COLUMNS}
+    hex_pad = {h: hex_text[h].rlike("^[0-9]{1,7}$") for h in S.HEX_COLUMNS}
+    hex_case = {h: hex_text[h].rlike("^[0-9A-Fa-f]{8}$") & ~hex_ok[h] for h in S.HEX_COLUMNS}
+
+    marked = text_df.withColumn("reason", reason)
+    accepted = c("reason").isNull()
+    label = F.when(label_text.isin(*_LABEL_TRUE), 1).otherwise(0)
+
+    reason_keys = ["malformed_row", "repeated_header", "bad_label", "bad_time", "bad_id"]
+    reason_keys += [f"missing:{n}" for n in required]
+    reason_keys += [f"not_integer:{n}" for n in int_cols]
+    if has_truth:
+        reason_keys.append(f"not_number:{S.TRUTH_COLUMN}")
+    aggs = [F.count(F.lit(1)).alias("rows_read")]
+    aggs += [F.sum(F.when(c("reason") == k, 1).otherwise(0)).alias(k) for k in reason_keys]
+    aggs += [F.sum(F.when(accepted, label).otherwise(0)).alias("clicks")]
+    aggs += [F.min(F.when(c("reason") == "bad_label", c("click"))).alias("bad_label_example")]
+    aggs += [F.min(F.when(accepted, event_time)).alias("first"), F.max(F.when(accepted, event_time)).alias("last")]
+    for h in S.HEX_COLUMNS:
+        aggs.append(F.sum(F.when(accepted & (hex_pad[h] | hex_case[h]), 1).otherwise(0)).alias(f"rep:{h}"))
+        bad = accepted & ~hex_ok[h] & ~hex_pad[h] & ~hex_case[h]
+        aggs.append(F.sum(F.when(bad, 1).otherwise(0)).alias(f"unrep:{h}"))
+
+    row = _collect_one(marked.agg(*aggs), shown).asDict()
+    rows_read = row["rows_read"]
+    if rows_read == 0:
+        raise DataLoadError(shown, "the file has a header but no data rows", "use a file with data")
+    if row["bad_label"]:
+        raise DataLoadError(
+            shown,
+            f"column click has {row['bad_label']:,} value(s) that are not 0/1/TRUE/FALSE, "
+            f"e.g. {row['bad_label_example']!r}",
+            "map the labels to 0/1 (or TRUE/FALSE) before loading",
+        )
+    by_reason = {k: int(row[k]) for k in reason_keys if row[k]}
+    rejected = sum(by_reason.values())
+    accepted_n = rows_read - rejected
+
+    hex_value = {
+        h: F.when(hex_pad[h], F.lpad(hex_text[h], 8, "0"))
+        .when(hex_case[h], F.lower(hex_text[h]))
+        .otherwise(hex_text[h])
+        for h in S.HEX_COLUMNS
+    }
+    out_cols = []
+    for name in S.CANONICAL_COLUMNS:
+        if name == "id":
+            out_cols.append((F.trim(c("id")) if found == "raw" else F.lit(None).cast("string")).alias("id"))
+        elif name == "label":
+            out_cols.append(label.cast("int").alias("label"))
+        elif name == "event_time":
+            out_cols.append(event_time.alias("event_time"))
+        elif name in S.HEX_COLUMNS:
+            out_cols.append(hex_value[name].alias(name))
+        else:
+            out_cols.append(_try_int(name).alias(name))
+    if has_truth:
+        out_cols.append(F.expr(f"try_cast(trim(`{S.TRUTH_COLUMN}`) AS DOUBLE)").alias(S.TRUTH_COLUMN))
+    df = marked.where(accepted).select(*out_cols)
+    keep_text = [n for n in text_df.columns if n != _CORRUPT]
+    rejected_df = marked.where(~accepted).select(*keep_text, _CORRUPT, "reason")
+
+    report = LoadReport(
+        path=shown,
+        format=found,
+        container=container,
+        rows_read=rows_read,
+        rows_accepted=accepted_n,
+        rows_rejected=rejected,
+        rejected_by_reason=by_reason,
+        clicks=int(row["clicks"]),
+        click_rate=(row["clicks"] / accepted_n) if accepted_n else None,
+        first_event=_fmt_time(row["first"]),
+        last_event=_fmt_time(row["last"]),
+        ids_repaired={h: int(row[f"rep:{h}"]) for h in S.HEX_COLUMNS if row[f"rep:{h}"]},
+        ids_unrepairable={h: int(row[f"unrep:{h}"]) for h in S.HEX_COLUMNS if row[f"unrep:{h}"]},
+        header_fixes=header_fixes,
+        ignored_columns=list(ignored),
+        has_truth=has_truth,
+    )
+    return Loaded(df=df, rejected_df=rejected_df, report=report)
+
+
+def read_truth(path: str, spark=None):
+    """Read a generator truth file (``id,p_click`` or ``row,p_click``) as a DataFrame.
+
+    Examples
+    --------
+    >>> truth_df = read_truth("data_samples/avazu_raw_50k_truth.csv.gz")   # doctest: +SKIP
+    >>> scored_df = loaded.df.join(truth_df, on="id", how="inner")           # doctest: +SKIP
+    """
+    from ctr_lab.session import get_spark
+
+    spark = spark or get_spark()
+    local = path[len("file://") :] if path.startswith("file://") else path
+    if not _is_remote(path) and not os.path.exists(local):
+        raise DataLoadError(path, "no such file", "generate it with ctr-lab make-data --truth-out")
+    spark_path = path if _is_remote(path) else "file://" + os.path.abspath(local)
+    text_df = spark.read.option("header", True).csv(spark_path)
+    key = text_df.columns[0]
+    if key not in ("id", "row") or text_df.columns[1:] != [S.TRUTH_COLUMN]:
+        raise DataLoadError(
+            path, f"header {','.join(text_df.columns)} is not id,p_click or row,p_click",
+            "point to a truth file written by ctr-lab make-data --truth-out",
+        )
+    key_type = "string" if key == "id" else "long"
+    return text_df.selectExpr(f"CAST({key} AS {key_type}) AS {key}", f"CAST({S.TRUTH_COLUMN} AS DOUBLE) AS {S.TRUTH_COLUMN}")
+
+
+def click_rate_by(df, col_name: str):
+    """Impressions, clicks and click rate per value of ``col_name``, most impressions first.
+
+    Examples
+    --------
+    >>> click_rate_by(loaded.df, "banner_pos").show()          # doctest: +SKIP
+    """
+    from pyspark.sql import functions as F
+
+    return (
+        df.groupBy(col_name)
+        .agg(F.count(F.lit(1)).alias("impressions"), F.sum("label").alias("clicks"))
+        .withColumn("click_rate", F.round(F.col("clicks") / F.col("impressions"), 4))
+        .orderBy(F.col("impressions").desc(), F.col(col_name))
+    )

@@ -1,0 +1,356 @@
+"""The data layer: format detection, typing, repairs, exact accounting and one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import gzip
+import re
+
+import pytest
+from pyspark.testing import assertDataFrameEqual
+
+from ctr_lab import schema as S
+from ctr_lab.data import describe_reason, detect_format, load, read_truth
+from ctr_lab.errors import DataLoadError
+
+RAW_VALUES = {
+    "id": "10000169349117863715",  # > 2**63: must survive as a string
+    "click": "1",
+    "hour": "14102100",
+    "C1": "1005",
+    "banner_pos": "0",
+    "site_id": "1fbe01fe",
+    "site_domain": "f3845767",
+    "site_category": "28905ebd",
+    "app_id": "ecad2386",
+    "app_domain": "7801e8d9",
+    "app_category": "07d7df22",
+    "device_id": "a99f214a",
+    "device_ip": "ddd2926e",
+    "device_model": "44956a24",
+    "device_type": "1",
+    "device_conn_type": "2",
+    "C14": "15706",
+    "C15": "320",
+    "C16": "50",
+    "C17": "1722",
+    "C18": "0",
+    "C19": "35",
+    "C20": "-1",
+    "C21": "79",
+}
+
+
+def raw_line(**changes: str) -> str:
+    values = dict(RAW_VALUES, **changes)
+    return ",".join(values[c] for c in S.RAW_COLUMNS)
+
+
+def course_line(**changes: str) -> str:
+    values = dict(RAW_VALUES, click="TRUE", month="10", dayofweek="1", day="21", hour="7")
+    values.update(changes)
+    return ",".join(values[c] for c in S.COURSE_COLUMNS)
+
+
+RAW_HEADER = ",".join(S.RAW_COLUMNS)
+COURSE_HEADER = ",".join(S.COURSE_COLUMNS)
+
+
+def write(path, lines, newline="\n", prefix=""):
+    path.write_text(prefix + newline.join(lines) + newline, encoding="utf-8")
+    return str(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# The real public samples
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.real_samples
+def test_real_raw_sample_loads_exactly(spark, real_samples):
+    path = str(real_samples / "avazu_train_sample_100.csv")
+    loaded = load(path, spark)
+    report = loaded.report
+    assert (report.format, report.rows_read, report.rows_accepted, report.rows_rejected) == (
+        "raw",
+        100,
+        100,
+        0,
+    )
+    assert report.clicks == 20
+    assert report.first_event == report.last_event == "2014-10-21 00:00"
+
+    # Independent reference: Python's csv module on the same file.
+    with open(path, newline="") as fh:
+        expected = {row["id"]: row for row in csv.DictReader(fh)}
+    got = {r["id"]: r for r in loaded.df.collect()}
+    assert got.keys() == expected.keys()
+    for row_id, want in expected.items():
+        row = got[row_id]
+        assert row["label"] == int(want["click"])
+        assert row["device_ip"] == want["device_ip"]
+        assert row["C14"] == int(want["C14"]) and row["C20"] == int(want["C20"])
+        assert row["event_time"] == dt.datetime(2014, 10, 21, 0, 0)
+
+
+def _spreadsheet_counts(path):
+    """Count repairable (digits only, < 8 long) and unrepairable hex ids, independently."""
+    repaired, unrepairable = {}, {}
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            for col in S.HEX_COLUMNS:
+                value = row[col]
+                if re.fullmatch(r"[0-9a-f]{8}", value):
+                    continue
+                if re.fullmatch(r"[0-9]{1,7}", value):
+                    repaired[col] = repaired.get(col, 0) + 1
+                else:
+                    unrepairable[col] = unrepairable.get(col, 0) + 1
+    return repaired, unrepairable
+
+
+@pytest.mark.real_samples
+def test_real_course_sample_loads_with_repairs(spark, real_samples):
+    path = str(real_samples / "course_quiz_sample_10k.csv")
+    report = load(path, spark).report
+    assert report.format == "course"
+    assert (report.rows_read, report.rows_accepted, report.clicks) == (10_000, 10_000, 1_500)
+    repaired, unrepairable = _spreadsheet_counts(path)
+    assert report.ids_repaired == repaired
+    assert report.ids_unrepairable == unrepairable
+    assert sum(repaired.values()) > 0 and sum(unrepairable.values()) > 0
+    assert "ids repaired" in str(report) and "ids unrepairable" in str(report)
+
+
+@pytest.mark.real_samples
+def test_real_course_sample_times_and_repaired_values(spark, real_samples):
+    path = str(real_samples / "course_quiz_sample_10k.csv")
+    df = load(path, spark).df
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    # Every event time matches month/day/hour, and dayofweek agrees with the 2014 calendar.
+    want_times = sorted(
+        dt.datetime(2014, int(r["month"]), int(r["day"]), int(r["hour"])) for r in rows
+    )
+    assert sorted(r["event_time"] for r in df.select("event_time").collect()) == want_times
+    assert all(
+        dt.date(2014, int(r["month"]), int(r["day"])).weekday() == int(r["dayofweek"]) for r in rows
+    )
+    # A stripped id comes back zero-padded to 8 hex characters.
+    short = next(r["device_model"] for r in rows if re.fullmatch(r"[0-9]{1,7}", r["device_model"]))
+    padded = short.rjust(8, "0")
+    assert df.where(df.device_model == padded).count() == sum(
+        r["device_model"] in (short, padded) for r in rows
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Formats and containers
+# ---------------------------------------------------------------------------------------------
+
+
+def test_detect_format_from_header():
+    assert detect_format(list(S.RAW_COLUMNS)) == ("raw", {}, [], [])
+    assert detect_format(list(S.COURSE_COLUMNS))[0] == "course"
+    typo = [("add_category" if c == "app_category" else c) for c in S.COURSE_COLUMNS]
+    assert detect_format(typo)[:2] == ("course", {"add_category": "app_category"})
+    fmt, _, ignored, missing = detect_format([*S.RAW_COLUMNS, "extra"])
+    assert (fmt, ignored, missing) == ("raw", ["extra"], [])
+    assert detect_format([c for c in S.RAW_COLUMNS if c != "C14"])[3] == ["C14"]
+
+
+def test_raw_csv_types_and_canonical_schema(spark, tmp_path):
+    path = write(tmp_path / "raw.csv", [RAW_HEADER, raw_line(), raw_line(click="0", hour="14103023")])
+    loaded = load(path, spark)
+    want = S.canonical_schema()
+    assert [(f.name, f.dataType) for f in loaded.df.schema.fields] == [
+        (f.name, f.dataType) for f in want.fields
+    ]
+    rows = sorted(loaded.df.collect(), key=lambda r: r["event_time"])
+    assert rows[0]["id"] == "10000169349117863715"
+    assert rows[0]["event_time"] == dt.datetime(2014, 10, 21, 0)
+    assert rows[1]["event_time"] == dt.datetime(2014, 10, 30, 23)
+    assert [r["label"] for r in rows] == [1, 0]
+    assert rows[0]["C20"] == -1
+    assert loaded.report.click_rate == 0.5
+
+
+def test_course_csv_matches_raw_after_normalising(spark, tmp_path):
+    raw = write(tmp_path / "raw.csv", [RAW_HEADER, raw_line(hour="14102107")])
+    course = write(tmp_path / "course.csv", [COURSE_HEADER, course_line()])
+    raw_df = load(raw, spark).df.drop("id")
+    course_df = load(course, spark).df.drop("id")
+    assertDataFrameEqual(course_df, raw_df)
+
+
+def test_gzip_parquet_and_folders_give_the_same_rows(spark, tmp_path):
+    lines = [RAW_HEADER] + [raw_line(id=str(i), C14=str(1000 + i)) for i in range(50)]
+    plain = write(tmp_path / "plain.csv", lines)
+    gz = tmp_path / "data.csv.gz"
+    with gzip.open(gz, "wt") as fh:
+        fh.write("\n".join(lines) + "\n")
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    write(folder / "part-0000.csv", lines[:26])
+    write(folder / "part-0001.csv", [lines[0], *lines[26:]])
+    (folder / "_SUCCESS").write_text("")
+
+    reference = load(plain, spark)
+    gz_loaded = load(str(gz), spark)
+    assert gz_loaded.report.container == "gzip csv"
+    assertDataFrameEqual(gz_loaded.df, reference.df)
+    assertDataFrameEqual(load(str(folder), spark).df, reference.df)
+
+    canonical = str(tmp_path / "canonical.parquet")
+    reference.df.write.parquet(canonical)
+    again = load(canonical, spark)
+    assert again.report.format == "canonical" and again.report.rows_read == 50
+    assertDataFrameEqual(again.df, reference.df)
+
+    typed = str(tmp_path / "typed_raw.parquet")
+    spark.read.option("header", True).option("inferSchema", True).csv(plain).write.parquet(typed)
+    from_typed = load(typed, spark)
+    assert from_typed.report.format == "raw"
+    assertDataFrameEqual(from_typed.df, reference.df)
+
+
+def test_crlf_bom_and_header_typo(spark, tmp_path):
+    typo_header = COURSE_HEADER.replace("app_category", "add_category")
+    path = write(
+        tmp_path / "excel.csv", [typo_header, course_line(), course_line(click="FALSE")],
+        newline="\r\n", prefix="\ufeff",
+    )
+    loaded = load(path, spark)
+    assert loaded.report.header_fixes == ["add_category -> app_category"]
+    assert loaded.report.rows_accepted == 2
+    rows = loaded.df.collect()
+    assert {r["C21"] for r in rows} == {79}
+    assert {r["app_category"] for r in rows} == {"07d7df22"}
+
+
+def test_fmt_argument_must_match_the_header(spark, tmp_path):
+    path = write(tmp_path / "raw.csv", [RAW_HEADER, raw_line()])
+    with pytest.raises(DataLoadError, match="looks like the raw format, not course"):
+        load(path, spark, fmt="course")
+
+
+# ---------------------------------------------------------------------------------------------
+# Row-level problems: counted, kept aside, never dropped silently
+# ---------------------------------------------------------------------------------------------
+
+
+def test_bad_rows_are_counted_by_reason(spark, tmp_path):
+    good = [raw_line(id=str(i)) for i in range(6)]
+    bad = {
+        "malformed_row": raw_line(id="100") + ",extra",  # one field too many
+        "not_integer:C14": raw_line(id="101", C14="15x06"),
+        "bad_time": raw_line(id="102", hour="1410210"),
+        "missing:device_ip": raw_line(id="103", device_ip=""),
+        "repeated_header": RAW_HEADER,
+        "bad_id": raw_line(id="1.00E+19"),
+    }
+    truncated = ",".join(raw_line(id="104").split(",")[:10])
+    path = write(tmp_path / "messy.csv", [RAW_HEADER, *good, *bad.values(), truncated])
+    loaded = load(path, spark)
+    report = loaded.report
+    assert report.rows_read == 6 + len(bad) + 1
+    assert report.rows_accepted == 6
+    assert report.rows_accepted + report.rows_rejected == report.rows_read
+    assert sum(report.rejected_by_reason.values()) == report.rows_rejected
+    # The truncated row is malformed too: two malformed rows, one of each other reason.
+    assert report.rejected_by_reason == {reason: 1 for reason in bad} | {"malformed_row": 2}
+    rejected = loaded.rejected_df.collect()
+    assert len(rejected) == report.rows_rejected
+    assert {r["reason"] for r in rejected} >= set(bad)
+    assert loaded.df.count() == 6
+
+
+def test_spreadsheet_ids_repaired_or_kept(spark, tmp_path):
+    path = write(
+        tmp_path / "course.csv",
+        [
+            COURSE_HEADER,
+            course_line(device_model="5490809"),
+            course_line(device_ip="2.53E+79"),
+            course_line(site_id="1FBE01FE"),
+        ],
+    )
+    loaded = load(path, spark)
+    assert loaded.report.ids_repaired == {"site_id": 1, "device_model": 1}
+    assert loaded.report.ids_unrepairable == {"device_ip": 1}
+    values = {(r["site_id"], r["device_ip"], r["device_model"]) for r in loaded.df.collect()}
+    assert ("1fbe01fe", "ddd2926e", "05490809") in values
+    assert ("1fbe01fe", "2.53E+79", "44956a24") in values
+
+
+# ---------------------------------------------------------------------------------------------
+# Fatal problems: one line, naming the file, the column or value, and the fix
+# ---------------------------------------------------------------------------------------------
+
+
+def _fatal(spark, path, *fragments):
+    with pytest.raises(DataLoadError) as info:
+        load(str(path), spark)
+    message = str(info.value)
+    assert "\n" not in message and "Py4J" not in message and "at org." not in message
+    assert str(path) in message and "Fix:" in message
+    for fragment in fragments:
+        assert fragment in message
+    return message
+
+
+def test_missing_file(spark, tmp_path):
+    _fatal(spark, tmp_path / "nope.csv", "no such file")
+
+
+def test_empty_and_header_only_files(spark, tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    _fatal(spark, empty, "empty")
+    _fatal(spark, write(tmp_path / "header.csv", [RAW_HEADER]), "no data rows")
+
+
+def test_binary_garbage_and_corrupt_gzip(spark, tmp_path):
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(bytes(range(256)) * 64)
+    _fatal(spark, garbage, "not a CSV or Parquet file")
+
+    lines = [RAW_HEADER] + [raw_line(id=str(i)) for i in range(20_000)]
+    blob = gzip.compress(("\n".join(lines) + "\n").encode())
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(blob[: len(blob) * 2 // 3])
+    _fatal(spark, cut, "gzip", "damaged")
+
+
+def test_missing_column_and_bad_labels(spark, tmp_path):
+    header = ",".join(c for c in S.RAW_COLUMNS if c != "C14")
+    line = ",".join(RAW_VALUES[c] for c in S.RAW_COLUMNS if c != "C14")
+    _fatal(spark, write(tmp_path / "no_c14.csv", [header, line]), "C14", "missing")
+    labels = write(tmp_path / "labels.csv", [RAW_HEADER, raw_line(), raw_line(click="yes")])
+    _fatal(spark, labels, "click", "'yes'", "0/1")
+
+
+def test_wrong_parquet_schema(spark, tmp_path):
+    path = str(tmp_path / "wrong.parquet")
+    spark.createDataFrame([(1, "a")], "x int, y string").write.parquet(path)
+    _fatal(spark, path, "missing")
+
+
+def test_reason_descriptions_and_report_json(spark, tmp_path):
+    assert describe_reason("missing:C14") == "C14: empty value"
+    path = write(tmp_path / "raw.csv", [RAW_HEADER, raw_line(), raw_line(C14="x")])
+    report = load(path, spark).report
+    as_dict = report.to_dict()
+    assert as_dict["rejected_by_reason"] == {"not_integer:C14": 1}
+    assert "C14: not an integer" in str(report)
+
+
+def test_read_truth_joins_on_id(spark, tmp_path):
+    data = write(tmp_path / "raw.csv", [RAW_HEADER, raw_line(id="7"), raw_line(id="8", click="0")])
+    truth = write(tmp_path / "truth.csv", ["id,p_click", "7,0.25", "8,0.5"])
+    joined = load(data, spark).df.join(read_truth(truth, spark), on="id", how="inner")
+    assert sorted((r["id"], r["p_click"]) for r in joined.collect()) == [("7", 0.25), ("8", 0.5)]
+    bad = write(tmp_path / "bad_truth.csv", ["key,p", "7,0.25"])
+    with pytest.raises(DataLoadError, match="not id,p_click"):
+        read_truth(bad, spark)
