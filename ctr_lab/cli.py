@@ -20,7 +20,9 @@ def _progress_bar(total: int, desc: str) -> tuple:
     """A tqdm bar on stderr (shown only on a terminal) and the callback that advances it."""
     from tqdm import tqdm
 
-    bar = tqdm(total=total, desc=desc, unit="rows", unit_scale=True, disable=not sys.stderr.isatty())
+    bar = tqdm(
+        total=total, desc=desc, unit="rows", unit_scale=True, disable=not sys.stderr.isatty()
+    )
 
     def advance(done: int, _total: int) -> None:
         bar.update(done - bar.n)
@@ -31,6 +33,11 @@ def _progress_bar(total: int, desc: str) -> tuple:
 def _make_data(args: argparse.Namespace) -> int:
     from ctr_lab import synth
 
+    if args.format != "course" and (args.damage or args.header_typo):
+        raise CtrLabError(
+            "--damage and --header-typo imitate the course's spreadsheet files. "
+            "Fix: add --format course"
+        )
     bar, advance = _progress_bar(args.rows, "generating")
     try:
         report = synth.write_dataset(
@@ -51,7 +58,8 @@ def _make_data(args: argparse.Namespace) -> int:
         print(
             f"wrote {report.rows:,} rows ({args.format} format) to {report.path}: "
             f"{report.clicks:,} clicks (CTR {report.ctr:.4f}), Bayes-optimal log loss "
-            f"{report.bayes_logloss:.4f}, {report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s)"
+            f"{report.bayes_logloss:.4f}, {report.seconds:.1f} s "
+            f"({report.rows_per_second:,.0f} rows/s)"
         )
         if report.truth_path:
             print(f"true click probabilities: {report.truth_path}")
@@ -146,16 +154,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     make.add_argument("--rows", type=_positive_int, required=True, help="number of rows")
     make.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    make.add_argument("--format", choices=["raw", "course"], default="raw",
-                      help="raw: Kaggle Avazu train (24 columns); course: the course's 26 columns")
-    make.add_argument("--out", required=True,
-                      help="output file: .csv, .csv.gz or .parquet")
-    make.add_argument("--truth-out", metavar="PATH",
-                      help="also write the true click probabilities (id,p_click or row,p_click)")
-    make.add_argument("--damage", action="store_true",
-                      help="course format: damage the ids as a spreadsheet does (2.53E+79, lost zeros)")
-    make.add_argument("--header-typo", action="store_true",
-                      help="course format: write the header typo add_category seen in a real copy")
+    make.add_argument(
+        "--format",
+        choices=["raw", "course"],
+        default="raw",
+        help="raw: Kaggle Avazu train (24 columns); course: the course's 26 columns",
+    )
+    make.add_argument("--out", required=True, help="output file: .csv, .csv.gz or .parquet")
+    make.add_argument(
+        "--truth-out",
+        metavar="PATH",
+        help="also write the true click probabilities (id,p_click or row,p_click)",
+    )
+    make.add_argument(
+        "--damage",
+        action="store_true",
+        help="course format: damage the ids as a spreadsheet does (2.53E+79, lost zeros)",
+    )
+    make.add_argument(
+        "--header-typo",
+        action="store_true",
+        help="course format: write the header typo add_category seen in a real copy",
+    )
     make.add_argument("--json", action="store_true", help="print the generation report as JSON")
     make.set_defaults(func=_make_data)
 
@@ -184,7 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text.replace("_", "").replace(",", ""))
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        value = 0
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text}")
     return value

@@ -1,10 +1,10 @@
 """Load Avazu-style click data into one canonical Spark schema, with a report of every row.
 
 :func:`load` reads the raw Kaggle Avazu train format and the course's 26-column format, from CSV,
-gzip CSV or Parquet, local paths or ``s3://``/``s3a://`` URIs. It detects the format from the header,
-never infers a schema, repairs the ids a spreadsheet damaged where that is possible, and keeps every
-row it cannot accept aside with its reason. Problems that make the whole file unusable raise
-:class:`~ctr_lab.errors.DataLoadError` with the file, the column or value, and the fix.
+gzip CSV or Parquet, local paths or ``s3://``/``s3a://`` URIs. It detects the format from the
+header, never infers a schema, repairs the ids a spreadsheet damaged where that is possible, and
+keeps every row it cannot accept aside with its reason. Problems that make the whole file unusable
+raise :class:`~ctr_lab.errors.DataLoadError` with the file, the column or value, and the fix.
 
 Examples
 --------
@@ -108,7 +108,9 @@ class LoadReport:
         if self.ignored_columns:
             lines.append(f"  columns ignored   {', '.join(self.ignored_columns)}")
         if self.has_truth:
-            lines.append(f"  truth column      {S.TRUTH_COLUMN} (generator's true click probability)")
+            lines.append(
+                f"  truth column      {S.TRUTH_COLUMN} (generator's true click probability)"
+            )
         return "\n".join(lines)
 
 
@@ -153,7 +155,8 @@ def _local_files(path: str) -> List[str]:
         names = sorted(
             n
             for n in os.listdir(path)
-            if not n.startswith((".", "_")) and not n.endswith(".crc")
+            if not n.startswith((".", "_"))
+            and not n.endswith(".crc")
             and os.path.isfile(os.path.join(path, n))
         )
         return [os.path.join(path, n) for n in names]
@@ -203,7 +206,9 @@ def _sniff_local(path: str, shown: str) -> Tuple[str, Optional[List[str]]]:
         )
     first_line = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
     if not first_line.strip():
-        raise DataLoadError(shown, "the first line is empty: no header", "add the Avazu header line")
+        raise DataLoadError(
+            shown, "the first line is empty: no header", "add the Avazu header line"
+        )
     return container, [c.strip().strip('"') for c in first_line.split(",")]
 
 
@@ -214,7 +219,9 @@ def _sniff_remote(spark, path: str) -> Tuple[str, Optional[List[str]]]:
     try:
         first = spark.read.text(path).first()
     except Exception as exc:
-        raise DataLoadError(path, _spark_problem(exc), "check the URI and your access to it") from None
+        raise DataLoadError(
+            path, _spark_problem(exc), "check the URI and your access to it"
+        ) from None
     if first is None or not first[0].strip():
         raise DataLoadError(path, "the file is empty or has no header", "re-create the file")
     return container, [c.strip().strip('"') for c in first[0].lstrip("\ufeff").split(",")]
@@ -329,10 +336,14 @@ def load(path: str, spark=None, *, fmt: Optional[str] = None) -> Loaded:
     else:
         local = path[len("file://") :] if path.startswith("file://") else path
         if not os.path.exists(local):
-            raise DataLoadError(shown, "no such file", "check the path (it is relative to " + os.getcwd() + ")")
+            raise DataLoadError(
+                shown, "no such file", "check the path (it is relative to " + os.getcwd() + ")"
+            )
         files = _local_files(local)
         if not files:
-            raise DataLoadError(shown, "the folder holds no data files", "point to a file or a folder of part files")
+            raise DataLoadError(
+                shown, "the folder holds no data files", "point to a file or a folder of part files"
+            )
         container, header = _sniff_local(files[0], shown if len(files) == 1 else files[0])
         spark_path = "file://" + os.path.abspath(local)
 
@@ -354,13 +365,16 @@ def _check_format(shown: str, columns: List[str], fmt: Optional[str]):
         shown_missing = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
         raise DataLoadError(
             shown,
-            f"required column{'s' if len(missing) > 1 else ''} {shown_missing} missing from the header "
+            f"required column{'s' if len(missing) > 1 else ''} {shown_missing} "
+            "missing from the header "
             f"(closest format: {found}, which has {len(_columns_of(found))} columns)",
             f"use a file with the {found} header: {','.join(_columns_of(found)[:4])},…",
         )
     dupes = sorted({c for c in columns if columns.count(c) > 1})
     if dupes:
-        raise DataLoadError(shown, f"column {dupes[0]} appears twice in the header", "fix the header line")
+        raise DataLoadError(
+            shown, f"column {dupes[0]} appears twice in the header", "fix the header line"
+        )
     return found, renames, ignored
 
 
@@ -379,7 +393,10 @@ def _load_csv(spark, spark_path, shown, container, header, fmt) -> Loaded:
     from pyspark.sql import types as T
 
     text_schema = T.StructType(
-        [T.StructField(f"_c{i}" if n in ignored else n, T.StringType()) for i, n in enumerate(names)]
+        [
+            T.StructField(f"_c{i}" if n in ignored else n, T.StringType())
+            for i, n in enumerate(names)
+        ]
         + [T.StructField(_CORRUPT, T.StringType())]
     )
     raw = (
@@ -414,7 +431,8 @@ def _load_parquet(spark, spark_path, shown, fmt) -> Loaded:
 
     keep = [c for c in _columns_of(found)] + ([S.TRUTH_COLUMN] if has_truth else [])
     text_df = pq.select(
-        *[F.col(c).cast("string").alias(c) for c in keep], F.lit(None).cast("string").alias(_CORRUPT)
+        *[F.col(c).cast("string").alias(c) for c in keep],
+        F.lit(None).cast("string").alias(_CORRUPT),
     )
     fixes = [f"{old} -> {new}" for old, new in renames.items()]
     return _validate(text_df, shown, found, "parquet", fixes, ignored, has_truth)
@@ -429,7 +447,8 @@ def _canonical_parquet(pq, shown, ignored, has_truth) -> Loaded:
         if actual != kind:
             raise DataLoadError(
                 shown,
-                f"column {name} is {actual.simpleString()}, the canonical schema says {kind.simpleString()}",
+                f"column {name} is {actual.simpleString()}, "
+                f"the canonical schema says {kind.simpleString()}",
                 "re-create the file with ctr_lab.load(...).df.write.parquet(...)",
             )
     cols = list(S.CANONICAL_COLUMNS) + ([S.TRUTH_COLUMN] if has_truth else [])
@@ -447,10 +466,19 @@ def _canonical_parquet(pq, shown, ignored, has_truth) -> Loaded:
     if n == 0:
         raise DataLoadError(shown, "the Parquet data has no rows", "re-create it")
     report = LoadReport(
-        path=shown, format="canonical", container="parquet", rows_read=n, rows_accepted=n,
-        rows_rejected=0, rejected_by_reason={}, clicks=int(row["clicks"] or 0),
-        click_rate=(row["clicks"] or 0) / n, first_event=_fmt_time(row["first"]),
-        last_event=_fmt_time(row["last"]), ignored_columns=list(ignored), has_truth=has_truth,
+        path=shown,
+        format="canonical",
+        container="parquet",
+        rows_read=n,
+        rows_accepted=n,
+        rows_rejected=0,
+        rejected_by_reason={},
+        clicks=int(row["clicks"] or 0),
+        click_rate=(row["clicks"] or 0) / n,
+        first_event=_fmt_time(row["first"]),
+        last_event=_fmt_time(row["last"]),
+        ignored_columns=list(ignored),
+        has_truth=has_truth,
     )
     empty = df.sparkSession.createDataFrame([], "reason string")
     return Loaded(df=df, rejected_df=empty, report=report)
@@ -467,9 +495,13 @@ def _collect_one(df, shown: str):
         problem = _spark_problem(exc)
         if _is_gzip_damage(problem):
             raise DataLoadError(
-                shown, "the gzip archive is damaged (it ends early)", "re-download or re-compress the file"
+                shown,
+                "the gzip archive is damaged (it ends early)",
+                "re-download or re-compress the file",
             ) from None
-        raise DataLoadError(shown, f"Spark could not read the file ({problem})", "check the file") from None
+        raise DataLoadError(
+            shown, f"Spark could not read the file ({problem})", "check the file"
+        ) from None
 
 
 def _try_int(name: str):
@@ -489,7 +521,8 @@ def _validate(text_df, shown, found, container, header_fixes, ignored, has_truth
         int_cols += ["month", "dayofweek", "day", "hour"]
         event_time = F.expr(
             "try_to_timestamp(format_string('2014-%02d-%02d %02d', "
-            "try_cast(trim(month) AS INT), try_cast(trim(day) AS INT), try_cast(trim(hour) AS INT)), "
+            "try_cast(trim(month) AS INT), try_cast(trim(day) AS INT), "
+            "try_cast(trim(hour) AS INT)), "
             "'yyyy-MM-dd HH')"
         )
         time_ok = event_time.isNotNull()
@@ -513,7 +546,9 @@ def _validate(text_df, shown, found, container, header_fixes, ignored, has_truth
         checks.append((~c("id").rlike("^\\s*[0-9]{1,20}\\s*$"), F.lit("bad_id")))
     if has_truth:
         truth = F.expr(f"try_cast(trim(`{S.TRUTH_COLUMN}`) AS DOUBLE)")
-        checks.append((truth.isNull() | (truth < 0) | (truth > 1), F.lit(f"not_number:{S.TRUTH_COLUMN}")))
+        checks.append(
+            (truth.isNull() | (truth < 0) | (truth > 1), F.lit(f"not_number:{S.TRUTH_COLUMN}"))
+        )
     reason = F.lit(None).cast("string")
     for cond, key in reversed(checks):
         reason = F.when(cond, key).otherwise(reason)
@@ -536,9 +571,14 @@ def _validate(text_df, shown, found, container, header_fixes, ignored, has_truth
     aggs += [F.sum(F.when(c("reason") == k, 1).otherwise(0)).alias(k) for k in reason_keys]
     aggs += [F.sum(F.when(accepted, label).otherwise(0)).alias("clicks")]
     aggs += [F.min(F.when(c("reason") == "bad_label", c("click"))).alias("bad_label_example")]
-    aggs += [F.min(F.when(accepted, event_time)).alias("first"), F.max(F.when(accepted, event_time)).alias("last")]
+    aggs += [
+        F.min(F.when(accepted, event_time)).alias("first"),
+        F.max(F.when(accepted, event_time)).alias("last"),
+    ]
     for h in S.HEX_COLUMNS:
-        aggs.append(F.sum(F.when(accepted & (hex_pad[h] | hex_case[h]), 1).otherwise(0)).alias(f"rep:{h}"))
+        aggs.append(
+            F.sum(F.when(accepted & (hex_pad[h] | hex_case[h]), 1).otherwise(0)).alias(f"rep:{h}")
+        )
         bad = accepted & ~hex_ok[h] & ~hex_pad[h] & ~hex_case[h]
         aggs.append(F.sum(F.when(bad, 1).otherwise(0)).alias(f"unrep:{h}"))
 
@@ -566,7 +606,9 @@ def _validate(text_df, shown, found, container, header_fixes, ignored, has_truth
     out_cols = []
     for name in S.CANONICAL_COLUMNS:
         if name == "id":
-            out_cols.append((F.trim(c("id")) if found == "raw" else F.lit(None).cast("string")).alias("id"))
+            out_cols.append(
+                (F.trim(c("id")) if found == "raw" else F.lit(None).cast("string")).alias("id")
+            )
         elif name == "label":
             out_cols.append(label.cast("int").alias("label"))
         elif name == "event_time":
@@ -576,7 +618,9 @@ def _validate(text_df, shown, found, container, header_fixes, ignored, has_truth
         else:
             out_cols.append(_try_int(name).alias(name))
     if has_truth:
-        out_cols.append(F.expr(f"try_cast(trim(`{S.TRUTH_COLUMN}`) AS DOUBLE)").alias(S.TRUTH_COLUMN))
+        out_cols.append(
+            F.expr(f"try_cast(trim(`{S.TRUTH_COLUMN}`) AS DOUBLE)").alias(S.TRUTH_COLUMN)
+        )
     df = marked.where(accepted).select(*out_cols)
     keep_text = [n for n in text_df.columns if n != _CORRUPT]
     rejected_df = marked.where(~accepted).select(*keep_text, _CORRUPT, "reason")
@@ -621,11 +665,15 @@ def read_truth(path: str, spark=None):
     key = text_df.columns[0]
     if key not in ("id", "row") or text_df.columns[1:] != [S.TRUTH_COLUMN]:
         raise DataLoadError(
-            path, f"header {','.join(text_df.columns)} is not id,p_click or row,p_click",
+            path,
+            f"header {','.join(text_df.columns)} is not id,p_click or row,p_click",
             "point to a truth file written by ctr-lab make-data --truth-out",
         )
     key_type = "string" if key == "id" else "long"
-    return text_df.selectExpr(f"CAST({key} AS {key_type}) AS {key}", f"CAST({S.TRUTH_COLUMN} AS DOUBLE) AS {S.TRUTH_COLUMN}")
+    return text_df.selectExpr(
+        f"CAST({key} AS {key_type}) AS {key}",
+        f"CAST({S.TRUTH_COLUMN} AS DOUBLE) AS {S.TRUTH_COLUMN}",
+    )
 
 
 def click_rate_by(df, col_name: str):

@@ -101,7 +101,8 @@ def get_spark(app_name: str = "ctr-lab", config: Optional[Dict[str, str]] = None
     except Exception as exc:  # Py4J / Java start-up failures: say what to do instead
         java_home = os.environ.get("JAVA_HOME", "not set")
         raise SparkSetupError(
-            f"could not start local Spark ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+            f"could not start local Spark ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200]}); "
             f"JAVA_HOME is {java_home}. Fix: install Java 17 and set JAVA_HOME to it"
         ) from None
     spark.sparkContext.setLogLevel("ERROR")

@@ -161,7 +161,9 @@ def test_detect_format_from_header():
 
 
 def test_raw_csv_types_and_canonical_schema(spark, tmp_path):
-    path = write(tmp_path / "raw.csv", [RAW_HEADER, raw_line(), raw_line(click="0", hour="14103023")])
+    path = write(
+        tmp_path / "raw.csv", [RAW_HEADER, raw_line(), raw_line(click="0", hour="14103023")]
+    )
     loaded = load(path, spark)
     want = S.canonical_schema()
     assert [(f.name, f.dataType) for f in loaded.df.schema.fields] == [
@@ -218,8 +220,10 @@ def test_gzip_parquet_and_folders_give_the_same_rows(spark, tmp_path):
 def test_crlf_bom_and_header_typo(spark, tmp_path):
     typo_header = COURSE_HEADER.replace("app_category", "add_category")
     path = write(
-        tmp_path / "excel.csv", [typo_header, course_line(), course_line(click="FALSE")],
-        newline="\r\n", prefix="\ufeff",
+        tmp_path / "excel.csv",
+        [typo_header, course_line(), course_line(click="FALSE")],
+        newline="\r\n",
+        prefix="\ufeff",
     )
     loaded = load(path, spark)
     assert loaded.report.header_fixes == ["add_category -> app_category"]

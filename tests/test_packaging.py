@@ -64,7 +64,9 @@ def test_environment_yml_has_java_and_kerberos():
 
 
 def test_lab_pins_the_versions_emr_needs():
-    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
     lab = dict(_pin(spec) for spec in extras["lab"])
     assert lab["pyspark"].startswith("3.5.")
     assert lab["sparkmagic"] == "0.23.0"

@@ -1,0 +1,7 @@
+"""``python -m ctr_lab`` is the ``ctr-lab`` command."""
+
+import sys
+
+from ctr_lab.cli import main
+
+sys.exit(main())

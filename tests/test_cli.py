@@ -1,0 +1,119 @@
+"""The ctr-lab command line: make-data, inspect, help and exit codes."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ctr_lab.cli import build_parser, main
+
+COMMANDS = ["make-data", "inspect", "run"]
+
+
+@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--help"])
+    assert info.value.code == 0
+    assert "usage: ctr-lab" in capsys.readouterr().out
+
+
+def test_parser_lists_every_command():
+    text = build_parser().format_help()
+    for command in COMMANDS:
+        assert command in text
+
+
+@pytest.mark.real_samples
+def test_inspect_real_raw_sample(spark, real_samples, capsys):
+    assert main(["inspect", str(real_samples / "avazu_train_sample_100.csv"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["format"], report["rows_read"], report["clicks"]) == ("raw", 100, 20)
+
+
+@pytest.mark.real_samples
+def test_inspect_real_course_sample(spark, real_samples, capsys):
+    assert main(["inspect", str(real_samples / "course_quiz_sample_10k.csv")]) == 0
+    text = capsys.readouterr().out
+    assert "course (26 columns" in text
+    assert "rows read         10,000" in text
+    assert "clicks            1,500" in text
+    assert "ids repaired" in text and "ids unrepairable" in text
+
+
+def test_inspect_fatal_error_is_one_line_and_exit_1(tmp_path):
+    bad = tmp_path / "labels.csv"
+    header = "id,click,hour,C1,banner_pos,site_id,site_domain,site_category,app_id,app_domain,"
+    header += "app_category,device_id,device_ip,device_model,device_type,device_conn_type,"
+    header += "C14,C15,C16,C17,C18,C19,C20,C21"
+    row = "1,maybe,14102100,1005,0,1fbe01fe,f3845767,28905ebd,ecad2386,7801e8d9,07d7df22,"
+    row += "a99f214a,ddd2926e,44956a24,1,2,15706,320,50,1722,0,35,-1,79"
+    bad.write_text(header + "\n" + row + "\n")
+    env = dict(os.environ, CTR_LAB_MASTER="local[1]", CTR_LAB_SPARK_UI="false")
+    result = subprocess.run(
+        [sys.executable, "-m", "ctr_lab", "inspect", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        f"ctr-lab: error: {bad}: column click has 1 value(s) that are not 0/1/TRUE/FALSE, "
+        "e.g. 'maybe'. Fix: map the labels to 0/1 (or TRUE/FALSE) before loading"
+    ]
+
+
+def test_make_data_then_inspect(spark, tmp_path, capsys):
+    out = tmp_path / "d.csv.gz"
+    truth = tmp_path / "t.csv.gz"
+    code = main(
+        ["make-data", "--rows", "3000", "--seed", "5", "--out", str(out), "--truth-out", str(truth)]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "wrote 3,000 rows" in printed and str(truth) in printed
+
+    # Count clicks independently of both the generator's report and the loader.
+    with gzip.open(out, "rt") as fh:
+        clicks = sum(int(r["click"]) for r in csv.DictReader(fh))
+    assert main(["inspect", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["rows_read"], report["rows_accepted"], report["clicks"]) == (3000, 3000, clicks)
+    with gzip.open(truth, "rt") as fh:
+        assert next(csv.reader(fh)) == ["id", "p_click"]
+
+
+def test_make_data_course_with_damage(spark, tmp_path, capsys):
+    out = tmp_path / "course.csv"
+    assert (
+        main(["make-data", "--rows", "20000", "--format", "course", "--damage", "--out", str(out)])
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["inspect", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["format"] == "course" and report["rows_accepted"] == 20000
+    assert sum(report["ids_repaired"].values()) + sum(report["ids_unrepairable"].values()) > 0
+
+
+def test_make_data_rejects_bad_arguments(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["make-data", "--rows", "0", "--out", "x.csv"])
+    assert info.value.code == 2
+    assert "positive whole number" in capsys.readouterr().err
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).with_name("ctr-lab")
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("ctr-lab ")
