@@ -4,6 +4,8 @@
 #   EXTRAS  the pyproject extras to install, e.g. "lab,dev" or "spark4,dev"
 # Checks what pip cannot install (Java, the Kerberos headers sparkmagic's dependencies compile
 # against) first, and stops with one line saying what to install when something is missing.
+# As root on Debian/Ubuntu it installs the Kerberos headers itself with apt-get, unless
+# CTR_LAB_NO_SYSTEM_INSTALL=1.
 set -euo pipefail
 
 VENV=${1:?usage: tools/setup_env.sh VENV EXTRAS}
@@ -38,7 +40,8 @@ esac
 
 # --- Kerberos headers: sparkmagic -> requests-kerberos -> gssapi, krb5 compile from source -------------
 if [[ ",$EXTRAS," == *",lab,"* ]] && ! command -v krb5-config >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && [ "${CTR_LAB_NO_SYSTEM_INSTALL:-0}" != "1" ] \
+     && command -v apt-get >/dev/null 2>&1; then
     say "installing libkrb5-dev and gcc (sparkmagic's Kerberos dependencies compile from source)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null
