@@ -51,7 +51,9 @@ def run_one(rows: int, suffix: str, folder: str) -> dict:
     out = os.path.join(folder, f"bench_{rows}{suffix}")
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(rows), suffix, out],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result["bytes"] = os.path.getsize(out)

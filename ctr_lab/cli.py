@@ -31,7 +31,7 @@ def _progress_bar(total: int, desc: str) -> tuple:
 
 
 def _make_data(args: argparse.Namespace) -> int:
-    from ctr_lab import synth
+    from ctr_lab.synth import write_dataset
 
     if args.format != "course" and (args.damage or args.header_typo):
         raise CtrLabError(
@@ -40,7 +40,7 @@ def _make_data(args: argparse.Namespace) -> int:
         )
     bar, advance = _progress_bar(args.rows, "generating")
     try:
-        report = synth.write_dataset(
+        report = write_dataset(
             args.out,
             rows=args.rows,
             seed=args.seed,
@@ -83,9 +83,9 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ctr_lab import synth
     from ctr_lab.data import click_rate_by, load, read_truth
     from ctr_lab.evaluate import log_loss_of
+    from ctr_lab.synth import write_dataset
 
     out = os.path.abspath(args.out)
     data_dir = os.path.join(out, "data")
@@ -100,7 +100,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         bar, advance = _progress_bar(args.rows, "generating")
         try:
-            made = synth.write_dataset(
+            made = write_dataset(
                 data_path, rows=args.rows, seed=args.seed, truth_path=truth_path, progress=advance
             )
         finally:

@@ -133,11 +133,11 @@ def sample_path(name: str, verify: bool = True) -> str:
 
 def build(sample: Sample, folder: Path) -> Dict[str, str]:
     """Generate ``sample`` into ``folder``; return {file name: sha256}."""
-    from ctr_lab import synth
+    from ctr_lab.synth import write_dataset
 
     folder.mkdir(parents=True, exist_ok=True)
     truth = folder / sample.truth_file if sample.truth_file else None
-    synth.write_dataset(
+    write_dataset(
         folder / sample.data_file,
         rows=sample.rows,
         seed=sample.seed,
