@@ -219,11 +219,19 @@ def _sniff_remote(spark, path: str) -> Tuple[str, Optional[List[str]]]:
     try:
         first = spark.read.text(path).first()
     except Exception as exc:
-        raise DataLoadError(
-            path, _spark_problem(exc), "check the URI and your access to it"
-        ) from None
+        problem = _spark_problem(exc)
+        fix = "check the URI and your access to it"
+        if "No FileSystem for scheme" in problem:
+            fix = (
+                "on EMR use s3:// as is; on a laptop read s3a:// URIs with the hadoop-aws package "
+                "(spark.jars.packages=org.apache.hadoop:hadoop-aws:<your Hadoop version>) "
+                "or copy the file to local disk"
+            )
+        raise DataLoadError(path, problem, fix) from None
     if first is None or not first[0].strip():
         raise DataLoadError(path, "the file is empty or has no header", "re-create the file")
+    if first[0].startswith("PAR1"):
+        return "parquet", None
     return container, [c.strip().strip('"') for c in first[0].lstrip("\ufeff").split(",")]
 
 

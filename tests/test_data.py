@@ -358,3 +358,28 @@ def test_read_truth_joins_on_id(spark, tmp_path):
     bad = write(tmp_path / "bad_truth.csv", ["key,p", "7,0.25"])
     with pytest.raises(DataLoadError, match="not id,p_click"):
         read_truth(bad, spark)
+
+
+def test_remote_uris_go_through_spark(spark, tmp_path, monkeypatch):
+    """The s3:// branch: header, format and rows read through Spark's filesystem layer."""
+    import ctr_lab.data as data_module
+
+    lines = [RAW_HEADER] + [raw_line(id=str(i)) for i in range(5)]
+    path = write(tmp_path / "remote.csv", lines)
+    local = load(path, spark)
+    canonical = str(tmp_path / "remote_parts")
+    local.df.write.parquet(canonical)
+    monkeypatch.setattr(data_module, "_is_remote", lambda p: True)
+    remote = load("file://" + path, spark)
+    assert remote.report.rows_accepted == 5 and remote.report.format == "raw"
+    assertDataFrameEqual(remote.df, local.df)
+    # A folder of Parquet part files without a .parquet suffix is recognised by its magic bytes.
+    assert load("file://" + canonical, spark).report.format == "canonical"
+
+
+def test_s3_without_a_filesystem_says_what_to_do(spark):
+    with pytest.raises(DataLoadError) as info:
+        load("s3://ctr-lab-example-bucket/avazu/train.csv", spark)
+    message = str(info.value)
+    assert message.startswith("s3://ctr-lab-example-bucket/avazu/train.csv: ")
+    assert "hadoop-aws" in message and "\n" not in message
