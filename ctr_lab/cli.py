@@ -13,6 +13,7 @@ import time
 from typing import List, Optional
 
 from ctr_lab import __version__
+from ctr_lab import schema as S
 from ctr_lab.errors import CtrLabError
 
 
@@ -156,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     make.add_argument(
         "--format",
-        choices=["raw", "course"],
+        choices=list(S.FORMATS),
         default="raw",
         help="raw: Kaggle Avazu train (24 columns); course: the course's 26 columns",
     )
@@ -187,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         "repaired ids. Exits 1 on a fatal problem, with a one-line error on stderr.",
     )
     inspect.add_argument("path", help="a file or folder of part files")
-    inspect.add_argument("--format", choices=["raw", "course"], help="insist on a format")
+    inspect.add_argument("--format", choices=list(S.FORMATS), help="insist on a format")
     inspect.add_argument("--json", action="store_true", help="print the report as JSON")
     inspect.set_defaults(func=_inspect)
 

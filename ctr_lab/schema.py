@@ -15,7 +15,7 @@ timestamp, integer codes as integers and ids as strings. ``id`` is null for cour
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 #: Hashed (8 lowercase hex characters) identifier columns, in file order.
 HEX_COLUMNS: Tuple[str, ...] = (
@@ -93,10 +93,7 @@ NULL_SITE = {"site_id": "85f751fd", "site_domain": "c4e18dd6", "site_category": 
 NULL_APP = {"app_id": "ecad2386", "app_domain": "7801e8d9", "app_category": "07d7df22"}
 NULL_DEVICE_ID = "a99f214a"
 
-#: First and last event hour of the Kaggle train file (YYMMDDHH, UTC).
-FIRST_HOUR = 14102100
-LAST_HOUR = 14103023
-
+#: The file formats the loader reads (the canonical schema is also read back from Parquet).
 FORMATS = ("raw", "course")
 
 
@@ -121,10 +118,3 @@ def canonical_schema():  # -> pyspark.sql.types.StructType (pyspark imported laz
         kind = T.StringType() if name in HEX_COLUMNS else T.IntegerType()
         fields.append(T.StructField(name, kind, True))
     return T.StructType(fields)
-
-
-def text_schema(columns: List[str]):
-    """Return an all-string Spark schema for ``columns``: files are read as text, then typed."""
-    from pyspark.sql import types as T
-
-    return T.StructType([T.StructField(c, T.StringType(), True) for c in columns])
