@@ -56,8 +56,13 @@ if [ ! -x "$VENV/bin/python" ]; then
   say "creating $VENV with $("$PYTHON" -V 2>&1)"
   "$PYTHON" -m venv "$VENV"
 fi
-say "installing ctr-lab[$EXTRAS] into $VENV"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "pip>=23.2"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[$EXTRAS]"
+say "installing ctr-lab[$EXTRAS] into $VENV (log: $VENV/pip-install.log)"
+log="$VENV/pip-install.log"
+if ! { "$VENV/bin/python" -m pip install --disable-pip-version-check --upgrade "pip>=23.2" \
+       && "$VENV/bin/python" -m pip install --disable-pip-version-check -e ".[$EXTRAS]"; } >"$log" 2>&1
+then
+  tail -n 25 "$log" >&2
+  die "pip could not install ctr-lab[$EXTRAS] into $VENV: the end of $log is above"
+fi
 "$VENV/bin/python" -m pip check >/dev/null || die "pip check found conflicts in $VENV: run '$VENV/bin/pip check' to see them"
 say "$VENV ready ($("$VENV/bin/python" -c 'import pyspark; print("PySpark", pyspark.__version__)'), Java $java_version)"
