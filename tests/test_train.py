@@ -1,0 +1,328 @@
+"""Splits, named pipelines, tuning and train-once storage of ctr_lab.train."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.feature import VectorAssembler
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+
+from ctr_lab import train
+from ctr_lab.data import load, read_truth
+from ctr_lab.errors import CtrLabError
+from ctr_lab.evaluate import log_loss_of
+from ctr_lab.samples import sample_path
+
+# Few iterations keep the suite fast; the quality numbers come from full fits (see the report).
+FAST = {"maxIter": 10}
+
+
+@pytest.fixture(scope="module")
+def sample_df(spark):
+    df = load(sample_path("avazu_raw_50k")).df.repartition(4).cache()
+    df.count()
+    yield df
+    df.unpersist()
+
+
+@pytest.fixture(scope="module")
+def sample_split(sample_df):
+    return train.time_split(sample_df, test_days=1)
+
+
+def _utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+# ----------------------------------------------------------------------------------------------
+# Splits and sampling
+# ----------------------------------------------------------------------------------------------
+
+
+def test_time_split_puts_exactly_the_last_utc_day_in_test(spark):
+    times = [
+        _utc(2014, 10, 28, 0, 0),
+        _utc(2014, 10, 29, 23, 59),  # the last second before the last day
+        _utc(2014, 10, 30, 0, 0),
+        _utc(2014, 10, 30, 23, 0),
+        _utc(2014, 10, 29, 12, 0),
+    ]
+    df = spark.createDataFrame(
+        [(str(i), t) for i, t in enumerate(times)], "id string, event_time timestamp"
+    )
+    train_df, test_df = train.time_split(df, test_days=1)
+    assert sorted(r.id for r in test_df.collect()) == ["2", "3"]
+    assert sorted(r.id for r in train_df.collect()) == ["0", "1", "4"]
+    _, test2_df = train.time_split(df, test_days=2)
+    assert sorted(r.id for r in test2_df.collect()) == ["1", "2", "3", "4"]
+
+
+def test_time_split_does_not_depend_on_the_session_time_zone(spark):
+    df = spark.createDataFrame(
+        [("a", _utc(2014, 10, 29, 23, 0)), ("b", _utc(2014, 10, 30, 1, 0))],
+        "id string, event_time timestamp",
+    )
+    before = spark.conf.get("spark.sql.session.timeZone")
+    try:
+        spark.conf.set("spark.sql.session.timeZone", "America/Los_Angeles")
+        _, test_df = train.time_split(df)
+        assert [r.id for r in test_df.collect()] == ["b"]
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", before)
+
+
+def test_hash_split_is_the_same_on_any_partitioning(spark):
+    base = spark.range(2000).select(
+        F.when(F.col("id") % 50 == 0, F.lit(None))
+        .otherwise(F.col("id").cast("string"))
+        .alias("id"),
+        (F.col("id") % 7).alias("x"),
+    )
+    split1 = train.hash_split(base.repartition(1), 0.25, key_col="id", salt="s")
+    split7 = train.hash_split(base.repartition(7), 0.25, key_col="id", salt="s")
+    assertDataFrameEqual(split1[1], split7[1])
+    assertDataFrameEqual(split1[0], split7[0])
+    n_test = split1[1].count()
+    assert split1[0].count() + n_test == 2000
+    assert 400 < n_test < 600
+    # Null keys are assigned too, by their other columns, not all to one side.
+    null_test = split1[1].where(F.col("id").isNull()).count()
+    assert 0 < null_test < 40
+    # Another salt draws another split; a list of key columns works as well.
+    other = train.hash_split(base, 0.25, key_col=["id", "x"], salt="t")[1]
+    assert other.exceptAll(split1[1]).count() > 0
+
+
+def test_split_arguments_are_checked(spark):
+    df = spark.range(3)
+    with pytest.raises(CtrLabError, match="between 0 and 1"):
+        train.hash_split(df, 1.5, key_col="id")
+    with pytest.raises(CtrLabError, match="not found"):
+        train.hash_split(df, 0.2, key_col="nope")
+    with pytest.raises(CtrLabError, match="test_days"):
+        train.time_split(df, test_days=0)
+
+
+def test_stratified_sample_uses_sample_by_with_the_right_fractions(spark, monkeypatch):
+    df = spark.range(40_000).select(
+        (F.col("id") % 5 == 0).cast("int").alias("label"), F.col("id")
+    )
+    calls = []
+    original = DataFrame.sampleBy
+
+    def spy(self, *args, **kwargs):
+        calls.append(kwargs.get("fractions", args[1] if len(args) > 1 else None))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DataFrame, "sampleBy", spy)
+    sample = train.stratified_sample(df, {0: 0.1, 1: 0.5}, seed=3)
+    counts = {r.label: r["count"] for r in sample.groupBy("label").count().collect()}
+    assert calls == [{0: 0.1, 1: 0.5}]
+    assert counts[0] == pytest.approx(32_000 * 0.1, rel=0.08)
+    assert counts[1] == pytest.approx(8_000 * 0.5, rel=0.08)
+    balanced, w = train.balanced_sample(df, negatives_per_positive=1.0, seed=3)
+    assert w == pytest.approx(4.0)
+    bal = {r.label: r["count"] for r in balanced.groupBy("label").count().collect()}
+    assert bal[1] == 8_000
+    assert bal[0] == pytest.approx(8_000, rel=0.08)
+
+
+# ----------------------------------------------------------------------------------------------
+# Named pipelines
+# ----------------------------------------------------------------------------------------------
+
+
+def _p_hat(model: PipelineModel, df) -> DataFrame:
+    return train.click_probability(model.transform(df)).select("id", "p_hat")
+
+
+@pytest.mark.parametrize(
+    ("name", "settings"),
+    [
+        ("course_baseline", {}),
+        ("course_improved", {}),
+        ("recommended", {"numFeatures": 1 << 18, "class_weight": 2.0}),
+    ],
+)
+def test_named_pipeline_fits_saves_and_reloads(spark, sample_split, tmp_path, name, settings):
+    train_df, test_df = sample_split
+    model = train.fit_featurized(train.build_pipeline(name, **FAST, **settings), train_df)
+    path = str(tmp_path / name)
+    model.write().overwrite().save(path)
+    reloaded = PipelineModel.load(path)
+    rows = test_df.limit(3000)
+    before = _p_hat(model, rows)
+    after = _p_hat(reloaded, rows)
+    assertDataFrameEqual(before, after, rtol=1e-9)
+    p = np.array([r.p_hat for r in before.collect()])
+    assert len(p) == 3000 and np.all((p > 0) & (p < 1))
+    assert 0.08 < p.mean() < 0.3  # the sample's click rate is about 0.17
+
+
+def test_unknown_pipeline_or_setting_is_a_clear_error():
+    with pytest.raises(CtrLabError, match="no pipeline named"):
+        train.build_pipeline("nope")
+    with pytest.raises(CtrLabError, match="unknown setting"):
+        train.build_pipeline("recommended", regparam=1.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# The LR agrees with scikit-learn; class weights are undone by recalibration
+# ----------------------------------------------------------------------------------------------
+
+
+def _dense_design(spark, n: int = 600, seed: int = 11):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    logit = -1.2 + x @ np.array([0.8, -0.5, 0.3])
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    rows = [(int(i), int(yi), *map(float, xi)) for i, (yi, xi) in enumerate(zip(y, x))]
+    df = spark.createDataFrame(rows, "id long, label int, x0 double, x1 double, x2 double")
+    return df, x, y
+
+
+def _dense_pipeline(lam: float, weight: float = 1.0) -> Pipeline:
+    lr = LogisticRegression(
+        regParam=lam, elasticNetParam=0.0, standardization=False, tol=1e-12, maxIter=500
+    )
+    stages = [VectorAssembler(inputCols=["x0", "x1", "x2"], outputCol="features")]
+    if weight == 1.0:
+        return Pipeline(stages=[*stages, lr])
+    lr.setWeightCol("class_weight")
+    return Pipeline(
+        stages=[
+            *stages,
+            train.ClassWeighter(positiveWeight=weight),
+            lr,
+            train.ProbabilityRecalibrator(positiveWeight=weight),
+        ]
+    )
+
+
+def test_lr_matches_scikit_learn_with_matched_regularisation(spark):
+    from sklearn.linear_model import LogisticRegression as SkLogisticRegression
+    from sklearn.metrics import log_loss
+
+    df, x, y = _dense_design(spark)
+    lam = 0.01
+    model = train.fit_featurized(_dense_pipeline(lam), df)
+    lr_model = train.lr_model_of(model)
+    # Spark minimises mean loss + lam/2 |w|^2; sklearn C * sum loss + 1/2 |w|^2: C = 1/(lam n).
+    sk = SkLogisticRegression(C=1.0 / (lam * len(y)), tol=1e-12, max_iter=10_000).fit(x, y)
+    assert np.allclose(lr_model.coefficients.toArray(), sk.coef_[0], atol=1e-3)
+    assert lr_model.intercept == pytest.approx(sk.intercept_[0], abs=1e-3)
+    spark_loss = log_loss_of(train.click_probability(model.transform(df)), "label", "p_hat")
+    assert spark_loss == pytest.approx(log_loss(y, sk.predict_proba(x)[:, 1]), abs=1e-4)
+
+
+def test_class_weight_with_recalibration_keeps_log_loss_honest(spark):
+    df, _, _ = _dense_design(spark, n=3000, seed=5)
+    plain = train.fit_featurized(_dense_pipeline(0.0), df)
+    weighted = train.fit_featurized(_dense_pipeline(0.0, weight=4.0), df)
+    loss_plain = log_loss_of(train.click_probability(plain.transform(df)), "label", "p_hat")
+    raw = train.lr_model_of(weighted).transform(
+        weighted.stages[0].transform(df)
+    )  # before recalibration: probabilities inflated
+    loss_raw = log_loss_of(train.click_probability(raw), "label", "p_hat")
+    loss_cal = log_loss_of(train.click_probability(weighted.transform(df)), "label", "p_hat")
+    helper = log_loss_of(train.click_probability(train.recalibrate(raw, 4.0)), "label", "p_hat")
+    assert loss_raw > loss_plain + 0.02
+    assert loss_cal == pytest.approx(loss_plain, abs=2e-3)
+    assert helper == pytest.approx(loss_cal, abs=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------
+# Train once
+# ----------------------------------------------------------------------------------------------
+
+
+def test_fit_or_load_reloads_refits_on_change_and_ignores_half_saved_models(
+    spark, sample_df, tmp_path, monkeypatch
+):
+    small_df = sample_df.limit(4000).cache()
+    small_df.count()
+    fits = []
+    original = Pipeline.fit
+
+    def counting_fit(self, *args, **kwargs):
+        fits.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "fit", counting_fit)
+    model_dir = str(tmp_path / "models" / "baseline")
+    settings = {"maxIter": 5}
+
+    model1, info1 = train.fit_or_load("course_baseline", small_df, model_dir, **settings)
+    assert info1["loaded"] is False and len(fits) == 1
+    assert os.path.isfile(os.path.join(model_dir, train.COMPLETE_MARKER))
+    assert not [n for n in os.listdir(tmp_path / "models") if ".tmp-" in n or ".old-" in n]
+
+    model2, info2 = train.fit_or_load("course_baseline", small_df, model_dir, **settings)
+    assert info2["loaded"] is True and len(fits) == 1
+    assert info2["fingerprint"] == info1["fingerprint"]
+    assertDataFrameEqual(_p_hat(model1, small_df), _p_hat(model2, small_df), rtol=1e-9)
+
+    _, info3 = train.fit_or_load("course_baseline", small_df, model_dir, maxIter=6)
+    assert info3["loaded"] is False and len(fits) == 2
+    _, info4 = train.fit_or_load("course_baseline", small_df.limit(3999), model_dir, maxIter=6)
+    assert info4["loaded"] is False and len(fits) == 3
+
+    # A crash mid-save leaves a folder without the marker: it is never loaded.
+    half_dir = str(tmp_path / "models" / "half")
+    model1.write().overwrite().save(half_dir)
+    _, info5 = train.fit_or_load("course_baseline", small_df, half_dir, **settings)
+    assert info5["loaded"] is False and len(fits) == 4
+    _, info6 = train.fit_or_load("course_baseline", small_df, half_dir, **settings)
+    assert info6["loaded"] is True and len(fits) == 4
+    small_df.unpersist()
+
+
+# ----------------------------------------------------------------------------------------------
+# Tuning and quality
+# ----------------------------------------------------------------------------------------------
+
+
+def test_tune_fits_features_once_and_reports_every_grid_point(spark, sample_split, monkeypatch):
+    train_df = sample_split[0].limit(8000)
+    fits = []
+    original = Pipeline.fit
+
+    def counting_fit(self, *args, **kwargs):
+        fits.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "fit", counting_fit)
+    model, table = train.tune(
+        train_df,
+        "recommended",
+        grid={"regParam": [1e-4, 1e-2]},
+        numFeatures=1 << 16,
+        maxIter=5,
+    )
+    assert len(fits) == 1  # the feature stages, once
+    assert list(table.columns) == ["regParam", "logLoss"]
+    assert sorted(table["regParam"]) == [1e-4, 1e-2]
+    assert isinstance(model, PipelineModel)
+    assert train.lr_model_of(model).getRegParam() == table["regParam"].iloc[0]
+
+
+def test_recommended_beats_course_baseline_on_the_sample(spark, sample_df):
+    results = {
+        name: train.train_and_evaluate(sample_df, name, split="time", **settings)
+        for name, settings in [("course_baseline", {}), ("recommended", {"maxIter": 30})]
+    }
+    truth = read_truth(sample_path("avazu_raw_50k").replace(".csv.gz", "_truth.csv.gz"))
+    _, test_df = train.time_split(sample_df)
+    bayes = log_loss_of(test_df.join(truth, on="id", how="inner"), "label", "p_click")
+    rec, base = results["recommended"], results["course_baseline"]
+    assert rec["test_rows"] == base["test_rows"] > 1000
+    assert rec["iterations"] is not None and 0 < rec["iterations"] <= 30
+    assert bayes < rec["log_loss"] < base["log_loss"]
+    assert rec["auc"] > base["auc"]
