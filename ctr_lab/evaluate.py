@@ -139,70 +139,51 @@ def cumulative_counts(
     (clicks and non-clicks with a score ``>= s``), ``total_pos`` and ``total_neg``. Walking the
     scores from high to low, (``fp / total_neg``, ``tp / total_pos``) traces the ROC curve.
 
-    The scores are split into ranges of width 1/1000. A first, small Spark job counts the rows
-    per range (at most 1001 numbers reach the driver); the running sums are then taken within
-    each range and shifted by the counts of the higher ranges. So no window ever moves all the
-    rows into one partition, and the rows are shuffled once (by range).
-
-    Raises
-    ------
-    EvaluationError
-        When the DataFrame has no rows.
+    The running sums are taken within score ranges of width 1/1000 plus an offset per range, so
+    no window moves every row into one partition.
 
     Examples
     --------
     >>> cumulative_counts(predictions_df).orderBy(F.desc("s")).show(5)   # doctest: +SKIP
     """
-    range_id = F.floor(
-        F.least(F.greatest(F.col("s"), F.lit(0.0)), F.lit(1.0)) * _SCORE_RANGES
-    ).cast("int")
-    scores = _scores(df, label_col, prob_col).withColumn("range_id", range_id)
-    ranges = (
-        scores.groupBy("range_id")
-        .agg(F.sum("y").cast("long").alias("pos"), F.count(F.lit(1)).cast("long").alias("n"))
-        .collect()
+    grouped = score_counts(df, label_col, prob_col).withColumn(
+        "range_id",
+        F.floor(F.least(F.greatest(F.col("s"), F.lit(0.0)), F.lit(1.0)) * _SCORE_RANGES),
     )
-    if not ranges:
-        raise EvaluationError("the predictions DataFrame has no rows")
-    pos_in = [0] * (_SCORE_RANGES + 1)
-    neg_in = [0] * (_SCORE_RANGES + 1)
-    for r in ranges:
-        pos_in[r["range_id"]] = int(r["pos"])
-        neg_in[r["range_id"]] = int(r["n"]) - int(r["pos"])
-    total_pos, total_neg = sum(pos_in), sum(neg_in)
-    # Clicks / non-clicks in all the ranges above each range.
-    pos_above, neg_above, acc_pos, acc_neg = [0] * len(pos_in), [0] * len(pos_in), 0, 0
-    for i in range(_SCORE_RANGES, -1, -1):
-        pos_above[i], neg_above[i] = acc_pos, acc_neg
-        acc_pos, acc_neg = acc_pos + pos_in[i], acc_neg + neg_in[i]
-
-    def offset(values: List[int]) -> Column:
-        return F.array(*[F.lit(v).cast("long") for v in values])[F.col("range_id")]
-
+    # Offsets: the clicks / non-clicks in all higher score ranges (at most 1001 rows here).
+    ranges = grouped.groupBy("range_id").agg(
+        F.sum("pos").cast("long").alias("range_pos"), F.sum("neg").cast("long").alias("range_neg")
+    )
+    higher = (
+        Window.partitionBy(F.lit(0))
+        .orderBy(F.desc("range_id"))
+        .rowsBetween(Window.unboundedPreceding, -1)
+    )
+    everything = Window.partitionBy(F.lit(0))
+    offsets = ranges.select(
+        "range_id",
+        F.coalesce(F.sum("range_pos").over(higher), F.lit(0)).cast("long").alias("pos_above"),
+        F.coalesce(F.sum("range_neg").over(higher), F.lit(0)).cast("long").alias("neg_above"),
+        F.sum("range_pos").over(everything).cast("long").alias("total_pos"),
+        F.sum("range_neg").over(everything).cast("long").alias("total_neg"),
+    )
     within = (
         Window.partitionBy("range_id")
         .orderBy(F.desc("s"))
         .rowsBetween(Window.unboundedPreceding, Window.currentRow)
     )
-    # Repartitioning by range makes both the group-by-score and the window run without a
-    # further shuffle.
-    grouped = (
-        scores.repartition("range_id")
-        .groupBy("range_id", "s")
-        .agg(F.sum("y").cast("long").alias("pos"), F.count(F.lit(1)).cast("long").alias("n"))
-        .select("range_id", "s", "pos", (F.col("n") - F.col("pos")).alias("neg"))
-    )
-    return grouped.select(
+    return grouped.join(F.broadcast(offsets), on="range_id", how="inner").select(
         "s",
         "pos",
         "neg",
-        (offset(pos_above) + F.sum("pos").over(within)).alias("tp"),
-        (offset(neg_above) + F.sum("neg").over(within)).alias("fp"),
-        F.lit(total_pos).cast("long").alias("total_pos"),
-        F.lit(total_neg).cast("long").alias("total_neg"),
+        (F.col("pos_above") + F.sum("pos").over(within)).cast("long").alias("tp"),
+        (F.col("neg_above") + F.sum("neg").over(within)).cast("long").alias("fp"),
+        "total_pos",
+        "total_neg",
     )
 
 
+# --------------------------------------------------------------------------------------------
 # Scalar metrics
 # --------------------------------------------------------------------------------------------
 

@@ -260,12 +260,13 @@ def ctr_by_value(
     Parameters
     ----------
     table
-        Columns ``value``, ``impressions``, ``clicks``, ``click_rate`` (as
-        :func:`ctr_lab.data.click_rate_by` returns, converted to pandas).
+        Columns ``value``, ``impressions``, ``clicks``, ``click_rate``. The values may instead be
+        in a column named ``column``, as in ``ctr_lab.data.click_rate_by(...).toPandas()``.
     ax
         Axes to draw on; a new Figure when None.
     column
-        The name of the column the values come from, for the title and axis label.
+        The name of the column the values come from, for the title and axis label (and the
+        column of values when the table has no ``value`` column).
     top
         Keep only the ``top`` values with the most impressions; None keeps all.
     overall_ctr
@@ -280,11 +281,12 @@ def ctr_by_value(
     --------
     >>> ctr_by_value(rates_df, column="banner_pos", overall_ctr=0.17)   # doctest: +SKIP
     """
-    _check_table(table, ("value", "impressions", "clicks", "click_rate"), "ctr_by_value")
+    value_col = "value" if "value" in table.columns or column is None else column
+    _check_table(table, (value_col, "impressions", "clicks", "click_rate"), "ctr_by_value")
     shown = table.sort_values("impressions", ascending=False, kind="stable")
     if top is not None:
         shown = shown.head(top)
-    labels = [str(v) for v in shown["value"]]
+    labels = [str(v) for v in shown[value_col]]
     fig, ax = _figure_and_axes(ax, (max(5.0, 0.45 * len(labels) + 2.0), 4.0))
     ax.bar(range(len(labels)), shown["click_rate"], color="tab:blue")
     ax.set_xticks(range(len(labels)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from sklearn.metrics import (
@@ -380,17 +382,14 @@ def test_top_coefficients_names_and_order():
     np.testing.assert_allclose(table["odds_ratio"], np.exp([3.0, -2.0, 0.5, -0.5]))
 
 
-def test_top_coefficients_of_a_fitted_model(spark):
-    from pyspark.ml.classification import LogisticRegression
+def test_top_coefficients_reads_a_model_with_sparse_coefficients():
     from pyspark.ml.linalg import Vectors
 
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(200, 3))
-    y = (x[:, 1] * 3 - x[:, 2] + rng.normal(size=200) > 0).astype(float)
-    df = spark.createDataFrame(
-        [(float(label), Vectors.dense(row)) for label, row in zip(y, x)], ["label", "features"]
-    )
-    model = LogisticRegression(maxIter=20).fit(df)
-    table = ev.top_coefficients(model, ["noise", "strong", "weak"], n=2)
-    assert table["feature"].tolist() == ["strong", "weak"]
-    assert table["coefficient"].iloc[0] == pytest.approx(model.coefficients[1])
+    # What LogisticRegressionModel.coefficients is on hashed features: a SparseVector.
+    model = SimpleNamespace(coefficients=Vectors.sparse(2**10, {3: -0.2, 700: 1.5, 1000: -0.9}))
+    names = ["noise", "strong", "weak", "site_category=50e219e0"]
+    table = ev.top_coefficients(model, names, n=3)
+    assert table["index"].tolist() == [700, 1000, 3]
+    assert table["feature"].tolist() == ["feature_700", "feature_1000", "site_category=50e219e0"]
+    np.testing.assert_allclose(table["coefficient"], [1.5, -0.9, -0.2])
+    assert len(ev.top_coefficients(model, names, n=5000)) == 2**10

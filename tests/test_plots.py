@@ -47,12 +47,12 @@ def _check(fig, tmp_path, name, xlabel_has, ylabel_has):
 
 
 def test_roc_curve(predictions_df, tmp_path):
-    fig = cp.roc_curve(predictions_df, prob_col="p_click", max_points=50)
+    fig = cp.roc_curve(predictions_df, prob_col="p_click", max_points=50, auc=0.7)
     ax = _check(fig, tmp_path, "roc", "false positive rate", "true positive rate")
     assert len(ax.lines) == 2  # curve + chance diagonal
     curve = ax.lines[0]
     assert len(curve.get_xdata()) <= 51
-    assert "AUC = " in curve.get_label()
+    assert "AUC = 0.7000" in curve.get_label()
     assert ax.get_xlim() == (0.0, 1.0)
 
 
@@ -107,6 +107,16 @@ def test_ctr_by_value_keeps_the_top_values(tmp_path):
     assert len(ax.patches) == 3
     assert [t.get_text() for t in ax.get_xticklabels()] == ["b", "d", "a"]
     assert len(ax.lines) == 1
+
+
+def test_ctr_by_value_reads_a_click_rate_by_table(tmp_path):
+    # ctr_lab.data.click_rate_by names the value column after the data column.
+    table = pd.DataFrame(
+        {"C1": [1005, 1002], "impressions": [9, 1], "clicks": [2, 1], "click_rate": [0.22, 1.0]}
+    )
+    ax = _check(cp.ctr_by_value(table, column="C1"), tmp_path, "c1", "C1", "click rate")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1005", "1002"]
+    assert len(ax.patches) == 2 and len(ax.lines) == 0
 
 
 def test_ctr_by_value_rejects_a_wrong_table():
