@@ -39,7 +39,7 @@ import uuid
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from pyspark import StorageLevel, keyword_only
-from pyspark.ml import Estimator, Pipeline, PipelineModel, Transformer
+from pyspark.ml import Pipeline, PipelineModel, Transformer
 from pyspark.ml.classification import LogisticRegression, LogisticRegressionModel
 from pyspark.ml.feature import (
     FeatureHasher,
@@ -141,7 +141,8 @@ def time_split(
     if time_col not in df.columns:
         raise CtrLabError(f"time_split: no column {time_col!r}. Fix: pass time_col=")
     day = F.floor(F.unix_timestamp(F.col(time_col)) / _SECONDS_PER_DAY)
-    last_day = df.agg(F.max(day)).first()[0]
+    row = df.agg(F.max(day)).first()
+    last_day = row[0] if row is not None else None
     if last_day is None:
         raise CtrLabError("time_split: the DataFrame has no rows with a time")
     is_test = day > F.lit(int(last_day) - test_days)
@@ -209,7 +210,7 @@ def hash_split(
     if missing or not keys:
         raise CtrLabError(f"hash_split: key column(s) {missing or keys} not found. Fix: key_col=")
     bucket = _hash_bucket(df, keys, salt)
-    is_test = bucket < F.lit(int(round(test_fraction * _HASH_BUCKETS)))
+    is_test = bucket < F.lit(round(test_fraction * _HASH_BUCKETS))
     return df.where(~is_test), df.where(is_test)
 
 
@@ -739,7 +740,9 @@ def tune(
     param_maps = builder.build()
 
     if metric == "logLoss":
-        evaluator: Any = MulticlassClassificationEvaluator(metricName="logLoss")
+        # Spark >= 3.0 has logLoss; the type stubs do not list it.
+        log_loss_kwargs: Dict[str, Any] = {"metricName": "logLoss"}
+        evaluator: Any = MulticlassClassificationEvaluator(**log_loss_kwargs)
     elif metric == "areaUnderROC":
         evaluator = BinaryClassificationEvaluator(metricName="areaUnderROC", numBins=0)
     else:
@@ -800,7 +803,8 @@ def data_fingerprint(df: DataFrame) -> Dict[str, Any]:
     3
     """
     row_hash = F.xxhash64(*[F.col(c) for c in df.columns]).cast("decimal(38,0)")
-    rows, total = df.agg(F.count(F.lit(1)), F.sum(row_hash)).first()
+    row = df.agg(F.count(F.lit(1)), F.sum(row_hash)).first()
+    rows, total = (row[0], row[1]) if row is not None else (0, None)
     return {"rows": int(rows), "checksum": str(total), "columns": list(df.columns)}
 
 

@@ -111,9 +111,7 @@ def test_split_arguments_are_checked(spark):
 
 
 def test_stratified_sample_uses_sample_by_with_the_right_fractions(spark, monkeypatch):
-    df = spark.range(40_000).select(
-        (F.col("id") % 5 == 0).cast("int").alias("label"), F.col("id")
-    )
+    df = spark.range(40_000).select((F.col("id") % 5 == 0).cast("int").alias("label"), F.col("id"))
     calls = []
     original = DataFrame.sampleBy
 
