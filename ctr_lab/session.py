@@ -19,6 +19,7 @@ Environment variables (local sessions only):
 from __future__ import annotations
 
 import os
+import sys
 from typing import Dict, Optional
 
 from ctr_lab.errors import SparkSetupError
@@ -93,6 +94,8 @@ def get_spark(app_name: str = "ctr-lab", config: Optional[Dict[str, str]] = None
 
     master = os.environ.get("CTR_LAB_MASTER", "local[*]")
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Python workers run the driver's interpreter (the venv's), not whatever python3 is on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in local_settings(config).items():
         builder = builder.config(key, value)

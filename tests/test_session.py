@@ -24,6 +24,9 @@ def test_local_session_is_deterministic(spark):
     assert conf.get("spark.sql.shuffle.partitions") == os.environ["CTR_LAB_SHUFFLE_PARTITIONS"]
     assert spark.sparkContext.master == os.environ["CTR_LAB_MASTER"]
     assert spark.sparkContext.getConf().get("spark.driver.host") == "127.0.0.1"
+    # Python workers run this interpreter, not whatever python3 comes first on PATH.
+    worker = spark.sparkContext.parallelize([0], 1).map(lambda _: __import__("sys").executable)
+    assert worker.collect() == [sys.executable]
     # A YYMMDDHH hour parses to the same wall-clock time whatever the machine's zone.
     row = spark.sql("SELECT to_timestamp('14102100', 'yyMMddHH') AS t").first()
     assert row["t"].isoformat() == "2014-10-21T00:00:00"
