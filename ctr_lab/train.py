@@ -347,7 +347,7 @@ def _recalibrated(df: DataFrame, w: float, threshold: float) -> DataFrame:
     shift = math.log(w)
     margin = vector_to_array(F.col("rawPrediction"))[1] - F.lit(shift)
     p = vector_to_array(F.col("probability"))[1]
-    q = p / (p + (F.lit(1.0) - p) / F.lit(w))
+    q = p / (p + (F.lit(1.0) - p) * F.lit(w))
     return df.withColumns(
         {
             "rawPrediction": array_to_vector(F.array(-margin, margin)),
@@ -361,8 +361,10 @@ def recalibrate(pred_df: DataFrame, w: float, threshold: float = 0.5) -> DataFra
     """Undo a class weight ``w`` on clicks (or keeping 1/w of non-clicks) in scored rows.
 
     A model fitted with clicks weighted ``w`` estimates odds ``w`` times too high; the honest
-    probability is ``q = p / (p + (1 - p) / w)``. ``probability``, ``rawPrediction`` (the
-    margin minus ``ln w``) and ``prediction`` (``q > threshold``) are rewritten.
+    probability is ``q = p / (p + w (1 - p))``, the margin minus ``ln w``. Keeping a fraction
+    ``r`` of the non-clicks is the same as ``w = 1 / r``, which gives the textbook form
+    ``q = p / (p + (1 - p) / r)`` (:func:`balanced_sample` returns that ``w``).
+    ``probability``, ``rawPrediction`` and ``prediction`` (``q > threshold``) are rewritten.
 
     Examples
     --------
@@ -809,7 +811,10 @@ def data_fingerprint(df: DataFrame) -> Dict[str, Any]:
 
 
 def _stage_spec(stage: Any) -> Dict[str, Any]:
-    params = {p.name: repr(v) for p, v in stage.extractParamMap().items()}
+    # Default output names embed the random uid: leave it out so equal pipelines match.
+    params = {
+        p.name: repr(v).replace(stage.uid, "<uid>") for p, v in stage.extractParamMap().items()
+    }
     return {"class": f"{type(stage).__module__}.{type(stage).__name__}", "params": params}
 
 
