@@ -14,7 +14,7 @@ import pytest
 
 from ctr_lab.cli import build_parser, main
 
-COMMANDS = ["make-data", "inspect", "run"]
+COMMANDS = ["make-data", "inspect", "train", "run"]
 
 
 @pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)])
@@ -119,3 +119,38 @@ def test_console_script_is_installed():
     script = Path(sys.executable).with_name("ctr-lab")
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.startswith("ctr-lab ")
+
+
+def test_pipeline_names_match_the_registry():
+    from ctr_lab.cli import PIPELINE_NAMES
+    from ctr_lab.train import PIPELINES
+
+    assert sorted(PIPELINE_NAMES) == sorted(PIPELINES)
+
+
+def test_train_fits_then_reloads(spark, tmp_path, capsys):
+    from ctr_lab.samples import sample_path
+
+    args = [
+        "train",
+        "--data",
+        sample_path("course_10k"),
+        "--pipeline",
+        "course_baseline",
+        "--max-iter",
+        "5",
+        "--model-dir",
+        str(tmp_path / "model"),
+    ]
+    assert main([*args, "--json", str(tmp_path / "first.json")]) == 0
+    assert "course_baseline (fitted), time split" in capsys.readouterr().out
+    first = json.loads((tmp_path / "first.json").read_text())
+    assert first["loaded"] is False and first["iterations"] <= 5
+    assert first["train_rows"] + first["test_rows"] == first["rows_accepted"] == 10_000
+    assert 0.2 < first["log_loss"] < 0.7 and 0.5 < first["auc"] <= 1.0
+
+    assert main([*args, "--json", str(tmp_path / "second.json")]) == 0
+    assert "(reloaded from" in capsys.readouterr().out
+    second = json.loads((tmp_path / "second.json").read_text())
+    assert second["loaded"] is True
+    assert second["log_loss"] == pytest.approx(first["log_loss"], abs=1e-9)
