@@ -1,0 +1,82 @@
+"""The bad-input corpus (tests/corpus): exact accounting, or a one-line error, for each file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ctr_lab.cli import main
+from ctr_lab.data import load
+from ctr_lab.errors import DataLoadError
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+
+# file: (rows read, rows accepted, rejected by reason, other report fields to check)
+LOADS = {
+    "truncated_rows.csv": (10, 8, {"malformed_row": 2}, {}),
+    "extra_fields.csv": (9, 8, {"malformed_row": 1}, {}),
+    "extra_column.csv": (8, 8, {}, {"ignored_columns": ["note"]}),
+    "non_numeric_codes.csv": (9, 8, {"not_integer:C14": 1}, {}),
+    "duplicate_header_midfile.csv": (9, 8, {"repeated_header": 1}, {}),
+    "crlf.csv": (8, 8, {}, {}),
+    "utf8_bom.csv": (8, 8, {}, {}),
+    "bad_hour.csv": (9, 8, {"bad_time": 1}, {}),
+    "spreadsheet_ids.csv": (
+        4,
+        4,
+        {},
+        {
+            "format": "course",
+            "ids_repaired": {"device_model": 1},
+            "ids_unrepairable": {"device_ip": 2},
+            "header_fixes": ["add_category -> app_category"],
+        },
+    ),
+}
+
+# file: words the one-line error must contain
+FATAL = {
+    "missing_column.csv": ["C14", "missing"],
+    "bad_labels.csv": ["click", "'yes'"],
+    "empty.csv": ["empty"],
+    "header_only.csv": ["no data rows"],
+    "binary_garbage.csv": ["not a CSV or Parquet file"],
+    "corrupt.csv.gz": ["gzip", "damaged"],
+    "wrong_schema.parquet": ["missing"],
+}
+
+
+def test_every_corpus_file_has_an_expected_outcome():
+    files = {p.name for p in CORPUS.iterdir() if p.name != "make_corpus.py" and p.is_file()}
+    assert files == set(LOADS) | set(FATAL)
+
+
+@pytest.mark.parametrize("name", sorted(LOADS))
+def test_loads_with_exact_accounting(name, spark):
+    rows_read, accepted, by_reason, other = LOADS[name]
+    loaded = load(str(CORPUS / name), spark)
+    report = loaded.report
+    assert (report.rows_read, report.rows_accepted) == (rows_read, accepted)
+    assert report.rejected_by_reason == by_reason
+    assert report.rows_accepted + report.rows_rejected == report.rows_read
+    assert loaded.df.count() == accepted
+    assert loaded.rejected_df.count() == report.rows_rejected
+    for field, value in other.items():
+        assert getattr(report, field) == value, field
+
+
+@pytest.mark.parametrize("name", sorted(FATAL))
+def test_fatal_files_fail_in_one_line(name, spark, capsys):
+    path = str(CORPUS / name)
+    with pytest.raises(DataLoadError) as info:
+        load(path, spark)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(path) and "Fix:" in message
+    for word in FATAL[name]:
+        assert word in message
+    # The CLI says the same on stderr, in one line, and exits non-zero.
+    assert main(["inspect", path]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"ctr-lab: error: {message}\n"
