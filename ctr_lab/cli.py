@@ -1,4 +1,4 @@
-"""The ``ctr-lab`` command line: make data, inspect data, run the case study.
+"""The ``ctr-lab`` command line: make data, inspect data, train, run the case study.
 
 Every command has ``--help``. Errors the user can fix print one line on stderr and exit 1.
 """
@@ -51,6 +51,8 @@ def _make_data(args: argparse.Namespace) -> int:
             header_typo=args.header_typo,
             progress=advance,
         )
+    except (ValueError, OSError) as exc:
+        raise CtrLabError(f"{args.out}: {exc}") from None
     finally:
         bar.close()
     if args.json:

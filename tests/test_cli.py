@@ -108,6 +108,14 @@ def test_make_data_course_with_damage(spark, tmp_path, capsys):
     assert sum(report["ids_repaired"].values()) + sum(report["ids_unrepairable"].values()) > 0
 
 
+def test_make_data_unknown_file_kind_is_one_line(tmp_path, capsys):
+    out = tmp_path / "data.txt"
+    assert main(["make-data", "--rows", "10", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"ctr-lab: error: {out}: ") and ".csv.gz" in err
+    assert err.count("\n") == 1 and not out.exists()
+
+
 def test_make_data_rejects_bad_arguments(capsys):
     with pytest.raises(SystemExit) as info:
         main(["make-data", "--rows", "0", "--out", "x.csv"])
