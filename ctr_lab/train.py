@@ -947,7 +947,10 @@ def fit_or_load(
     old_dir = f"{model_dir.rstrip('/')}.old-{uuid.uuid4().hex[:12]}"
     try:
         model.write().overwrite().save(tmp_dir)
-        marker = {"fingerprint": fingerprint, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        marker = {
+            "fingerprint": fingerprint,
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
         fs.write_text(_marker(tmp_dir), json.dumps(marker))
         if fs.exists(model_dir):  # stale or half-written: move it aside, then drop it
             fs.rename(model_dir, old_dir)
