@@ -243,12 +243,9 @@ def test_class_weight_with_recalibration_keeps_log_loss_honest(spark):
 # ----------------------------------------------------------------------------------------------
 
 
-def test_fit_or_load_reloads_refits_on_change_and_ignores_half_saved_models(
-    spark, sample_df, tmp_path, monkeypatch
-):
-    # limit() may pick other rows on another run: a hash split picks the same ones.
-    small_df = train.hash_split(sample_df, 0.08, salt="fit_or_load")[1].cache()
-    small_df.count()
+@pytest.fixture
+def pipeline_fits(monkeypatch):
+    """A list that grows by one on every ``Pipeline.fit`` call while the test runs."""
     fits = []
     original = Pipeline.fit
 
@@ -257,6 +254,16 @@ def test_fit_or_load_reloads_refits_on_change_and_ignores_half_saved_models(
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(Pipeline, "fit", counting_fit)
+    return fits
+
+
+def test_fit_or_load_reloads_refits_on_change_and_ignores_half_saved_models(
+    spark, sample_df, tmp_path, pipeline_fits
+):
+    # limit() may pick other rows on another run: a hash split picks the same ones.
+    small_df = train.hash_split(sample_df, 0.08, salt="fit_or_load")[1].cache()
+    small_df.count()
+    fits = pipeline_fits
     model_dir = str(tmp_path / "models" / "baseline")
     settings = {"maxIter": 5}
 
@@ -292,16 +299,9 @@ def test_fit_or_load_reloads_refits_on_change_and_ignores_half_saved_models(
 # ----------------------------------------------------------------------------------------------
 
 
-def test_tune_fits_features_once_and_reports_every_grid_point(spark, sample_split, monkeypatch):
+def test_tune_fits_features_once_and_reports_every_grid_point(spark, sample_split, pipeline_fits):
     train_df = sample_split[0].limit(5000)
-    fits = []
-    original = Pipeline.fit
-
-    def counting_fit(self, *args, **kwargs):
-        fits.append(1)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Pipeline, "fit", counting_fit)
+    fits = pipeline_fits
     model, table = train.tune(
         train_df,
         "recommended",
