@@ -12,23 +12,24 @@ export PYTHON
 
 SETUP_INPUTS := pyproject.toml tools/setup_env.sh
 
-.PHONY: help run test lint unit unit-spark4 samples bench clean
+.PHONY: help run test lint unit unit-spark4 notebooks-check notebooks livy cluster samples bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: $(SETUP_INPUTS)
 	@bash tools/setup_env.sh $(VENV) lab,dev
+	@$(VENV)/bin/ctr-lab kernel install --sys-prefix --sparkmagic >/dev/null
 	@touch $@
 
 $(VENV4)/.installed: $(SETUP_INPUTS)
 	@bash tools/setup_env.sh $(VENV4) spark4,dev
 	@touch $@
 
-run: $(VENV)/.installed ## Set up .venv and run the case study end to end on local Spark
+run: $(VENV)/.installed ## Set up .venv and run every notebook of the case study on local Spark
 	@$(VENV)/bin/ctr-lab run --out $(RUN_DIR)
 
-test: lint unit unit-spark4 ## Set up both environments and run the whole test suite
+test: lint unit unit-spark4 notebooks-check livy cluster ## Set up both environments and run the whole test suite
 	@echo "make test: all checks passed"
 
 lint: $(VENV)/.installed ## ruff, Python 3.9 compatibility (vermin) and mypy
@@ -38,16 +39,30 @@ lint: $(VENV)/.installed ## ruff, Python 3.9 compatibility (vermin) and mypy
 	@$(VENV)/bin/mypy
 
 unit: $(VENV)/.installed ## The test suite on the lab environment (PySpark 3.5)
-	@$(PY) -m pytest
+	@$(PY) -m pytest --ignore=tests/e2e
 
 unit-spark4: $(VENV4)/.installed ## The test suite on the newest PySpark 4.x
-	@$(PY4) -m pytest
+	@$(PY4) -m pytest --ignore=tests/e2e
+
+notebooks-check: $(VENV)/.installed ## nbval: every notebook against its committed outputs (local kernel)
+	@CTR_LAB_PROGRESS=0 $(PY) -m pytest -p no:randomly --nbval notebooks \
+	  --nbval-kernel-name ctr-lab --nbval-sanitize-with notebooks/nbval_sanitize.cfg \
+	  --nbval-kernel-startup-timeout 120 -o testpaths=notebooks
+
+notebooks: $(VENV)/.installed ## Re-execute every notebook with the local kernel and save its outputs
+	@CTR_LAB_PROGRESS=0 $(VENV)/bin/ctr-lab run --in-place
+
+livy: $(VENV)/.installed ## Every notebook through the real sparkmagic kernel and the Livy test server
+	@$(PY) -m pytest tests/e2e/livy
+
+cluster: $(VENV)/.installed ## A Spark standalone cluster (master + 2 workers) and the fault tests
+	@$(PY) -m pytest tests/e2e/cluster tests/e2e/test_remote_python.py
 
 samples: $(VENV)/.installed ## Regenerate data_samples/ (the test suite checks they reproduce)
 	@$(PY) -m ctr_lab.samples --write
 
-bench: $(VENV)/.installed ## Run the benchmarks and print their tables
-	@$(PY) benchmarks/bench_synth.py
+bench: $(VENV)/.installed ## Run the benchmarks side by side; results into build/bench and BENCHMARKS.md
+	@$(VENV)/bin/ctr-lab bench
 
 clean: ## Remove build outputs (keeps the environments)
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

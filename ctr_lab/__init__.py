@@ -2,20 +2,32 @@
 
 Notebooks use it as ``import ctr_lab as cl``: ``cl.load(...)``, ``cl.features.with_publisher``,
 ``cl.evaluate.metrics(...)``, ``cl.plots.roc_curve(...)``. Importing it does not start Spark;
-submodules such as ``plots`` (matplotlib) load on first use.
+everything loads on first use, so ``import ctr_lab`` needs neither PySpark nor pandas (a machine
+that only runs ``ctr-lab emr`` or the generator has neither).
 """
 
 import importlib
 
-from ctr_lab.data import Loaded, LoadReport, click_rate_by, load, read_truth
-from ctr_lab.errors import CtrLabError, DataLoadError, SparkSetupError
-from ctr_lab.evaluate import log_loss_of
-from ctr_lab.session import get_spark
-
 __version__ = "0.1.0"
 
+#: Public names re-exported here, and the submodule each one lives in.
+_EXPORTS = {
+    "Loaded": "data",
+    "LoadReport": "data",
+    "click_rate_by": "data",
+    "load": "data",
+    "read_truth": "data",
+    "CtrLabError": "errors",
+    "DataLoadError": "errors",
+    "SparkSetupError": "errors",
+    "log_loss_of": "evaluate",
+    "get_spark": "session",
+}
+
 _SUBMODULES = (
+    "bundle",
     "data",
+    "errors",
     "evaluate",
     "features",
     "plots",
@@ -30,6 +42,8 @@ _SUBMODULES = (
 def __getattr__(name: str):
     if name in _SUBMODULES:
         return importlib.import_module(f"ctr_lab.{name}")
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"ctr_lab.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module 'ctr_lab' has no attribute {name!r}")
 
 

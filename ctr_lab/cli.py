@@ -274,6 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--rows", type=_positive_int, default=200_000, help="rows to generate")
     run.add_argument("--seed", type=int, default=0, help="random seed")
     run.set_defaults(func=_run)
+
+    # Commands with their own modules: each adds its subparser (imports there stay light).
+    from ctr_lab import bench, emr, magics
+
+    for module in (magics, emr, bench):
+        module.add_parser(sub)
     return parser
 
 

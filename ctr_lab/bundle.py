@@ -1,0 +1,80 @@
+"""Ship ``ctr_lab`` to machines that do not have it installed: a zip for ``pyFiles``.
+
+On EMR the notebook code runs in a Livy session whose Python does not have the laptop's files, and
+executors are other machines again. Spark's own mechanism delivers pure-Python packages: a zip with
+the package at its root, named in ``pyFiles`` (Livy), ``spark.submit.pyFiles``, ``--py-files``
+(``spark-submit``) or ``sc.addPyFile``. ``build_zip`` makes that zip from the installed package, the
+same bytes every time for the same sources, so its sha256 identifies the code.
+
+Examples
+--------
+>>> from ctr_lab.bundle import build_zip
+>>> path = build_zip("build/dist")            # doctest: +SKIP
+>>> path.name                                  # doctest: +SKIP
+'ctr_lab-0.1.0.zip'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from pathlib import Path
+from typing import Iterator, Tuple, Union
+
+import ctr_lab
+
+#: Files of the package that go into the zip (no caches, no compiled files).
+_SUFFIXES = (".py", ".properties")
+#: Every entry gets this timestamp, so the zip's bytes depend on the sources alone.
+_FIXED_TIME = (2020, 1, 1, 0, 0, 0)
+
+
+def package_dir() -> Path:
+    """The folder of the ``ctr_lab`` package that is imported now."""
+    return Path(ctr_lab.__file__).resolve().parent
+
+
+def _entries() -> Iterator[Tuple[str, Path]]:
+    root = package_dir()
+    for path in sorted(root.rglob("*")):
+        if "__pycache__" in path.parts or not path.is_file() or path.suffix not in _SUFFIXES:
+            continue
+        yield f"ctr_lab/{path.relative_to(root).as_posix()}", path
+
+
+def build_zip(out_dir: Union[str, os.PathLike] = "build/dist") -> Path:
+    """Write ``ctr_lab-<version>.zip`` (the package at the zip root) into ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir
+        Folder for the zip; created if missing.
+
+    Returns
+    -------
+    Path
+        The zip. Written to a temporary name first and then renamed, so a reader never sees a
+        half-written zip.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / f"ctr_lab-{ctr_lab.__version__}.zip"
+    partial = target.with_name(target.name + ".partial")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, path in _entries():
+            info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, path.read_bytes())
+    os.replace(partial, target)
+    return target
+
+
+def sha256_of(path: Union[str, os.PathLike]) -> str:
+    """The hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,9 @@
+"""Placeholder until the local kernel lands."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `ctr-lab kernel`."""
