@@ -25,11 +25,16 @@ _EXPORTS = {
 }
 
 _SUBMODULES = (
+    "assignment",
+    "bench",
     "bundle",
+    "casestudy",
     "data",
     "errors",
+    "emr",
     "evaluate",
     "features",
+    "magics",
     "plots",
     "samples",
     "schema",

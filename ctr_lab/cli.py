@@ -85,60 +85,6 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    from ctr_lab.data import click_rate_by, load, read_truth
-    from ctr_lab.evaluate import log_loss_of
-    from ctr_lab.synth import write_dataset
-
-    out = os.path.abspath(args.out)
-    data_dir = os.path.join(out, "data")
-    os.makedirs(data_dir, exist_ok=True)
-    data_path = os.path.join(data_dir, f"avazu_synth_{args.rows}_seed{args.seed}.csv.gz")
-    truth_path = os.path.join(data_dir, f"avazu_synth_{args.rows}_seed{args.seed}_truth.csv.gz")
-    started = time.perf_counter()
-
-    print(f"[1/3] data: {data_path}")
-    if os.path.exists(data_path) and os.path.exists(truth_path):
-        print("      already there, reusing it")
-    else:
-        bar, advance = _progress_bar(args.rows, "generating")
-        try:
-            made = write_dataset(
-                data_path, rows=args.rows, seed=args.seed, truth_path=truth_path, progress=advance
-            )
-        finally:
-            bar.close()
-        print(f"      generated {made.rows:,} rows in {made.seconds:.1f} s")
-
-    print("[2/3] load with the data layer (explicit schema, every row accounted for)")
-    spark = _spark_for_cli()
-    loaded = load(data_path, spark)
-    print(loaded.report)
-    report_path = os.path.join(out, "load_report.json")
-    with open(report_path, "w") as fh:
-        fh.write(loaded.report.to_json() + "\n")
-
-    print("[3/3] explore: click rate by the columns the course looks at first")
-    df = loaded.df.cache()
-    tables: List[str] = []
-    for col_name in ("C1", "banner_pos", "device_conn_type", "C15", "C18"):
-        table = click_rate_by(df, col_name).toPandas()
-        path = os.path.join(out, f"ctr_by_{col_name}.csv")
-        table.to_csv(path, index=False)
-        tables.append(path)
-        print(f"\nclick rate by {col_name}\n{table.head(8).to_string(index=False)}")
-    truth_df = read_truth(truth_path, spark)
-    scored = df.join(truth_df, on="id", how="inner").select("label", "p_click")
-    bayes = log_loss_of(scored, "label", "p_click")
-    print(f"\nBayes-optimal log loss (generator's true probabilities): {bayes:.4f}")
-    df.unpersist()
-
-    print(f"\ndone in {time.perf_counter() - started:.1f} s. Outputs:")
-    for path in [data_path, truth_path, report_path, *tables]:
-        print(f"  {os.path.relpath(path)}")
-    return 0
-
-
 PIPELINE_NAMES = ("course_baseline", "course_improved", "recommended")
 
 
@@ -265,20 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--json", metavar="PATH", help="also write the metrics as JSON")
     train.set_defaults(func=_train)
 
-    run = sub.add_parser(
-        "run",
-        help="run the case study end to end on local Spark",
-        description="Generate the case-study data if missing, load it, and report on it.",
-    )
-    run.add_argument("--out", default="build/case_study", help="output folder")
-    run.add_argument("--rows", type=_positive_int, default=200_000, help="rows to generate")
-    run.add_argument("--seed", type=int, default=0, help="random seed")
-    run.set_defaults(func=_run)
-
     # Commands with their own modules: each adds its subparser (imports there stay light).
-    from ctr_lab import bench, emr, magics
+    from ctr_lab import bench, casestudy, emr, magics
 
-    for module in (magics, emr, bench):
+    for module in (casestudy, magics, emr, bench):
         module.add_parser(sub)
     return parser
 

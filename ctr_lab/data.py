@@ -315,7 +315,8 @@ def load(path: str, spark=None, *, fmt: Optional[str] = None) -> Loaded:
     ----------
     path
         A file or a folder of part files: CSV, gzip CSV or Parquet; a local path or an
-        ``s3://``/``s3a://`` URI.
+        ``s3://``/``s3a://`` URI; or the name of a committed sample (``"avazu_raw_50k"``,
+        ``"course_10k"``), checked against its recorded sha256.
     spark
         The Spark session; :func:`ctr_lab.session.get_spark` by default.
     fmt
@@ -334,10 +335,16 @@ def load(path: str, spark=None, *, fmt: Optional[str] = None) -> Loaded:
         The file is missing, empty, not CSV/Parquet, damaged, lacks a required column, or has click
         labels other than 0/1/TRUE/FALSE.
     """
+    from ctr_lab.samples import SAMPLES, sample_path
     from ctr_lab.session import get_spark
 
-    spark = spark or get_spark()
     shown = path
+    if path in SAMPLES and not os.path.exists(path):
+        # Reports name the sample, not this machine's checkout folder (notebook outputs are
+        # compared across machines).
+        path = sample_path(path)
+        shown = f"{shown} (data_samples/{os.path.basename(path)})"
+    spark = spark or get_spark()
     if _is_remote(path):
         spark_path = path
         container, header = _sniff_remote(spark, path)

@@ -1,9 +1,698 @@
-"""Placeholder until the local kernel lands."""
+"""A local Jupyter kernel that runs sparkmagic notebooks unchanged on a laptop's Spark.
+
+On EMR the notebooks run in sparkmagic's PySpark kernel: every plain cell is sent through Livy to a
+remote Python REPL where ``spark``, ``sc`` and ``sqlContext`` exist, and a handful of magics
+(``%%configure``, ``%%sql``, ``%%local``, ``%matplot``, ...) move settings, tables and plots between
+the notebook and the cluster. This kernel keeps those rules with a local Spark session:
+
+* a plain cell runs in a separate "remote" namespace, the way Livy's REPL runs it: every statement
+  but the last is executed, the last is echoed like an interactive prompt, and what it prints comes
+  back as plain text; an exception fails the cell (sparkmagic's ``all_errors_are_fatal``);
+* ``%%local`` runs in the notebook's own IPython namespace, where ``-o`` results land;
+* the session starts on the first cell that needs it, with the settings of ``%%configure``.
+
+So a notebook that works here does not lean on anything a Livy session lacks, such as variables
+shared between local and remote code. Install it with ``ctr-lab kernel install`` and pick
+"PySpark (local Spark, ctr-lab)" in Jupyter, or run notebooks headless with
+``--nbval-kernel-name ctr-lab``.
+
+Known differences from sparkmagic + Livy: nothing crosses a network, so ``-o`` and
+``%%send_to_spark`` move data in-process (still through JSON records, with the same row cap);
+``executorMemory`` has no effect on local Spark; ``executorCores`` × ``numExecutors`` sets the
+number of local threads; ``pyFiles`` on ``s3://`` are skipped (the package is installed locally).
+"""
 
 from __future__ import annotations
 
 import argparse
+import ast
+import html
+import io
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+from collections import OrderedDict
+from typing import Any, Dict, List, Optional, Tuple
+
+from ctr_lab.errors import CtrLabError
+
+KERNEL_NAME = "ctr-lab"
+DISPLAY_NAME = "PySpark (local Spark, ctr-lab)"
+
+#: Keys of a Livy POST /sessions body (``CreateInteractiveRequest``, Livy 0.8) that
+#: ``%%configure`` accepts; anything else is a typo a real Livy would reject too.
+SESSION_KEYS = (
+    "kind",
+    "proxyUser",
+    "jars",
+    "pyFiles",
+    "files",
+    "driverMemory",
+    "driverCores",
+    "executorMemory",
+    "executorCores",
+    "numExecutors",
+    "archives",
+    "queue",
+    "name",
+    "conf",
+    "heartbeatTimeoutInSecond",
+    "ttl",
+)
+#: sparkmagic's magics that take no cell body; a ``%name`` line form is promoted to ``%%name``.
+_NO_BODY = ("info", "logs", "cleanup", "delete", "help", "spark", "send_to_spark")
+DEFAULT_MAXROWS = 2500
+
+
+class SparkStatementException(Exception):
+    """A statement failed in the (local) Spark session; shown like sparkmagic shows it."""
+
+    def __init__(self, ename: str, evalue: str, tb_lines: List[str]) -> None:
+        super().__init__(f"{ename}: {evalue}")
+        self.ename, self.evalue, self.tb_lines = ename, evalue, tb_lines
+
+    def _render_traceback_(self) -> List[str]:  # IPython shows this instead of our own frames
+        return ["An error was encountered:", self.evalue, *"".join(self.tb_lines).splitlines()]
+
+
+# -- the remote side: a Livy-style REPL over a local Spark session ----------------------------
+
+
+def _compile_nodes(code: str) -> List[Tuple[str, Any]]:
+    """Split code as Livy's Python REPL does: Python, or Python chunks between ``%`` lines."""
+    try:
+        return [("python", ast.parse(code, "<stdin>"))]
+    except SyntaxError:
+        if not any(line.startswith("%") for line in code.split("\n")):
+            raise
+    nodes: List[Tuple[str, Any]] = []
+    normal: List[str] = []
+    for line in code.rstrip().split("\n"):
+        if line.startswith("%"):
+            if normal:
+                nodes.append(("python", ast.parse("\n".join(normal), "<stdin>")))
+                normal = []
+            nodes.append(("magic", line))
+        else:
+            normal.append(line)
+    if normal:
+        nodes.append(("python", ast.parse("\n".join(normal), "<stdin>")))
+    return nodes
+
+
+def _run_python(tree: ast.Module, namespace: Dict[str, Any]) -> None:
+    body = tree.body
+    for node in body[:-1]:
+        exec(compile(ast.Module([node], type_ignores=[]), "<stdin>", "exec"), namespace)
+    for node in body[-1:]:
+        exec(compile(ast.Interactive([node]), "<stdin>", "single"), namespace)
+
+
+def _figure_png(namespace: Dict[str, Any], name: str) -> bytes:
+    if name not in namespace:
+        raise NameError(f"name '{name}' is not defined")
+    buffer = io.BytesIO()
+    namespace[name].gcf().savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _run_magic(line: str, namespace: Dict[str, Any]) -> Dict[str, Any]:
+    parts = line[1:].split()
+    name, args = (parts[0], parts[1:]) if parts else ("", [])
+    if name == "matplot" and len(args) == 1:
+        return {"image/png": _figure_png(namespace, args[0])}
+    if name == "json" and len(args) == 1:
+        return {"application/json": namespace[args[0]]}
+    raise ValueError(f"unknown magic command '{name}'")
+
+
+def run_statement(code: str, namespace: Dict[str, Any]) -> Dict[str, Any]:
+    """Run ``code`` in ``namespace`` as Livy's Python REPL would and return its output data.
+
+    Returns ``{"text/plain": ...}`` (stdout and stderr, right-stripped), or ``{"image/png": ...}``
+    when the last node was ``%matplot``. Raises :class:`SparkStatementException` on an error.
+    """
+    stdout, stderr = sys.stdout, sys.stderr
+    hook = sys.displayhook
+    captured = io.StringIO()
+    result: Dict[str, Any] = {}
+    try:
+        sys.stdout = sys.stderr = captured
+        sys.displayhook = sys.__displayhook__
+        for kind, node in _compile_nodes(code):
+            result = _run_magic(node, namespace) if kind == "magic" else {}
+            if kind == "python":
+                _run_python(node, namespace)
+    except Exception as exc:
+        tb = traceback.TracebackException.from_exception(exc)
+        frames = list(tb.stack)
+        keep = next((i for i, f in enumerate(frames) if f.filename == "<stdin>"), len(frames))
+        tb.stack = traceback.StackSummary.from_list(frames[keep:])
+        lines = list(tb.format(chain=False))
+        evalue = str(exc)
+        raise SparkStatementException(type(exc).__name__, evalue, lines) from None
+    finally:
+        sys.stdout, sys.stderr, sys.displayhook = stdout, stderr, hook
+    if not result:
+        result = {"text/plain": captured.getvalue().rstrip()}
+    return result
+
+
+def records_to_dataframe(records: List[str]):
+    """JSON records to pandas, as sparkmagic parses ``-o`` results (no type coercion)."""
+    import pandas as pd
+
+    rows = [json.loads(r, object_pairs_hook=OrderedDict) for r in records]
+    pdf = pd.DataFrame(rows)
+    # Column order from the first record that has every column (toJSON drops null fields).
+    for row in rows:
+        if len(row) == len(pdf.columns):
+            return pdf[list(row.keys())]
+    return pdf
+
+
+def _take_records(sdf, maxrows: int, method: str, fraction: float) -> List[str]:
+    if method == "sample":
+        sdf = sdf.sample(False, fraction)
+    records = sdf.toJSON()
+    return records.collect() if maxrows < 0 else records.take(maxrows)
+
+
+class LocalSession:
+    """The kernel's stand-in for a Livy session: settings, a namespace and a local SparkSession."""
+
+    def __init__(self) -> None:
+        self.configs: Dict[str, Any] = {}
+        self.namespace: Dict[str, Any] = {}
+        self.spark: Any = None
+        self.counter = 0
+
+    @property
+    def started(self) -> bool:
+        return self.spark is not None
+
+    def spark_settings(self) -> Tuple[Optional[str], str, Dict[str, str]]:
+        """(master, app name, Spark settings) for the stored ``%%configure`` body."""
+        cfg = self.configs
+        settings = {str(k): str(v) for k, v in (cfg.get("conf") or {}).items()}
+        if "driverMemory" in cfg:
+            settings["spark.driver.memory"] = str(cfg["driverMemory"])
+        if "executorMemory" in cfg:
+            settings["spark.executor.memory"] = str(cfg["executorMemory"])
+        master = None
+        if "executorCores" in cfg or "numExecutors" in cfg:
+            cores = int(cfg.get("executorCores", 1)) * int(cfg.get("numExecutors", 1))
+            master = f"local[{max(1, min(cores, os.cpu_count() or 1))}]"
+        return master, str(cfg.get("name") or "ctr-lab-notebook"), settings
+
+    def start(self) -> None:
+        from ctr_lab.session import get_spark
+
+        master, app_name, settings = self.spark_settings()
+        previous = os.environ.get("CTR_LAB_MASTER")
+        if master:
+            os.environ["CTR_LAB_MASTER"] = master
+        try:
+            self.spark = get_spark(app_name, settings)
+        finally:
+            if master:
+                _restore_env("CTR_LAB_MASTER", previous)
+        sc = self.spark.sparkContext
+        for path in self.configs.get("pyFiles") or []:
+            if str(path).startswith(("s3://", "s3a://", "hdfs://")):
+                print(f"pyFiles: {path} skipped on local Spark", file=sys.stderr)
+            else:
+                sc.addPyFile(str(path).replace("file://", "", 1))
+        self.counter += 1
+        self.namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+        self.namespace.update(spark=self.spark, sc=sc, sqlContext=_sql_context(self.spark))
+
+    def stop(self) -> None:
+        """Stop Spark and its JVM, so new memory settings apply to the next session."""
+        if self.spark is None:
+            return
+        from pyspark import SparkContext
+
+        self.spark.stop()
+        self.spark = None
+        self.namespace = {}
+        gateway = SparkContext._gateway
+        if gateway is not None:
+            proc = getattr(gateway, "proc", None)
+            gateway.shutdown()
+            if proc is not None:  # the JVM exits when its stdin closes
+                proc.stdin.close()
+                try:
+                    proc.wait(timeout=30)
+                except Exception:
+                    proc.kill()
+            SparkContext._gateway = None
+            SparkContext._jvm = None
+
+    def row(self) -> Dict[str, str]:
+        sc = self.spark.sparkContext if self.spark is not None else None
+        return {
+            "id": str(self.counter),
+            "app_id": sc.applicationId if sc else "",
+            "state": "idle" if sc else "not_started",
+            "ui": (sc.uiWebUrl or "") if sc else "",
+        }
+
+
+def _sql_context(spark):
+    from pyspark.sql import SQLContext
+
+    try:
+        return SQLContext(spark.sparkContext, spark)
+    except Exception:  # pragma: no cover - PySpark versions without the legacy constructor
+        return spark
+
+
+def _restore_env(name: str, value: Optional[str]) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+# -- progress bar --------------------------------------------------------------------------
+
+
+class _Progress:
+    """A FloatProgress bar fed by Spark's status tracker while a statement runs."""
+
+    def __init__(self, session: LocalSession) -> None:
+        self.session = session
+        self.widget = None
+        self.done = threading.Event()
+        self.thread: Optional[threading.Thread] = None
+
+    def __enter__(self) -> _Progress:
+        if os.environ.get("CTR_LAB_PROGRESS", "1") == "0" or not self.session.started:
+            return self
+        try:
+            from IPython.display import display
+            from ipywidgets import FloatProgress, Layout
+        except ImportError:
+            return self
+        self.widget = FloatProgress(
+            value=0.0,
+            min=0,
+            max=1.0,
+            description="Progress:",
+            bar_style="info",
+            layout=Layout(width="50%", height="25px"),
+        )
+        display(self.widget)
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+        return self
+
+    def _poll(self) -> None:
+        tracker = self.session.spark.sparkContext.statusTracker()
+        while not self.done.wait(0.5):
+            total = done = 0
+            for stage_id in tracker.getActiveStageIds():
+                info = tracker.getStageInfo(stage_id)
+                if info is not None:
+                    total += info.numTasks
+                    done += info.numCompletedTasks
+            if total and self.widget is not None:
+                self.widget.value = done / total
+
+    def __exit__(self, *exc: Any) -> None:
+        self.done.set()
+        if self.thread is not None:
+            self.thread.join(timeout=2)
+        if self.widget is not None:
+            self.widget.close()
+
+
+# -- IPython magics --------------------------------------------------------------------------
+
+
+def _session_table(session: LocalSession) -> str:
+    row = session.row()
+    ui = f'<a target="_blank" href="{html.escape(row["ui"])}">Link</a>' if row["ui"] else ""
+    return (
+        "<table><tr><th>ID</th><th>Application ID</th><th>Kind</th><th>State</th>"
+        "<th>Spark UI</th><th>Driver log</th><th>Current session?</th></tr>"
+        f"<tr><td>{row['id']}</td><td>{html.escape(row['app_id'])}</td><td>pyspark</td>"
+        f"<td>{row['state']}</td><td>{ui}</td><td></td><td>\u2714</td></tr></table>"
+    )
+
+
+def _make_magics_class():
+    from IPython.core import magic_arguments as ma
+    from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+    from IPython.display import HTML, Image, display
+
+    def _cap_options(func):
+        func = ma.argument("-c", "--coerce", default="false", help="ignored: never coerced")(func)
+        func = ma.argument("-r", "--samplefraction", type=float, default=0.1)(func)
+        func = ma.argument("-n", "--maxrows", type=int, default=DEFAULT_MAXROWS)(func)
+        func = ma.argument("-m", "--samplemethod", default="take", choices=["take", "sample"])(func)
+        return ma.argument("-o", "--output", help="local variable for the result")(func)
+
+    @magics_class
+    class LocalSparkMagics(Magics):
+        """sparkmagic's kernel magics, served by a local Spark session."""
+
+        shell: Any
+
+        def __init__(self, shell, session: LocalSession) -> None:
+            super().__init__(shell)
+            self.session = session
+
+        def _ensure_session(self) -> None:
+            if self.session.started:
+                return
+            print("Starting Spark application")
+            self.session.start()
+            display(HTML(_session_table(self.session)))
+            print("SparkSession available as 'spark'.")
+
+        def _info(self) -> None:
+            configs = json.dumps(self.session.configs)
+            table = _session_table(self.session) if self.session.started else "No active sessions."
+            display(HTML(f"Current session configs: <tt>{html.escape(configs)}</tt><br>{table}"))
+
+        def _run(self, code: str) -> Dict[str, Any]:
+            self._ensure_session()
+            with _Progress(self.session):
+                return run_statement(code, self.session.namespace)
+
+        def _to_local(self, sdf, args) -> Any:
+            records = _take_records(sdf, args.maxrows, args.samplemethod, args.samplefraction)
+            return records_to_dataframe(records)
+
+        @cell_magic
+        @ma.magic_arguments()
+        @_cap_options
+        def spark(self, line: str, cell: str = "") -> None:
+            """Run the cell in the Spark session; ``-o VAR`` copies a DataFrame to local pandas."""
+            args = ma.parse_argstring(self.spark, line)
+            if cell.strip():
+                data = self._run(cell)
+                if "image/png" in data:
+                    display(Image(data=data["image/png"]))
+                elif "application/json" in data:
+                    display(data["application/json"], raw=False)
+                elif data.get("text/plain"):
+                    sys.stdout.write(data["text/plain"])
+            if args.output:
+                self._ensure_session()
+                sdf = self.session.namespace.get(args.output)
+                if sdf is None or not hasattr(sdf, "toJSON"):
+                    raise SparkStatementException(
+                        "AttributeError",
+                        f"'{args.output}' is not a Spark DataFrame in the Spark session",
+                        [],
+                    )
+                self.shell.user_ns[args.output] = self._to_local(sdf, args)
+
+        @cell_magic
+        @ma.magic_arguments()
+        @ma.argument("-q", "--quiet", action="store_true", help="do not display the result")
+        @_cap_options
+        def sql(self, line: str, cell: str = ""):
+            """Run a SQL query in the Spark session; the result comes back as pandas."""
+            args = ma.parse_argstring(self.sql, line)
+            self._ensure_session()
+            try:
+                sdf = self.session.spark.sql(cell.strip())
+                pdf = self._to_local(sdf, args)
+            except Exception as exc:
+                raise SparkStatementException(type(exc).__name__, str(exc).strip(), []) from None
+            if args.output:
+                self.shell.user_ns[args.output] = pdf
+            return None if args.quiet else pdf
+
+        @cell_magic
+        @ma.magic_arguments()
+        @ma.argument("-f", "--force", action="store_true", help="restart a running session")
+        def configure(self, line: str, cell: str = "") -> None:
+            """Store Livy session settings (JSON); ``-f`` restarts a running session with them."""
+            args = ma.parse_argstring(self.configure, line)
+            try:
+                body = json.loads(cell)
+                if not isinstance(body, dict):
+                    raise ValueError("not an object")
+            except ValueError:
+                print(f"Could not parse JSON object from input '{cell}'", file=sys.stderr)
+                return
+            unknown = sorted(set(body) - set(SESSION_KEYS))
+            if unknown:
+                raise CtrLabError(
+                    f"%%configure: unknown session setting(s) {unknown}. Fix: use Livy's names: "
+                    + ", ".join(SESSION_KEYS)
+                )
+            if self.session.started and not args.force:
+                print(
+                    "A session has already been started. If you intend to recreate the session "
+                    "with new configurations, please include the -f argument.",
+                    file=sys.stderr,
+                )
+                return
+            self.session.configs = body
+            if self.session.started:
+                self.session.stop()
+                self._ensure_session()
+            self._info()
+
+        @cell_magic
+        def info(self, line: str = "", cell: str = "") -> None:
+            """Show the session settings and the session."""
+            self._info()
+
+        @cell_magic
+        def cleanup(self, line: str = "", cell: str = "") -> None:
+            """``%%cleanup -f``: stop the Spark session (the next Spark cell starts a new one)."""
+            if "-f" not in line.split():
+                print(
+                    "Cleanup requires the -f argument to confirm the deletion of all sessions.",
+                    file=sys.stderr,
+                )
+                return
+            self.session.stop()
+
+        @cell_magic
+        def logs(self, line: str = "", cell: str = "") -> None:
+            """Spark's logs are on the console that started Jupyter; say so."""
+            print("No logs yet." if not self.session.started else "Logs go to the Jupyter console.")
+
+        @cell_magic
+        @ma.magic_arguments()
+        @ma.argument("-i", "--input", required=True, help="local variable to send")
+        @ma.argument("-t", "--vartype", default="str", choices=["str", "df"])
+        @ma.argument("-n", "--varname", help="name in the Spark session (default: the same)")
+        @ma.argument("-m", "--maxrows", type=int, default=DEFAULT_MAXROWS)
+        def send_to_spark(self, line: str, cell: str = "") -> None:
+            """Copy a local string or pandas DataFrame into the Spark session."""
+            args = ma.parse_argstring(self.send_to_spark, line)
+            if args.input not in self.shell.user_ns:
+                raise CtrLabError(f"%%send_to_spark: no local variable named {args.input!r}")
+            value = self.shell.user_ns[args.input]
+            self._ensure_session()
+            name = args.varname or args.input
+            if args.vartype == "df":
+                records = json.loads(value.head(args.maxrows).to_json(orient="records"))
+                spark = self.session.spark
+                rdd = spark.sparkContext.parallelize([json.dumps(r) for r in records])
+                self.session.namespace[name] = spark.read.json(rdd)
+            else:
+                self.session.namespace[name] = str(value)
+
+        @cell_magic("help")  # type: ignore[arg-type]
+        def help_(self, line: str = "", cell: str = "") -> None:
+            """List the magics."""
+            rows = "".join(
+                f"<tr><td>{html.escape(m)}</td><td>{html.escape(d)}</td></tr>" for m, d in _HELP
+            )
+            display(HTML(f"<table><tr><th>Magic</th><th>Description</th></tr>{rows}</table>"))
+
+        @line_magic
+        def matplot(self, line: str) -> None:
+            """``%matplot plt``: show the current figure of the Spark session's ``plt``."""
+            data = self._run(f"%matplot {line.strip()}")
+            display(Image(data=data["image/png"]))
+
+    return LocalSparkMagics
+
+
+_HELP = (
+    ("%%configure -f", "Livy session settings as JSON; -f restarts a running session"),
+    ("%%info", "the session settings and the session"),
+    ("%%sql [-o VAR] [-q] [-n N]", "SQL in the Spark session; the result as pandas"),
+    ("%%spark -o VAR", "run Spark code; copy a DataFrame into local pandas VAR"),
+    ("%%local", "run the cell in the notebook's own Python"),
+    ("%%send_to_spark -i VAR -t str|df", "copy a local value into the Spark session"),
+    ("%matplot plt", "show the Spark session's current matplotlib figure"),
+    ("%%cleanup -f", "stop the Spark session"),
+)
+
+
+# -- the kernel ------------------------------------------------------------------------------
+
+
+def route(code: str) -> Tuple[str, str]:
+    """Where a cell runs and what runs, as sparkmagic's ``UserCodeParser`` decides.
+
+    Returns ``("local", code)`` for ``%%local`` cells (the first word dropped) and
+    ``("ipython", code)`` otherwise, where plain code becomes a ``%%spark`` cell.
+    """
+    parts = code.split(None, 1)
+    rest = parts[1] if len(parts) > 1 else ""
+    if code.startswith(("%%local", "%local")):
+        return "local", rest
+    if any(code.startswith("%%" + name) for name in _NO_BODY):
+        return "ipython", f"{code}\n "
+    if any(code.startswith("%" + name) for name in _NO_BODY):
+        return "ipython", f"%{code}\n "
+    if code.startswith("%") or not code:
+        return "ipython", code
+    return "ipython", "%%spark\n" + code
+
+
+def _kernel_class():
+    from ipykernel.ipkernel import IPythonKernel
+
+    class LocalPySparkKernel(IPythonKernel):
+        implementation = "ctr_lab_local_pyspark"
+        implementation_version = "1"
+        banner = "PySpark on local Spark (ctr-lab): sparkmagic's rules, no cluster"
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.local_session = LocalSession()
+            shell: Any = self.shell
+            shell.register_magics(_make_magics_class()(shell, self.local_session))
+
+        async def do_execute(self, code, silent, *args, **kwargs):
+            where, to_run = route(code)
+            before = _figure_numbers() if where == "local" else None
+            reply = await super().do_execute(to_run, silent, *args, **kwargs)
+            if before is not None:
+                _show_new_figures(before)
+            return reply
+
+        def do_shutdown(self, restart):
+            self.local_session.stop()
+            return super().do_shutdown(restart)
+
+    return LocalPySparkKernel
+
+
+def _figure_numbers() -> set:
+    if "matplotlib.pyplot" not in sys.modules:
+        return set()
+    return set(sys.modules["matplotlib.pyplot"].get_fignums())
+
+
+def _show_new_figures(before: set) -> None:
+    """``%%local`` cells show the figures they draw, as the inline backend would."""
+    if "matplotlib.pyplot" not in sys.modules:
+        return
+    plt = sys.modules["matplotlib.pyplot"]
+    from IPython.display import display
+
+    for number in sorted(set(plt.get_fignums()) - before):
+        display(plt.figure(number))
+        plt.close(number)
+
+
+def main() -> None:
+    """Start the kernel (``python -m ctr_lab.magics -f CONNECTION_FILE``)."""
+    # Figures drawn in Spark cells are shown only by %matplot, as on Livy.
+    os.environ["MPLBACKEND"] = "Agg"
+    from ipykernel.kernelapp import IPKernelApp
+
+    # The Spark JVM writes to the kernel's stdout/stderr: keep that out of the cells.
+    IPKernelApp.launch_instance(kernel_class=_kernel_class(), capture_fd_output=False)
+
+
+# -- installing the kernel -------------------------------------------------------------------
+
+
+def kernel_spec(name: str = KERNEL_NAME) -> Dict[str, Any]:
+    """The ``kernel.json`` of the local kernel for this Python."""
+    return {
+        "argv": [sys.executable, "-m", "ctr_lab.magics", "-f", "{connection_file}"],
+        "display_name": DISPLAY_NAME if name == KERNEL_NAME else f"{DISPLAY_NAME} [{name}]",
+        "language": "python",
+        "metadata": {"debugger": False},
+    }
+
+
+def install(name: str = KERNEL_NAME, prefix: Optional[str] = None, user: bool = False) -> List[str]:
+    """Install the local kernel as ``name``; return the installed folders."""
+    import tempfile
+
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "kernel.json"), "w") as fh:
+            json.dump(kernel_spec(name), fh, indent=1)
+        return [KernelSpecManager().install_kernel_spec(tmp, name, user=user, prefix=prefix)]
+
+
+def install_sparkmagic(prefix: Optional[str] = None, user: bool = False) -> str:
+    """Install sparkmagic's own ``pysparkkernel`` (the EMR kernel) from the installed package."""
+    import importlib.util
+
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = importlib.util.find_spec("sparkmagic")
+    if spec is None or spec.origin is None:
+        raise CtrLabError("sparkmagic is not installed here. Fix: pip install 'ctr-lab[lab]'")
+    source = os.path.join(os.path.dirname(spec.origin), "kernels", "pysparkkernel")
+    return KernelSpecManager().install_kernel_spec(
+        source, "pysparkkernel", user=user, prefix=prefix
+    )
+
+
+def _kernel_command(args: argparse.Namespace) -> int:
+    prefix = sys.prefix if args.sys_prefix else args.prefix
+    started = time.perf_counter()
+    for folder in install(args.name, prefix=prefix, user=args.user):
+        print(
+            f"installed kernel {args.name!r} ({kernel_spec(args.name)['display_name']}): {folder}"
+        )
+    if args.sparkmagic:
+        print(
+            f"installed kernel 'pysparkkernel' (sparkmagic, for Livy/EMR): "
+            f"{install_sparkmagic(prefix=prefix, user=args.user)}"
+        )
+    print(f"done in {time.perf_counter() - started:.1f} s")
+    return 0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register `ctr-lab kernel`."""
+    """Register ``ctr-lab kernel install``."""
+    kernel = sub.add_parser(
+        "kernel",
+        help="install the local Jupyter kernel that runs the sparkmagic notebooks on local Spark",
+        description="Install the Jupyter kernel 'ctr-lab': it runs the lab's notebooks (written "
+        "for sparkmagic's PySpark kernel on EMR) unchanged on local Spark.",
+    )
+    actions = kernel.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    inst = actions.add_parser("install", help="install the kernelspec")
+    inst.add_argument("--name", default=KERNEL_NAME, help=f"kernel name (default {KERNEL_NAME})")
+    where = inst.add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_true", help="install for the current user")
+    where.add_argument("--sys-prefix", action="store_true", help="install into this environment")
+    where.add_argument("--prefix", help="install under this prefix")
+    inst.add_argument(
+        "--sparkmagic",
+        action="store_true",
+        help="also install sparkmagic's pysparkkernel (the kernel EMR uses, for Livy)",
+    )
+    inst.set_defaults(func=_kernel_command)
+
+
+if __name__ == "__main__":
+    main()

@@ -383,3 +383,16 @@ def test_s3_without_a_filesystem_says_what_to_do(spark):
     message = str(info.value)
     assert message.startswith("s3://ctr-lab-example-bucket/avazu/train.csv: ")
     assert "hadoop-aws" in message and "\n" not in message
+
+
+def test_load_by_sample_name_matches_the_file_and_names_the_sample(spark):
+    from ctr_lab.samples import sample_path
+
+    by_name = load("course_10k", spark)
+    by_path = load(sample_path("course_10k"), spark)
+    assert by_name.report.rows_accepted == by_path.report.rows_accepted == 10_000 - (
+        by_path.report.rows_rejected
+    )
+    assert by_name.df.count() == by_path.df.count()
+    assert "course_10k (data_samples/course_10k.csv)" in str(by_name.report)
+    assert "/data_samples" not in str(by_name.report).split("(data_samples", 1)[0]

@@ -1,0 +1,94 @@
+"""Grading for the assignment: score a saved model on held-out days against the baseline.
+
+The held-out rows are the last day(s) of the data (:func:`ctr_lab.train.time_split`), the rows a
+CTR model meets after training. The baseline is the course's model (``course_baseline``) fitted
+on the same training days, saved with ``fit_or_load`` so grading twice does not refit it.
+
+Examples
+--------
+>>> table = grade("models/my_model", loaded.df, baseline_dir="models/baseline")  # doctest: +SKIP
+>>> print(table.to_string(index=False))                                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional
+
+from ctr_lab.errors import CtrLabError
+
+
+def _scored(model: Any, test_df: Any) -> Any:
+    from ctr_lab.train import click_probability
+
+    return click_probability(model.transform(test_df)).select("label", "p_hat")
+
+
+def _load_model(model: Any) -> Any:
+    if not isinstance(model, str):
+        return model
+    from pyspark.ml import PipelineModel
+
+    try:
+        return PipelineModel.load(model)
+    except Exception as exc:  # Py4J: a missing or incomplete folder
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise CtrLabError(
+            f"{model}: not a saved PipelineModel ({first}). Fix: pass the model_dir you gave "
+            "fit_or_load, or the fitted PipelineModel itself"
+        ) from None
+
+
+def grade(
+    model: Any,
+    df: Any,
+    baseline_dir: Optional[str] = None,
+    baseline: str = "course_baseline",
+    test_days: int = 1,
+):
+    """Score ``model`` and the baseline on the last ``test_days`` days of ``df``.
+
+    Parameters
+    ----------
+    model
+        A fitted ``PipelineModel``, or the folder it was saved to.
+    df
+        Canonical data (:func:`ctr_lab.load`), the same the model was trained on; only the days
+        before the held-out ones may have been used for training.
+    baseline_dir
+        Where the baseline model is saved (reloaded when its data and settings match).
+    baseline
+        The pipeline the model is compared with.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model: ``model``, ``test_rows``, ``log_loss``, ``auc`` and the change in log
+        loss against the baseline in percent (negative is better), rounded to 4 places.
+    """
+    import pandas as pd
+
+    from ctr_lab.evaluate import log_loss_of, roc_auc
+    from ctr_lab.train import build_pipeline, fit_featurized, fit_or_load, time_split
+
+    train_df, test_df = time_split(df, test_days=test_days)
+    if baseline_dir is None:
+        base_model = fit_featurized(build_pipeline(baseline), train_df)
+    else:
+        base_model, _ = fit_or_load(baseline, train_df, baseline_dir)
+    rows: List[dict] = []
+    models = ((f"baseline ({baseline})", base_model), ("yours", _load_model(model)))
+    for name, fitted in models:
+        scored = _scored(fitted, test_df).cache()
+        rows.append(
+            {
+                "model": name,
+                "test_rows": scored.count(),
+                "log_loss": log_loss_of(scored, "label", "p_hat"),
+                "auc": roc_auc(scored, "label", "p_hat"),
+            }
+        )
+        scored.unpersist()
+    table = pd.DataFrame(rows)
+    base = table["log_loss"].iloc[0]
+    table["log_loss_vs_baseline_%"] = 100.0 * (table["log_loss"] - base) / base
+    return table.round(4)

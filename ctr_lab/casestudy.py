@@ -1,0 +1,222 @@
+"""Run the case-study notebooks in order, headless, and summarise them (``ctr-lab run``).
+
+Each notebook runs in the local kernel (:mod:`ctr_lab.magics`), the way a student runs it on a
+laptop. The executed copies and their HTML go to an output folder, and a table says, for each
+notebook, whether it passed, how long it took, and the headline metrics it printed. Notebooks
+print those as :func:`headline` lines, so the table needs no second computation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from ctr_lab.errors import CtrLabError
+
+#: The order of the case study; anything else in notebooks/ runs after these, sorted.
+ORDER = (
+    "00_setup.ipynb",
+    "01_exploration.ipynb",
+    "02_sampling_and_pipelines.ipynb",
+    "03_model_building.ipynb",
+    "04_model_improvement.ipynb",
+    "05_feature_engineering_and_thresholds.ipynb",
+    "06_cluster_management.ipynb",
+    "assignment/starter.ipynb",
+    "assignment/solution.ipynb",
+)
+#: What sparkmagic's PySpark kernel reports; the committed notebooks carry it.
+KERNELSPEC = {"display_name": "PySpark", "language": "python", "name": "pysparkkernel"}
+LANGUAGE_INFO = {
+    "codemirror_mode": {"name": "python", "version": 3},
+    "file_extension": ".py",
+    "mimetype": "text/x-python",
+    "name": "pyspark",
+    "pygments_lexer": "python3",
+}
+_HEADLINE = re.compile(
+    r"^(?P<name>[\w-]+): test log loss (?P<log_loss>[0-9.]+), AUC (?P<auc>[0-9.]+)", re.M
+)
+
+
+def headline(name: str, result: Dict[str, Any]) -> str:
+    """One line a notebook prints for a fitted model; ``ctr-lab run`` collects these lines.
+
+    Examples
+    --------
+    >>> headline("baseline", {"log_loss": 0.41234, "auc": 0.7012, "test_rows": 5180})
+    'baseline: test log loss 0.4123, AUC 0.7012 (5,180 test rows)'
+    """
+    return (
+        f"{name}: test log loss {result['log_loss']:.4f}, AUC {result['auc']:.4f} "
+        f"({result['test_rows']:,} test rows)"
+    )
+
+
+@dataclass
+class NotebookRun:
+    """The outcome of one notebook."""
+
+    path: str
+    status: str = "not run"
+    seconds: float = 0.0
+    failed_cell: Optional[str] = None
+    headlines: Dict[str, Dict[str, float]] = field(default_factory=dict)
+
+
+def notebooks_dir() -> Path:
+    """``notebooks/`` of the checkout this package comes from, else of the working folder."""
+    for candidate in (Path(__file__).resolve().parents[1] / "notebooks", Path.cwd() / "notebooks"):
+        if candidate.is_dir():
+            return candidate
+    raise CtrLabError(
+        "no notebooks/ folder beside the package or here. Fix: run from the ctr-lab checkout, "
+        "or pass --notebooks DIR"
+    )
+
+
+def ordered_notebooks(folder: Path) -> List[Path]:
+    """The case-study notebooks under ``folder``: :data:`ORDER` first, then the rest, sorted."""
+    found = sorted(p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    rank = {name: i for i, name in enumerate(ORDER)}
+    return sorted(found, key=lambda p: (rank.get(p.relative_to(folder).as_posix(), len(rank)), p))
+
+
+def clean(nb: Any) -> Any:
+    """Keep what a committed notebook may carry: tags, outputs, counts, sparkmagic's kernelspec."""
+    nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": dict(LANGUAGE_INFO)}
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags")
+        cell.metadata = {"tags": tags} if tags else {}
+        for output in cell.get("outputs", []):
+            if "metadata" in output:
+                output["metadata"] = {}
+            output.get("data", {}).pop("application/vnd.jupyter.widget-view+json", None)
+    return nb
+
+
+def _failed_cell(nb: Any, exc: Exception) -> str:
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                first = cell.source.splitlines()[0] if cell.source else ""
+                return f"cell {index} ({first[:60]}): {output.get('ename')}: {output.get('evalue')}"
+    return str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
+
+
+def run_notebook(path: Path, kernel: str, timeout: int) -> tuple:
+    """Execute one notebook in its folder; return (notebook, NotebookRun)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    outcome = NotebookRun(path=str(path))
+    client = NotebookClient(
+        nb,
+        kernel_name=kernel,
+        timeout=timeout,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    started = time.perf_counter()
+    try:
+        client.execute()
+        outcome.status = "ok"
+    except Exception as exc:  # nbclient raises CellExecutionError, timeouts, dead kernels
+        outcome.status = "FAILED"
+        outcome.failed_cell = _failed_cell(nb, exc)
+    outcome.seconds = time.perf_counter() - started
+    text = "".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
+    for m in _HEADLINE.finditer(text):
+        outcome.headlines[m["name"]] = {"log_loss": float(m["log_loss"]), "auc": float(m["auc"])}
+    return nb, outcome
+
+
+def _write_html(nb: Any, target: Path) -> None:
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    target.write_text(body, encoding="utf-8")
+
+
+def table(runs: List[NotebookRun], root: Path) -> str:
+    """The summary table ``ctr-lab run`` prints."""
+    lines = [f"{'notebook':<48} {'status':<7} {'seconds':>8}  headline metrics"]
+    for r in runs:
+        name = Path(r.path).resolve().relative_to(root.resolve()).as_posix()
+        heads = ", ".join(
+            f"{k} log loss {v['log_loss']:.4f} AUC {v['auc']:.4f}" for k, v in r.headlines.items()
+        )
+        lines.append(f"{name:<48} {r.status:<7} {r.seconds:>8.1f}  {heads}")
+        if r.failed_cell:
+            lines.append(f"{'':<48} failed at {r.failed_cell}")
+    lines.append(f"{'total':<48} {'':<7} {sum(r.seconds for r in runs):>8.1f}")
+    return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import nbformat
+
+    root = Path(args.notebooks) if args.notebooks else notebooks_dir()
+    paths = ordered_notebooks(root)
+    if args.only:
+        paths = [p for p in paths if args.only in p.relative_to(root).as_posix()]
+    if not paths:
+        raise CtrLabError(f"no notebooks to run under {root}")
+    out = Path(args.out)
+    runs: List[NotebookRun] = []
+    for path in paths:
+        rel = path.relative_to(root)
+        print(f"running {rel} ...", flush=True)
+        nb, outcome = run_notebook(path, args.kernel, args.timeout)
+        clean(nb)
+        runs.append(outcome)
+        copy = out / "notebooks" / rel
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, copy)
+        page = (out / "html" / rel).with_suffix(".html")
+        page.parent.mkdir(parents=True, exist_ok=True)
+        _write_html(nb, page)
+        if args.in_place and outcome.status == "ok":
+            nbformat.write(nb, path)
+        print(f"  {outcome.status} in {outcome.seconds:.1f} s", flush=True)
+    print()
+    print(table(runs, root))
+    summary = out / "summary.json"
+    summary.write_text(json.dumps([r.__dict__ for r in runs], indent=2) + "\n")
+    print(f"\nexecuted notebooks: {out / 'notebooks'}\nHTML: {out / 'html'}\nsummary: {summary}")
+    failed = [r for r in runs if r.status != "ok"]
+    if failed:
+        print(f"{len(failed)} notebook(s) failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``ctr-lab run``."""
+    run = sub.add_parser(
+        "run",
+        help="run the case-study notebooks in order on local Spark and summarise them",
+        description="Execute every case-study notebook in order with the local kernel "
+        "(ctr-lab kernel install), write executed copies and HTML to --out, and print a table: "
+        "notebook, status, seconds, headline metrics. Exits 1 if a notebook fails, naming the "
+        "cell.",
+    )
+    run.add_argument("--out", default="build/case_study", help="output folder")
+    run.add_argument("--notebooks", help="notebooks folder (default: the checkout's notebooks/)")
+    run.add_argument("--kernel", default="ctr-lab", help="Jupyter kernel name (default ctr-lab)")
+    run.add_argument("--only", help="run only notebooks whose path contains this text")
+    run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    run.add_argument(
+        "--in-place",
+        action="store_true",
+        help="also save each passing notebook's outputs back into notebooks/ (for authors)",
+    )
+    run.set_defaults(func=_run)

@@ -1,0 +1,117 @@
+"""The local kernel keeps sparkmagic's and Livy's rules (checked against sparkmagic's own code)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ctr_lab.magics import (
+    SESSION_KEYS,
+    LocalSession,
+    SparkStatementException,
+    records_to_dataframe,
+    route,
+    run_statement,
+)
+
+CELLS = [
+    "x = 1\nx + 1",
+    "%%local\nprint(df.shape)",
+    "%local\nprint(1)",
+    "%%info",
+    "%info",
+    "%%cleanup -f",
+    "%%spark -o df",
+    "%%spark -o df\ndf = spark.range(3)",
+    "%%send_to_spark -i name -t str -n remote_name",
+    "%%sql -o t -q\nSELECT 1",
+    '%%configure -f\n{"driverMemory": "2g"}',
+    "%matplot plt",
+    "",
+    "# a comment above a magic\n%%sql\nSELECT 1",
+]
+
+
+@pytest.mark.parametrize("code", CELLS)
+def test_routing_agrees_with_sparkmagics_user_code_parser(code):
+    parser = pytest.importorskip("sparkmagic.kernels.wrapperkernel.usercodeparser")
+    expected = parser.UserCodeParser().get_code_to_run(code)
+    where, to_run = route(code)
+    assert to_run == expected
+    assert (where == "local") == code.startswith(("%%local", "%local"))
+
+
+def test_last_statement_is_echoed_and_prints_are_captured():
+    ns: dict = {}
+    assert run_statement("x = 40\nprint('hello')\nx + 2", ns) == {"text/plain": "hello\n42"}
+    assert run_statement("y = x", ns) == {"text/plain": ""}
+    assert ns["y"] == 40
+    # Only the last statement echoes, as in Livy's REPL (a bare expression earlier is silent).
+    assert run_statement("x\nx * 2", ns) == {"text/plain": "80"}
+    assert run_statement("for i in range(2):\n    i", ns) == {"text/plain": "0\n1"}
+
+
+def test_stderr_is_part_of_the_text_like_livy():
+    out = run_statement("import sys\nprint('out')\nprint('err', file=sys.stderr)", {})
+    assert out == {"text/plain": "out\nerr"}
+
+
+def test_an_exception_fails_with_the_users_frames_only():
+    with pytest.raises(SparkStatementException) as info:
+        run_statement("a = 1\nb = a / 0", {})
+    err = info.value
+    assert (err.ename, err.evalue) == ("ZeroDivisionError", "division by zero")
+    text = "".join(err.tb_lines)
+    assert 'File "<stdin>", line 2' in text and "magics.py" not in text
+    rendered = err._render_traceback_()
+    assert rendered[:2] == ["An error was encountered:", "division by zero"]
+
+
+def test_matplot_between_code_lines_returns_a_png():
+    pytest.importorskip("matplotlib")
+    code = (
+        "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+        "plt.plot([1, 2])\n%matplot plt"
+    )
+    out = run_statement(code, {})
+    assert set(out) == {"image/png"}
+    assert out["image/png"].startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_json_magic_and_unknown_magic():
+    ns: dict = {"d": {"a": 1}}
+    assert run_statement("%json d", ns) == {"application/json": {"a": 1}}
+    with pytest.raises(SparkStatementException, match="unknown magic command 'tabel'"):
+        run_statement("x = 1\n%tabel d", ns)
+
+
+def test_a_syntax_error_without_magics_is_an_error():
+    with pytest.raises(SparkStatementException) as info:
+        run_statement("def f(:\n  pass", {})
+    assert info.value.ename == "SyntaxError"
+
+
+def test_records_parse_like_sparkmagic():
+    utils = pytest.importorskip("sparkmagic.utils.utils")
+    records = [json.dumps({"b": 2, "a": "x"}), json.dumps({"c": 1.5, "b": 3, "a": "y"})]
+    ours = records_to_dataframe(records)
+    theirs = utils.records_to_dataframe("\n".join(records), "pyspark", False)
+    assert list(ours.columns) == list(theirs.columns) == ["c", "b", "a"]
+    assert ours.equals(theirs)
+    assert records_to_dataframe([]).empty
+
+
+def test_configure_maps_livy_settings_to_local_spark(monkeypatch):
+    session = LocalSession()
+    session.configs = {
+        "name": "lab",
+        "driverMemory": "3g",
+        "executorCores": 1,
+        "numExecutors": 1,
+        "conf": {"spark.sql.shuffle.partitions": 6},
+    }
+    master, app_name, settings = session.spark_settings()
+    assert (master, app_name) == ("local[1]", "lab")
+    assert settings == {"spark.sql.shuffle.partitions": "6", "spark.driver.memory": "3g"}
+    assert {"pyFiles", "conf", "driverMemory", "executorCores", "name"} <= set(SESSION_KEYS)
