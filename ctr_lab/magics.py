@@ -29,6 +29,7 @@ import ast
 import html
 import io
 import json
+import logging
 import os
 import sys
 import threading
@@ -610,8 +611,11 @@ def main() -> None:
     os.environ["MPLBACKEND"] = "Agg"
     from ipykernel.kernelapp import IPKernelApp
 
-    # The Spark JVM writes to the kernel's stdout/stderr: keep that out of the cells.
-    IPKernelApp.launch_instance(kernel_class=_kernel_class(), capture_fd_output=False)
+    # The Spark JVM writes to the kernel's stdout/stderr: keep that out of the cells. The kernel
+    # listens on loopback only; its warning about unencrypted TCP is noise on every start.
+    IPKernelApp.launch_instance(
+        kernel_class=_kernel_class(), capture_fd_output=False, log_level=logging.ERROR
+    )
 
 
 # -- installing the kernel -------------------------------------------------------------------
