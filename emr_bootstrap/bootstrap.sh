@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# ctr-lab bootstrap action: runs on every EMR node (as hadoop) before Spark, Livy and JupyterHub
+# are installed. It installs the pinned Python dependencies and the ctr_lab wheel for the Python
+# that PySpark uses, after checking the wheel's sha256 against the value `ctr-lab emr create`
+# put in the cluster request. Running it again changes nothing.
+#
+# Usage (the arguments `ctr-lab emr create` writes into the bootstrap action):
+#   bootstrap.sh --s3 s3://BUCKET/ctr-lab --version 0.1.0 --sha256 HEX [--python /usr/bin/python3]
+#
+# Environment overrides (for tests and for running it by hand; none is needed on EMR):
+#   CTR_LAB_INSTANCE_JSON  instance info file     (default /mnt/var/lib/info/instance.json)
+#   CTR_LAB_AWS            the aws command         (default aws)
+#   CTR_LAB_SUDO           prefix for installs     (default sudo; set to "" to install without it)
+#   CTR_LAB_PIP_OPTS       extra pip options, e.g. "--no-index --find-links /some/dir"
+#   CTR_LAB_REQUIREMENTS   a local requirements file instead of s3://.../requirements-emr.txt
+#   CTR_LAB_STATE_DIR      where the installed wheel's sha256 is remembered (default ~/.ctr-lab)
+#   CTR_LAB_HOME           the primary node's copy of the notebooks goes to $CTR_LAB_HOME/ctr-lab
+#                          (default /home/hadoop)
+set -euo pipefail
+set -o errtrace  # the ERR trap below also fires inside functions
+
+readonly INSTANCE_JSON="${CTR_LAB_INSTANCE_JSON:-/mnt/var/lib/info/instance.json}"
+readonly AWS="${CTR_LAB_AWS:-aws}"
+readonly SUDO="${CTR_LAB_SUDO-sudo}"
+readonly PIP_OPTS="${CTR_LAB_PIP_OPTS:-}"
+readonly STATE_DIR="${CTR_LAB_STATE_DIR:-${HOME:-/home/hadoop}/.ctr-lab}"
+readonly LAB_HOME="${CTR_LAB_HOME:-/home/hadoop}"
+
+S3_PREFIX=""
+VERSION=""
+EXPECTED_SHA256=""
+PYTHON="/usr/bin/python3"
+STEP="start"
+
+log() {
+  printf '%s ctr-lab-bootstrap: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2
+}
+
+die() {
+  log "ERROR: $*"
+  exit 1
+}
+
+on_error() {
+  local code=$?
+  log "ERROR: step '${STEP}' failed (exit ${code}, line ${BASH_LINENO[0]}). The lines above say why."
+  exit "${code}"
+}
+trap on_error ERR
+
+step() {
+  STEP="$1"
+  log "step: $1"
+}
+
+usage() {
+  echo "usage: bootstrap.sh --s3 s3://BUCKET/PREFIX --version X.Y.Z --sha256 HEX [--python PATH]" >&2
+  exit 2
+}
+
+while [ "$#" -gt 0 ]; do
+  case "$1" in
+    --s3) S3_PREFIX="${2:-}"; shift 2 ;;
+    --version) VERSION="${2:-}"; shift 2 ;;
+    --sha256) EXPECTED_SHA256="${2:-}"; shift 2 ;;
+    --python) PYTHON="${2:-}"; shift 2 ;;
+    -h|--help) usage ;;
+    *) log "ERROR: unknown argument '$1'"; usage ;;
+  esac
+done
+
+[ -n "${S3_PREFIX}" ] || die "--s3 is missing. Fix: pass the folder 'ctr-lab emr upload' wrote, e.g. --s3 s3://my-bucket/ctr-lab"
+[[ "${S3_PREFIX}" == s3://* ]] || die "--s3 '${S3_PREFIX}' is not an s3:// URI. Fix: pass e.g. --s3 s3://my-bucket/ctr-lab"
+[ -n "${VERSION}" ] || die "--version is missing. Fix: pass the ctr_lab version, e.g. --version 0.1.0"
+[[ "${EXPECTED_SHA256}" =~ ^[0-9a-f]{64}$ ]] || die "--sha256 '${EXPECTED_SHA256}' is not 64 lowercase hex digits. Fix: use the value in SHA256SUMS from 'ctr-lab emr package'"
+S3_PREFIX="${S3_PREFIX%/}"
+readonly WHEEL="ctr_lab-${VERSION}-py3-none-any.whl"
+
+WORK_DIR="$(mktemp -d)"
+readonly WORK_DIR
+cleanup() { rm -rf "${WORK_DIR}"; }
+trap cleanup EXIT
+# A ctr_lab folder in the current directory would shadow the installed package in `python -c`.
+cd "${WORK_DIR}"
+
+fetch() {  # fetch s3://... local-path
+  if ! "${AWS}" s3 cp --only-show-errors "$1" "$2"; then
+    die "could not download $1. Fix: run 'ctr-lab emr upload --bucket ...' and check that the cluster's EC2 role may read it"
+  fi
+}
+
+step "check the node"
+[ -r "${INSTANCE_JSON}" ] || die "${INSTANCE_JSON} not found: this does not look like an EMR node. Fix: run it as an EMR bootstrap action, or set CTR_LAB_INSTANCE_JSON"
+if grep -Eq '"isMaster"[[:space:]]*:[[:space:]]*true' "${INSTANCE_JSON}"; then
+  IS_PRIMARY=true
+else
+  IS_PRIMARY=false
+fi
+log "primary node: ${IS_PRIMARY}; Python for PySpark: ${PYTHON}; packages from ${S3_PREFIX}"
+
+step "check the Python PySpark will use"
+[ -x "${PYTHON}" ] || die "${PYTHON} not found or not executable. Fix: pick a Python the release has (EMR 7: /usr/bin/python3 is 3.9; 7.1+ also has /usr/bin/python3.11) in configurations.json"
+"${PYTHON}" -c 'import sys; assert sys.version_info >= (3, 9), sys.version' \
+  || die "${PYTHON} is older than Python 3.9, which ctr_lab needs. Fix: use EMR 7 (Python 3.9 or 3.11)"
+if ! "${PYTHON}" -m pip --version >/dev/null 2>&1; then
+  log "pip is missing for ${PYTHON}; installing $(basename "${PYTHON}")-pip"
+  ${SUDO} dnf install -y "$(basename "${PYTHON}")-pip" >&2 \
+    || die "could not install pip for ${PYTHON}. Fix: check that the node can reach the Amazon Linux package repositories"
+fi
+
+step "install the pinned Python dependencies"
+if [ -n "${CTR_LAB_REQUIREMENTS:-}" ]; then
+  REQUIREMENTS="${CTR_LAB_REQUIREMENTS}"
+  [ -r "${REQUIREMENTS}" ] || die "CTR_LAB_REQUIREMENTS=${REQUIREMENTS} cannot be read. Fix: point it at a requirements file"
+else
+  REQUIREMENTS="${WORK_DIR}/requirements-emr.txt"
+  fetch "${S3_PREFIX}/requirements-emr.txt" "${REQUIREMENTS}"
+fi
+# PIP_OPTS holds several words on purpose (e.g. --no-index --find-links DIR).
+# shellcheck disable=SC2086
+${SUDO} "${PYTHON}" -m pip install --quiet --disable-pip-version-check ${PIP_OPTS} -r "${REQUIREMENTS}" >&2 \
+  || die "pip could not install ${REQUIREMENTS} for ${PYTHON}. Fix: read pip's message above; the pins must have wheels for this Python"
+
+step "fetch and verify ${WHEEL}"
+fetch "${S3_PREFIX}/${WHEEL}" "${WORK_DIR}/${WHEEL}"
+ACTUAL_SHA256="$(sha256sum "${WORK_DIR}/${WHEEL}" | cut -d' ' -f1)"
+if [ "${ACTUAL_SHA256}" != "${EXPECTED_SHA256}" ]; then
+  die "${S3_PREFIX}/${WHEEL} has sha256 ${ACTUAL_SHA256}, expected ${EXPECTED_SHA256}: it is not the wheel this cluster was created for. Fix: run 'ctr-lab emr upload' and 'ctr-lab emr create' from the same checkout"
+fi
+log "sha256 ok: ${ACTUAL_SHA256}"
+
+step "install ctr_lab ${VERSION}"
+INSTALLED_SHA256=""
+if [ -r "${STATE_DIR}/wheel.sha256" ]; then
+  INSTALLED_SHA256="$(cat "${STATE_DIR}/wheel.sha256")"
+fi
+INSTALLED_VERSION="$("${PYTHON}" -c 'import ctr_lab; print(ctr_lab.__version__)' 2>/dev/null || true)"
+if [ "${INSTALLED_SHA256}" = "${ACTUAL_SHA256}" ] && [ "${INSTALLED_VERSION}" = "${VERSION}" ]; then
+  log "ctr_lab ${VERSION} with this sha256 is already installed; nothing to do"
+else
+  # Dependencies come from the pinned requirements above; --force-reinstall replaces a different
+  # build of the same version.
+  # shellcheck disable=SC2086
+  ${SUDO} "${PYTHON}" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall \
+    ${PIP_OPTS} "${WORK_DIR}/${WHEEL}" >&2 \
+    || die "pip could not install ${WHEEL} for ${PYTHON}. Fix: read pip's message above"
+  mkdir -p "${STATE_DIR}"
+  printf '%s\n' "${ACTUAL_SHA256}" > "${STATE_DIR}/wheel.sha256"
+fi
+FOUND_VERSION="$("${PYTHON}" -c 'import ctr_lab; print(ctr_lab.__version__)')" \
+  || die "${PYTHON} cannot import ctr_lab after the install. Fix: read pip's message above"
+[ "${FOUND_VERSION}" = "${VERSION}" ] \
+  || die "${PYTHON} imports ctr_lab ${FOUND_VERSION}, expected ${VERSION}. Fix: remove the other copy from its sys.path"
+
+if [ "${IS_PRIMARY}" = true ]; then
+  step "primary node: notebooks and sparkmagic config into ${LAB_HOME}/ctr-lab"
+  fetch "${S3_PREFIX}/notebooks.tar.gz" "${WORK_DIR}/notebooks.tar.gz"
+  fetch "${S3_PREFIX}/sparkmagic_config.json" "${WORK_DIR}/sparkmagic_config.json"
+  NOTEBOOKS_SHA256="$(sha256sum "${WORK_DIR}/notebooks.tar.gz" | cut -d' ' -f1)"
+  DEST="${LAB_HOME}/ctr-lab"
+  if [ -d "${DEST}/notebooks" ] && [ -r "${STATE_DIR}/notebooks.sha256" ] \
+    && [ "$(cat "${STATE_DIR}/notebooks.sha256")" = "${NOTEBOOKS_SHA256}" ]; then
+    log "notebooks already up to date in ${DEST}/notebooks"
+  else
+    mkdir -p "${DEST}" "${STATE_DIR}"
+    rm -rf "${DEST}/notebooks.partial"
+    mkdir "${DEST}/notebooks.partial"
+    tar -xzf "${WORK_DIR}/notebooks.tar.gz" -C "${DEST}/notebooks.partial" \
+      || die "${S3_PREFIX}/notebooks.tar.gz is not a readable tar.gz. Fix: run 'ctr-lab emr upload' again"
+    rm -rf "${DEST}/notebooks"
+    mv "${DEST}/notebooks.partial" "${DEST}/notebooks"
+    printf '%s\n' "${NOTEBOOKS_SHA256}" > "${STATE_DIR}/notebooks.sha256"
+  fi
+  if ! cmp -s "${WORK_DIR}/sparkmagic_config.json" "${DEST}/sparkmagic_config.json"; then
+    cp "${WORK_DIR}/sparkmagic_config.json" "${DEST}/sparkmagic_config.json"
+  fi
+else
+  step "core/task node: no primary-only steps"
+fi
+
+STEP="done"
+log "done: ctr_lab ${VERSION} ready for ${PYTHON}"
