@@ -762,8 +762,8 @@ def required_keys(prefix: str) -> List[str]:
     return [f"{prefix}/{name}" for name in names]
 
 
-def uploaded_wheel_sha256(folder: str, s3) -> str:
-    """Check that every required file is in ``folder``; return the wheel's sha256 from S3."""
+def uploaded_sums(folder: str, s3) -> Dict[str, str]:
+    """Check that every required file is in ``folder``; return its ``SHA256SUMS`` as a dict."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, prefix = split_s3(folder)
@@ -790,11 +790,23 @@ def uploaded_wheel_sha256(folder: str, s3) -> str:
             f"{folder}/{SUMS_NAME} does not list {wheel_name()}. "
             f"Fix: run `ctr-lab emr upload --bucket {folder}`"
         )
-    return sums[wheel_name()]
+    return sums
+
+
+def current_zip_sha256() -> str:
+    """The sha256 of the pyFiles zip of the code imported now (fast: no wheel build)."""
+    from ctr_lab.bundle import build_zip, sha256_of
+
+    with tempfile.TemporaryDirectory(prefix="ctr-lab-zip-") as tmp:
+        return sha256_of(build_zip(tmp))
 
 
 def local_wheel_sha256(build_if_missing: bool = True) -> Tuple[str, Path]:
-    """The wheel's sha256 from ``build/dist/SHA256SUMS`` (built first when missing)."""
+    """The wheel's sha256 from ``build/dist/SHA256SUMS`` (built first when missing).
+
+    Prints a note on stderr when that build is older than the sources (its pyFiles zip differs
+    from one made now).
+    """
     sums_path = default_dist_dir() / SUMS_NAME
     sums = read_sums(sums_path.read_text()) if sums_path.is_file() else {}
     if wheel_name() not in sums:
@@ -802,6 +814,12 @@ def local_wheel_sha256(build_if_missing: bool = True) -> Tuple[str, Path]:
             raise CtrLabError(f"{sums_path} is missing. Fix: run `ctr-lab emr package`")
         print(f"building the package to learn the wheel's sha256: {sums_path}", file=sys.stderr)
         sums = build_package()["sha256"]
+    elif sums.get(zip_name()) != current_zip_sha256():
+        print(
+            f"note: {sums_path} was built from other sources than the checkout's; "
+            "`ctr-lab emr package` (or `upload`) refreshes it",
+            file=sys.stderr,
+        )
     return sums[wheel_name()], sums_path
 
 
@@ -824,16 +842,14 @@ def create(
             "(or set CTR_LAB_BUCKET)"
         )
     s3 = s3 or _client("s3", region)
-    sha = uploaded_wheel_sha256(folder, s3)
-    sums_path = default_dist_dir() / SUMS_NAME
-    if sums_path.is_file():
-        local = read_sums(sums_path.read_text()).get(wheel_name())
-        if local and local != sha:
-            raise CtrLabError(
-                f"the wheel in {folder} (sha256 {sha[:12]}…) differs from the last local build "
-                f"in {sums_path} ({local[:12]}…). Fix: run `ctr-lab emr upload --bucket "
-                f"{folder}` so the cluster runs this checkout's code"
-            )
+    sums = uploaded_sums(folder, s3)
+    sha = sums[wheel_name()]
+    if sums.get(zip_name()) != current_zip_sha256():
+        raise CtrLabError(
+            f"the ctr_lab build in {folder} was made from other sources than this checkout "
+            f"({zip_name()} differs). Fix: run `ctr-lab emr upload --bucket {folder}` so the "
+            "cluster runs this checkout's code"
+        )
     request = build_request(preset_name, folder, sha, **options)
     validate_request(request)
     emr = emr or _client("emr", region)
@@ -945,6 +961,7 @@ def _cmd_create(args: argparse.Namespace) -> int:
     folder = s3_folder(args.bucket)
     if args.json and not args.dry_run:
         raise CtrLabError("--json only goes with --dry-run. Fix: add --dry-run")
+    preset(args.preset)  # an unknown preset fails before anything is built or checked
     if args.dry_run:
         sha, source = local_wheel_sha256()
         request = build_request(args.preset, folder, sha, **options)

@@ -60,6 +60,10 @@ usage() {
 
 while [ "$#" -gt 0 ]; do
   case "$1" in
+    --s3|--version|--sha256|--python)
+      [ "$#" -ge 2 ] || die "$1 needs a value. Fix: see the usage line in bootstrap.sh" ;;
+  esac
+  case "$1" in
     --s3) S3_PREFIX="${2:-}"; shift 2 ;;
     --version) VERSION="${2:-}"; shift 2 ;;
     --sha256) EXPECTED_SHA256="${2:-}"; shift 2 ;;

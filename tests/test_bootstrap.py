@@ -292,6 +292,7 @@ def test_missing_upload_is_a_clear_error(core):
         (["--sha256", "abc"], "is not 64 lowercase hex digits"),
         (["--python", "/nonexistent/python3"], "/nonexistent/python3 not found"),
         (["--frobnicate"], "unknown argument '--frobnicate'"),
+        (["--python"], "--python needs a value"),
     ],
 )
 def test_bad_arguments_are_clear_errors(core, args, message):

@@ -54,9 +54,13 @@ def no_aws_clients(monkeypatch):
 
 
 def _dry_run(capsys, preset, *extra):
+    return _dry_run_with_stderr(capsys, preset, *extra)[0]
+
+
+def _dry_run_with_stderr(capsys, preset, *extra):
     assert main(["emr", "create", "--preset", preset, "--dry-run", "--json", *extra]) == 0
-    out = capsys.readouterr().out
-    return json.loads(out)
+    captured = capsys.readouterr()
+    return json.loads(captured.out), captured.err
 
 
 # ------------------------------------------------------------------------------------------------
@@ -373,8 +377,10 @@ def fake_package(tmp_path, monkeypatch, dist):
     for name in (emr.wheel_name(), emr.zip_name(), "notebooks.tar.gz"):
         files[name] = dist / name
         files[name].write_bytes(name.encode())
-    made = {"dir": dist, "files": files, "sha256": {emr.wheel_name(): SHA}}
-    (dist / "SHA256SUMS").write_text(f"{SHA}  {emr.wheel_name()}\n")
+    # SHA256SUMS as `package` writes it: the zip's entry is that of the sources imported now
+    current = emr.current_zip_sha256()
+    made = {"dir": dist, "files": files, "sha256": {emr.wheel_name(): SHA, emr.zip_name(): current}}
+    (dist / "SHA256SUMS").write_text(f"{SHA}  {emr.wheel_name()}\n{current}  {emr.zip_name()}\n")
     monkeypatch.setattr(emr, "build_package", lambda out_dir=None: made)
     return made
 
@@ -434,14 +440,27 @@ def test_create_checks_the_upload_then_starts_a_tagged_cluster(aws, fake_package
     assert SHA in action["Args"]
 
 
-def test_create_refuses_when_s3_holds_another_build(aws, fake_package, dist, capsys):
+def test_create_refuses_when_s3_holds_another_build(aws, fake_package, capsys):
     bucket = _bucket()
     assert main(["emr", "upload", "--bucket", f"s3://{bucket}", "--no-data"]) == 0
-    (dist / "SHA256SUMS").write_text(f"{'ef' * 32}  {emr.wheel_name()}\n")  # rebuilt locally
+    # S3 now holds a build of other sources: its pyFiles zip has another sha256
+    sums = f"{SHA}  {emr.wheel_name()}\n{'ef' * 32}  {emr.zip_name()}\n"
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_object(Bucket=bucket, Key="ctr-lab/SHA256SUMS", Body=sums.encode())
     assert main(["emr", "create", "--preset", "quiz", "--bucket", f"s3://{bucket}"]) == 1
     err = capsys.readouterr().err
-    assert "differs from the last local build" in err and "ctr-lab emr upload" in err
+    assert "was made from other sources than this checkout" in err and "emr upload" in err
     assert boto3.client("emr", region_name=REGION).list_clusters()["Clusters"] == []
+
+
+def test_dry_run_notes_a_package_older_than_the_sources(dist, capsys):
+    _, err = _dry_run_with_stderr(capsys, "quiz")  # the fixture lists no zip for these sources
+    assert "was built from other sources" in err
+    current = emr.current_zip_sha256()
+    (dist / "SHA256SUMS").write_text(f"{SHA}  {emr.wheel_name()}\n{current}  {emr.zip_name()}\n")
+    request, err = _dry_run_with_stderr(capsys, "quiz")
+    assert err == ""
+    assert SHA in request["BootstrapActions"][0]["ScriptBootstrapAction"]["Args"]
 
 
 def test_create_refuses_the_placeholder_bucket(aws, capsys):
