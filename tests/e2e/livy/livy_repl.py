@@ -1,0 +1,235 @@
+"""One test-server session's Python side: a PySpark REPL in the manner of Livy's ``fake_shell.py``.
+
+Started by :mod:`livy_server` with the remote Python (one that lacks ``ctr_lab``) as::
+
+    python livy_repl.py REQUEST_FD REPLY_FD SETTINGS_JSON
+
+It builds a SparkSession from the settings (``master``, ``conf``, ``pyFiles``, ``name``), defines
+``spark``, ``sc`` and ``sqlContext``, then answers one JSON line per request on ``REPLY_FD``.
+File descriptor 1 is not the protocol channel: the JVM, py4j and the Python workers write there,
+so the server points fd 1 and fd 2 at the session's log file.
+
+Execution follows Livy 0.8's Python REPL: the code is parsed; all statements but the last run in
+``exec`` mode and the last one in ``single`` mode, so a trailing expression prints its repr; the
+captured stdout + stderr become ``text/plain`` (right-stripped). Only if the code does not parse
+as Python are lines starting with ``%`` split out as magics (``%matplot VAR``, ``%json VAR``,
+``%table VAR``). An exception becomes ``{"status": "error", "ename", "evalue", "traceback"}``.
+
+This file must run on the remote Python alone: standard library and PySpark only at the top.
+"""
+
+import ast
+import base64
+import io
+import json
+import os
+import sys
+import traceback
+
+TOP_FRAME = 'File "<stdin>"'
+
+
+class ExecutionError(Exception):
+    """Wraps the exc_info of a failure in user code."""
+
+    def __init__(self, exc_info):
+        super().__init__(str(exc_info[1]))
+        self.exc_info = exc_info
+
+
+class UnknownMagic(Exception):
+    pass
+
+
+GLOBALS = {"__name__": "__main__", "__builtins__": __builtins__}
+
+
+def _error_reply(exc_type, exc_value, tb):
+    lines = traceback.format_exception(exc_type, exc_value, tb, chain=False)
+    # Livy drops the REPL's own frames: keep the "Traceback" header, start at the first <stdin>.
+    for i, line in enumerate(lines):
+        if TOP_FRAME in line:
+            lines = lines[:1] + lines[i:]
+            break
+    return {
+        "status": "error",
+        "ename": exc_type.__name__,
+        "evalue": str(exc_value),
+        "traceback": lines,
+    }
+
+
+class NormalNode:
+    def __init__(self, code):
+        self.code = compile(code, "<stdin>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+
+    def execute(self):
+        body = self.code.body
+        try:
+            for node in body[:-1]:
+                mod = ast.Module([node], type_ignores=[])
+                exec(compile(mod, "<stdin>", "exec"), GLOBALS)
+            for node in body[-1:]:
+                exec(compile(ast.Interactive([node]), "<stdin>", "single"), GLOBALS)
+        except BaseException:
+            raise ExecutionError(sys.exc_info()) from None
+        return None
+
+
+def _magic_json(name):
+    try:
+        value = GLOBALS[name]
+    except KeyError:
+        raise ExecutionError(sys.exc_info()) from None
+    return {"application/json": value}
+
+
+def _magic_matplot(name):
+    try:
+        figure = GLOBALS[name].gcf()
+        buf = io.BytesIO()
+        figure.savefig(buf, format="png")
+        encoded = base64.b64encode(buf.getvalue()).decode("ascii")
+    except BaseException:
+        raise ExecutionError(sys.exc_info()) from None
+    return {"image/png": encoded, "text/plain": ""}
+
+
+def _magic_table(name):
+    try:
+        value = GLOBALS[name]
+        rows = [r.asDict() if hasattr(r, "asDict") else r for r in value]
+        headers = sorted({k for r in rows for k in r})
+        data = [[r.get(h) for h in headers] for r in rows]
+    except BaseException:
+        raise ExecutionError(sys.exc_info()) from None
+    return {
+        "application/vnd.livy.table.v1+json": {
+            "headers": [{"name": h, "type": "STRING_TYPE"} for h in headers],
+            "data": data,
+        }
+    }
+
+
+MAGICS = {"json": _magic_json, "matplot": _magic_matplot, "table": _magic_table}
+
+
+class MagicNode:
+    def __init__(self, line):
+        parts = line[1:].split(None, 1)
+        self.name = parts[0] if parts else ""
+        self.rest = parts[1].strip() if len(parts) > 1 else ""
+
+    def execute(self):
+        if self.name not in MAGICS:
+            raise UnknownMagic(f"unknown magic command '{self.name}'")
+        return MAGICS[self.name](self.rest)
+
+
+def parse(code):
+    try:
+        return [NormalNode(code)]
+    except SyntaxError:
+        chunks, normal = [], []
+        for line in code.rstrip().split("\n"):
+            if line.startswith("%"):
+                if normal:
+                    chunks.append("\n".join(normal))
+                    normal = []
+                chunks.append(line)
+            else:
+                normal.append(line)
+        if normal:
+            chunks.append("\n".join(normal))
+        return [MagicNode(c) if c.startswith("%") else NormalNode(c) for c in chunks]
+
+
+def execute(code):
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        try:
+            nodes = parse(code)
+        except SyntaxError:
+            return _error_reply(*sys.exc_info()[:2], None)
+        result = None
+        try:
+            for node in nodes:
+                result = node.execute()
+        except UnknownMagic:
+            return _error_reply(*sys.exc_info())
+        except ExecutionError as e:
+            return _error_reply(*e.exc_info)
+    finally:
+        sys.stdout, sys.stderr = saved
+    result = dict(result or {})
+    text = result.pop("text/plain", "") + out.getvalue() + err.getvalue()
+    text = text.rstrip()
+    if text or not result:
+        result["text/plain"] = text
+    return {"status": "ok", "data": result}
+
+
+def start_spark(settings):
+    """The session's SparkSession with its conf, and its pyFiles on the path, as Livy does."""
+    from pyspark.sql import SparkSession, SQLContext
+
+    builder = SparkSession.builder.master(settings["master"]).appName(settings["name"])
+    for key, value in settings["conf"].items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    sc = spark.sparkContext
+    for path in settings["pyFiles"]:
+        sc.addPyFile(path)
+    GLOBALS.update(spark=spark, sc=sc, sqlContext=SQLContext(sc))
+    return spark
+
+
+def main(argv):
+    request_fd, reply_fd, settings_path = int(argv[1]), int(argv[2]), argv[3]
+    requests = os.fdopen(request_fd, "r", encoding="utf-8")
+    replies = os.fdopen(reply_fd, "w", encoding="utf-8")
+
+    def send(message):
+        replies.write(json.dumps(message) + "\n")
+        replies.flush()
+
+    with open(settings_path, encoding="utf-8") as fh:
+        settings = json.load(fh)
+    try:
+        spark = start_spark(settings)
+    except BaseException:
+        traceback.print_exc()
+        send({"type": "failed", "error": traceback.format_exc()})
+        return 1
+    send({"type": "ready", "appId": spark.sparkContext.applicationId})
+    count = 0
+    while True:
+        try:
+            line = requests.readline()
+        except KeyboardInterrupt:  # a cancel that arrived after the statement had finished
+            continue
+        if not line:
+            break
+        request = json.loads(line)
+        if request.get("type") == "shutdown":
+            break
+        count += 1
+        try:
+            reply = execute(request["code"])
+        except KeyboardInterrupt:  # a cancel that landed outside user code
+            reply = _error_reply(*sys.exc_info())
+        reply["execution_count"] = count
+        try:
+            json.dumps(reply)
+        except (TypeError, ValueError):  # e.g. %json of a value JSON cannot hold
+            reply = _error_reply(*sys.exc_info())
+            reply["execution_count"] = count
+        send({"type": "reply", "id": request["id"], "content": reply})
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
