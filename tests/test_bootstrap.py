@@ -146,13 +146,13 @@ class Node:
         )
         return env
 
-    def run(self, *extra: str, sha256: str = "") -> subprocess.CompletedProcess:
+    def run(self, *extra: str, sha256: str = "", **env: str) -> subprocess.CompletedProcess:
         args = ["--s3", FOLDER, "--version", __version__, "--sha256", sha256 or self.sha256]
         args += ["--python", str(self.python), *extra]
         return subprocess.run(
             ["bash", str(BOOTSTRAP), *args],
             cwd=self.root,
-            env=self.env(),
+            env={**self.env(), **env},
             capture_output=True,
             text=True,
             timeout=300,
@@ -278,12 +278,18 @@ def test_missing_instance_info_is_a_clear_error(core):
     assert "CTR_LAB_INSTANCE_JSON" in result.stderr
 
 
-def test_missing_upload_is_a_clear_error(core):
+def test_missing_upload_is_a_clear_error_and_a_local_requirements_file_stands_in(core):
     (core.folder / "requirements-emr.txt").unlink()
     result = core.run()
     assert result.returncode == 1
     assert f"could not download {FOLDER}/requirements-emr.txt" in result.stderr
     assert "ctr-lab emr upload" in result.stderr
+    # CTR_LAB_REQUIREMENTS replaces the uploaded requirements with a local file
+    local = core.root / "requirements-local.txt"
+    local.write_text(f"{PROBE}==1.0\n")
+    result = core.run(CTR_LAB_REQUIREMENTS=str(local))
+    assert result.returncode == 0, result.stderr
+    assert core.imports(PROBE)[0] == 0 and core.imports("ctr_lab")[0] == 0
 
 
 @pytest.mark.parametrize(
