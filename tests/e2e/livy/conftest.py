@@ -11,21 +11,24 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # livy_server
 
 from livy_server import LivyTestServer
 
-REPO = Path(__file__).resolve().parents[3]
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[2]
 TEMPLATE = REPO / "emr_bootstrap" / "sparkmagic_config.json"
 KERNEL = "pysparkkernel"
 #: A pyFiles entry that names the ctr_lab zip, whatever its bucket, prefix or version.
@@ -134,7 +137,7 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.3):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
-        if value:
+        if value is not None and value is not False:  # 0 is a valid session id
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
@@ -164,8 +167,40 @@ def start_session(base: str, body: Dict[str, Any], timeout: float = 300) -> Dict
     return wait_for(ready, timeout, f"session {sid} to start")
 
 
-def spark_processes(server: LivyTestServer) -> List[Any]:
-    return server.leftover_processes()
+def run_nbval(notebook: Path, kernel: str, conf_dir: Path, run_dir: Path):
+    """``pytest --nbval-lax`` on one notebook with the sparkmagic kernel, in a subprocess.
+
+    ``nbval_checks`` (this folder) also fails ``%matplot`` cells that show no image. The run's
+    own pytest settings are empty (``run_dir/pytest.ini``), not the repository's.
+    """
+    ini = run_dir / "pytest.ini"
+    if not ini.exists():
+        ini.write_text("[pytest]\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["SPARKMAGIC_CONF_DIR"] = str(conf_dir)
+    env["PYTHONPATH"] = str(HERE)  # for -p nbval_checks
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "nbval_checks",
+        "-q",
+        "--nbval-lax",
+        f"--nbval-kernel-name={kernel}",
+        "--nbval-kernel-startup-timeout=120",
+        "--nbval-cell-timeout=1500",
+        "-c",
+        str(ini),
+        "--rootdir",
+        str(run_dir),
+        str(notebook),
+    ]
+    return subprocess.run(
+        command, cwd=notebook.parent, env=env, capture_output=True, text=True, check=False
+    )
 
 
 # ----------------------------------------------------------------------------------------------

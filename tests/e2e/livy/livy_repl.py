@@ -186,8 +186,23 @@ def start_spark(settings):
     return spark
 
 
+def orphan_watchdog(parent):
+    """If the server's process dies (e.g. the test run is killed), take the session down too."""
+    import signal
+    import threading
+    import time
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.killpg(0, signal.SIGKILL)  # this REPL's group: the JVM and Python workers with it
+
+    threading.Thread(target=watch, name="orphan-watchdog", daemon=True).start()
+
+
 def main(argv):
     request_fd, reply_fd, settings_path = int(argv[1]), int(argv[2]), argv[3]
+    orphan_watchdog(os.getppid())
     requests = os.fdopen(request_fd, "r", encoding="utf-8")
     replies = os.fdopen(reply_fd, "w", encoding="utf-8")
 

@@ -9,13 +9,11 @@ fails an nbval run with the test config.
 from __future__ import annotations
 
 import base64
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import call, point_at_zip
+from conftest import call, point_at_zip, run_nbval
 from nbclient import NotebookClient
 
 HERE = Path(__file__).resolve().parent
@@ -98,47 +96,19 @@ def test_every_magic_through_the_kernel(
     assert call(f"{livy_server.url}/sessions")[1]["sessions"] == []
 
 
-def test_remote_error_fails_the_nbval_run(
+def test_remote_errors_fail_the_nbval_run(
     sparkmagic_kernel, sparkmagic_conf_dir, livy_server, tmp_path
 ):
     nb_path = tmp_path / "remote_error.ipynb"
     nb_path.write_bytes((HERE / "notebooks" / "remote_error.ipynb").read_bytes())
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:randomly",
-            "--nbval-lax",
-            f"--nbval-kernel-name={sparkmagic_kernel}",
-            "--nbval-kernel-startup-timeout=120",
-            "-c",
-            str(tmp_path / "pytest.ini"),
-            "--rootdir",
-            str(tmp_path),
-            str(nb_path),
-        ],
-        cwd=tmp_path,
-        env={**_env(), "SPARKMAGIC_CONF_DIR": str(sparkmagic_conf_dir)},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    run = run_nbval(nb_path, sparkmagic_kernel, sparkmagic_conf_dir, tmp_path)
     report = run.stdout + run.stderr
     assert run.returncode == 1, report
-    # Only the raising cell failed; the others, the session start among them, passed.
-    assert "1 failed, 2 passed" in report, report
+    # The raising cell and the %matplot without a figure failed; the session start and the
+    # clean-up passed.
+    assert "2 failed, 2 passed" in report, report
     assert "IndexError" in report and "list index out of range" in report, report
-
-
-def _env() -> dict:
-    import os
-
-    return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    assert "'%matplot plt' showed no image/png" in report and "KeyError" in report, report
 
 
 @pytest.fixture(autouse=True)

@@ -11,23 +11,22 @@ runs them on EMR; the harness changes two things in a temporary copy, and nothin
   to one folder shared by the run (notebooks run in path order, so the assignment finds the
   models of the earlier notebooks), the way papermill injects parameters.
 
-Committed sample names in ``DATA`` resolve on the remote side through ``CTR_LAB_DATA_SAMPLES``,
-set through ``spark.yarn.appMasterEnv.*`` (the server, like YARN, exports those to the driver).
+``nbval_checks.py`` also fails a ``%matplot`` cell that shows no image (sparkmagic only prints
+that error). Committed sample names in ``DATA`` resolve on the remote side through
+``CTR_LAB_DATA_SAMPLES``, set through ``spark.yarn.appMasterEnv.*`` (the server, like YARN,
+exports those to the driver).
 """
 
 from __future__ import annotations
 
 import ast
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Dict, List
 
 import nbformat
 import pytest
-from conftest import REPO, point_at_zip
+from conftest import REPO, point_at_zip, run_nbval
 
 NOTEBOOKS = sorted(
     p for p in (REPO / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
@@ -89,34 +88,5 @@ def test_notebook_runs_through_sparkmagic(
     work.mkdir(parents=True, exist_ok=True)
     copy = work / notebook.name
     nbformat.write(nb, copy)
-    ini = notebook_run_dir / "pytest.ini"
-    ini.write_text("[pytest]\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env["SPARKMAGIC_CONF_DIR"] = str(notebook_conf_dir)
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:randomly",
-            "-q",
-            "--nbval-lax",
-            f"--nbval-kernel-name={sparkmagic_kernel}",
-            "--nbval-kernel-startup-timeout=120",
-            "--nbval-cell-timeout=1500",
-            "-c",
-            str(ini),
-            "--rootdir",
-            str(notebook_run_dir),
-            str(copy),
-        ],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = run_nbval(copy, sparkmagic_kernel, notebook_conf_dir, notebook_run_dir)
     assert run.returncode == 0, f"{notebook} failed through sparkmagic:\n{run.stdout[-8000:]}"
