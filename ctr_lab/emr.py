@@ -231,8 +231,13 @@ def build_wheel(out_dir: Path) -> Path:
     return wheel
 
 
+#: Notebooks kept off the cluster: students work from the starter, not the worked solution.
+_NOT_SHIPPED = ("assignment/solution.ipynb",)
+
+
 def build_notebooks_archive(out_dir: Path) -> Path:
-    """``notebooks.tar.gz``: the course notebooks, byte-identical for identical notebooks."""
+    """``notebooks.tar.gz``: the course notebooks (not the worked solution), byte-identical for
+    identical notebooks."""
     root = source_root()
     target = out_dir / "notebooks.tar.gz"
     buffer = io.BytesIO()
@@ -242,7 +247,7 @@ def build_notebooks_archive(out_dir: Path) -> Path:
             rel = path.relative_to(folder)
             if not path.is_file() or path.suffix not in _NOTEBOOK_SUFFIXES:
                 continue
-            if any(part.startswith(".") for part in rel.parts):
+            if any(part.startswith(".") for part in rel.parts) or rel.as_posix() in _NOT_SHIPPED:
                 continue
             data = path.read_bytes()
             info = tarfile.TarInfo(rel.as_posix())

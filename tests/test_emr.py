@@ -580,3 +580,13 @@ def test_outside_a_checkout_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setattr(ctr_lab, "__file__", str(fake))
     with pytest.raises(CtrLabError, match="not a ctr-lab source checkout"):
         emr.source_root()
+
+
+def test_notebooks_archive_ships_the_starter_but_not_the_solution(tmp_path):
+    import tarfile
+
+    archive = emr.build_notebooks_archive(tmp_path)
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+    assert "00_setup.ipynb" in names and "assignment/starter.ipynb" in names
+    assert "assignment/solution.ipynb" not in names
