@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import call, point_at_zip, run_nbval
+from livy_helpers import call, point_at_zip, run_nbval
 from nbclient import NotebookClient
 
 HERE = Path(__file__).resolve().parent

@@ -26,7 +26,7 @@ from typing import Dict, List
 
 import nbformat
 import pytest
-from conftest import REPO, point_at_zip, run_nbval
+from livy_helpers import REPO, point_at_zip, run_nbval
 
 NOTEBOOKS = sorted(
     p for p in (REPO / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts

@@ -15,7 +15,7 @@ import signal
 import threading
 
 import nbformat
-from conftest import REPO, call, wait_for
+from livy_helpers import REPO, call, wait_for
 from nbclient import NotebookClient
 
 from ctr_lab.train import COMPLETE_MARKER
@@ -118,6 +118,8 @@ def test_killed_session_then_rerun_reuses_the_model(
         killer.join(timeout=60)
         assert killed, "the session was not killed"
         client.execute_cell(nb.cells[after], after)
+        # (the kernel's shutdown deletes the session, so look before leaving the block)
+        assert livy_server.get(killed[0]).state == "dead"
 
     # The kernel reports it: the running cell failed because the interpreter died, and the next
     # cell because the session is dead; neither printed a result.
@@ -126,7 +128,6 @@ def test_killed_session_then_rerun_reuses_the_model(
     assert f"Session {killed[0]} unexpectedly reached final status 'dead'" in error_of(
         nb.cells[after]
     ), error_of(nb.cells[after])
-    assert livy_server.get(killed[0]).state == "dead"
 
     # Run 2: a fresh kernel re-runs everything; the model is reloaded, not trained again.
     open(release, "w").close()

@@ -11,7 +11,7 @@ import ipaddress
 
 import psutil
 import pytest
-from conftest import REPO, call, run_statement, start_session, wait_for
+from livy_helpers import REPO, call, run_statement, start_session, wait_for
 from livy_server import HOST, LivyTestServer
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
