@@ -1,0 +1,184 @@
+"""`ctr-lab bench` on tiny data: every peer runs, the JSON has every field, numbers are right.
+
+No timing is asserted here: speed is measured by `make bench` and recorded in BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import log_loss, roc_auc_score
+
+from ctr_lab import bench
+from ctr_lab.errors import CtrLabError
+
+ROWS = 5_000
+MODEL_PEERS = ["recommended", "course_ctr04", "course_baseline", "course_improved", "onehot"]
+PYTHON_PEERS = {"sklearn_lr": "sklearn", "sklearn_sgd": "sklearn", "vw": "vowpalwabbit"}
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory):
+    """5k generated rows, their time split and truth, as every peer receives them."""
+    out = tmp_path_factory.mktemp("bench")
+    data = bench.prepare_data(ROWS, seed=3, data_dir=str(out / "data"))
+    work = out / "work"
+    work.mkdir()
+    return {**data, "work_dir": str(work), "settings": {}}
+
+
+def _independent_split(spec):
+    """Test rows, labels and true probabilities read with the csv module, not the bench code."""
+    with open(spec["data"], newline="") as fh:
+        rows = [(int(r["hour"]), int(r["click"])) for r in csv.DictReader(fh)]
+    with open(spec["truth"], newline="") as fh:
+        truth = [float(r["p_click"]) for r in csv.DictReader(fh)]
+    last_day = max(h for h, _ in rows) // 100
+    test = [(y, p) for (h, y), p in zip(rows, truth) if h // 100 == last_day]
+    return rows, test
+
+
+def test_metrics_match_scikit_learn():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 2_000)
+    p = np.round(rng.random(2_000), 2)  # rounded: many tied scores
+    assert bench.auc_of(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    assert bench.log_loss_np(y, p) == pytest.approx(log_loss(y, np.clip(p, 1e-15, 1 - 1e-15)))
+    assert math.isnan(bench.auc_of([1, 1], [0.2, 0.3]))
+
+
+def test_parse_rows():
+    assert bench.parse_rows(["100k,300k", "1M", "2_500"]) == [100_000, 300_000, 1_000_000, 2_500]
+    for bad in (["0"], ["ten"], ["-5"]):
+        with pytest.raises(CtrLabError, match="--rows"):
+            bench.parse_rows(bad)
+
+
+def test_prepare_data_split_and_bayes_floor(spec):
+    rows, test = _independent_split(spec)
+    assert spec["rows"] == len(rows) == ROWS
+    assert spec["test_rows"] == len(test) and spec["train_rows"] == ROWS - len(test)
+    assert 0 < spec["test_rows"] < ROWS
+    ys = [y for y, _ in test]
+    ps = [p for _, p in test]
+    by_hand = -sum(math.log(p if y else 1 - p) for y, p in test) / len(test)
+    assert spec["bayes_log_loss"] == pytest.approx(by_hand, rel=1e-9)
+    assert spec["bayes_auc"] == pytest.approx(roc_auc_score(ys, ps), abs=1e-12)
+    # Reused, not regenerated, on the second call.
+    again = bench.prepare_data(ROWS, seed=3, data_dir=os.path.dirname(spec["data"]))
+    assert again["generate_seconds"] is None and again["test_rows"] == spec["test_rows"]
+
+
+def _check_scored(result, spec):
+    assert result["status"] == "ok", result["note"]
+    assert set(bench.RESULT_FIELDS) <= set(result)
+    assert result["test_rows"] == spec["test_rows"]
+    assert result["train_rows"] == spec["train_rows"]
+    # Worse than the truth, better than nonsense: constant-CTR log loss is ~0.45 on this data.
+    assert spec["bayes_log_loss"] < result["log_loss"] < 0.7
+    assert 0.5 < result["auc"] <= 1.0
+    vs = 100 * (result["log_loss"] / spec["bayes_log_loss"] - 1)
+    assert result["log_loss_vs_bayes_pct"] == pytest.approx(vs)
+    for stage in ("load", "fit", "score"):
+        assert result["stages"][stage] >= 0.0
+    assert result["iterations"] >= 1
+
+
+@pytest.mark.parametrize("peer", MODEL_PEERS)
+def test_spark_peers_run_on_the_same_split(spark, spec, peer):
+    _check_scored(bench.run_peer(peer, spec), spec)
+
+
+def test_recommended_takes_bench_settings(spark, spec):
+    settings = {"maxIter": 3, "numFeatures": 1 << 12, "aggregationDepth": 3, "staging": "parquet"}
+    result = bench.run_peer("recommended", {**spec, "settings": settings})
+    _check_scored(result, spec)
+    assert result["iterations"] <= 3
+    assert {k: result["settings"][k] for k in settings} == settings
+    assert result["settings"]["regParam"] > 0
+
+
+def test_scan_floor(spark, spec):
+    result = bench.run_peer("scan", spec)
+    assert result["status"] == "ok"
+    assert result["stages"]["load"] > 0 and result["log_loss"] is None
+
+
+@pytest.mark.parametrize("peer", sorted(PYTHON_PEERS))
+def test_python_peers_or_their_missing_line(spec, peer):
+    result = bench.run_peer(peer, spec)
+    if importlib.util.find_spec(PYTHON_PEERS[peer]) is None:
+        assert result["status"] == "unavailable"
+        assert "not installed" in result["note"]
+    else:
+        _check_scored(result, spec)
+
+
+def _shim_hiding(folder: Path, module: str) -> Path:
+    """A folder that, first on PYTHONPATH, makes ``import module`` fail like a missing package."""
+    package = folder / module
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(f"raise ImportError('no module named {module}')\n")
+    return folder
+
+
+def test_cli_writes_json_table_and_plot_and_names_a_missing_peer(tmp_path):
+    shim = _shim_hiding(tmp_path / "shim", "vowpalwabbit")
+    out = tmp_path / "out"
+    json_path = tmp_path / "results.json"
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(shim), os.environ.get("PYTHONPATH", "")]),
+        CTR_LAB_MASTER="local[2]",
+        CTR_LAB_DRIVER_MEMORY="1g",
+        CTR_LAB_SHUFFLE_PARTITIONS="4",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "ctr_lab", "bench", "--rows", "2k,3k", "--peers",
+         "scan,sklearn_sgd,vw", "--out", str(out), "--json", str(json_path)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(json_path.read_text())
+    assert [d["rows"] for d in report["data"]] == [2_000, 3_000]
+    assert {"machine", "memory_method", "load_average_before", "results"} <= set(report)
+    by_peer = {(r["peer"], r["rows"]): r for r in report["results"]}
+    assert set(by_peer) == {
+        (p, n) for p in ("scan", "sklearn_sgd", "vw", "bayes") for n in (2_000, 3_000)
+    }
+    for result in report["results"]:
+        assert set(bench.RESULT_FIELDS) <= set(result)
+    for n in (2_000, 3_000):
+        vw = by_peer[("vw", n)]
+        assert vw["status"] == "unavailable" and "vowpalwabbit not installed" in vw["note"]
+        for peer in ("scan", "sklearn_sgd"):
+            r = by_peer[(peer, n)]
+            assert r["status"] == "ok"
+            assert r["total_seconds"] > 0 and r["rows_per_second"] > 0
+            assert r["peak_rss_mib"] > 10  # a Python process with numpy, or a JVM
+            assert r["cpu_seconds"] > 0
+        data = next(d for d in report["data"] if d["rows"] == n)
+        assert by_peer[("bayes", n)]["log_loss"] == data["bayes_log_loss"]
+        assert by_peer[("sklearn_sgd", n)]["test_rows"] == data["test_rows"]
+    table = (out / "bench.md").read_text()
+    assert "| vw | unavailable: vowpalwabbit not installed (pip install vowpalwabbit)" in table
+    assert "| sklearn_sgd | " in table and "floor: Bayes-optimal" in table
+    assert "**Scaling**" in table
+    assert (out / "bench.png").stat().st_size > 1000
+    assert "| vw | unavailable" in done.stdout
+
+
+def test_cli_rejects_unknown_peer(tmp_path, capsys):
+    from ctr_lab.cli import main
+
+    assert main(["bench", "--rows", "1000", "--peers", "nope", "--out", str(tmp_path)]) == 1
+    assert "unknown nope" in capsys.readouterr().err
