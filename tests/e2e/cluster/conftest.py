@@ -1,0 +1,61 @@
+"""Fixtures of the cluster suite: the standalone cluster, the pyFiles zip and driver processes.
+
+The cluster's master and workers are started once per session and killed at the end, with a
+check that no process of theirs (executors and Python workers included) is left running.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, List
+
+import pytest
+from cluster_support import Driver, StandaloneCluster
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    """A running standalone cluster: a master and two 1-core workers on 127.0.0.1."""
+    standalone = StandaloneCluster(tmp_path_factory.mktemp("standalone"))
+    try:
+        standalone.start()
+    except BaseException:
+        print(standalone.log_tail(), file=sys.stderr)
+        standalone.stop()
+        raise
+    yield standalone
+    left = standalone.stop()
+    assert not left, f"processes left after stopping the cluster: {left}"
+
+
+@pytest.fixture(scope="session")
+def ctr_lab_zip(tmp_path_factory) -> Path:
+    """The pyFiles zip EMR gets, built by ctr_lab.bundle.build_zip."""
+    from ctr_lab.bundle import build_zip
+
+    return build_zip(tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture(scope="session")
+def sample_csv() -> str:
+    from ctr_lab.samples import sample_path
+
+    return sample_path("avazu_raw_50k")
+
+
+@pytest.fixture(scope="session")
+def start_driver(remote_python, ctr_lab_zip, sample_csv, tmp_path_factory):
+    """Start ``cluster_driver.py`` with a spec; ``master``, ``zip`` and ``data`` filled in."""
+    started: List[Driver] = []
+
+    def start(master: str, name: str, **spec: Any) -> Driver:
+        full = {"master": master, "zip": str(ctr_lab_zip), "data": sample_csv, **spec}
+        driver = Driver(remote_python, full, tmp_path_factory.mktemp(name))
+        started.append(driver)
+        return driver
+
+    yield start
+    for driver in started:
+        if driver.proc.poll() is None:
+            driver.kill()
