@@ -574,11 +574,13 @@ def _kernel_class():
 
         async def do_execute(self, code, silent, *args, **kwargs):
             where, to_run = route(code)
-            before = _figure_numbers() if where == "local" else None
-            reply = await super().do_execute(to_run, silent, *args, **kwargs)
-            if before is not None:
-                _show_new_figures(before)
-            return reply
+            if where != "local":
+                return await super().do_execute(to_run, silent, *args, **kwargs)
+            remote_figures = _stash_figures()
+            try:
+                return await super().do_execute(to_run, silent, *args, **kwargs)
+            finally:
+                _show_local_figures(remote_figures)
 
         def do_shutdown(self, restart):
             self.local_session.stop()
@@ -587,22 +589,32 @@ def _kernel_class():
     return LocalPySparkKernel
 
 
-def _figure_numbers() -> set:
+def _stash_figures() -> Dict[Any, Any]:
+    """Hide the Spark session's open figures: on Livy they live in another process."""
     if "matplotlib.pyplot" not in sys.modules:
-        return set()
-    return set(sys.modules["matplotlib.pyplot"].get_fignums())
+        return {}
+    from matplotlib._pylab_helpers import Gcf
+
+    stashed = dict(Gcf.figs)
+    Gcf.figs.clear()
+    return stashed
 
 
-def _show_new_figures(before: set) -> None:
-    """``%%local`` cells show the figures they draw, as the inline backend would."""
+def _show_local_figures(stashed: Dict[Any, Any]) -> None:
+    """Show what a ``%%local`` cell drew, as the inline backend would; then bring back the
+    Spark session's figures."""
     if "matplotlib.pyplot" not in sys.modules:
         return
-    plt = sys.modules["matplotlib.pyplot"]
-    from IPython.display import display
+    from IPython.display import Image, display
+    from matplotlib._pylab_helpers import Gcf
 
-    for number in sorted(set(plt.get_fignums()) - before):
-        display(plt.figure(number))
+    plt = sys.modules["matplotlib.pyplot"]
+    for number in sorted(plt.get_fignums()):
+        buffer = io.BytesIO()
+        plt.figure(number).savefig(buffer, format="png")
+        display(Image(data=buffer.getvalue()))
         plt.close(number)
+    Gcf.figs.update(stashed)
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ CELLS = [
     'q_remote.first()["seven"]',
     "import matplotlib.pyplot as plt\nfig = plt.figure()\nplt.plot([1, 2])\n%matplot plt",
     "1 / 0",
+    "%%local\nimport matplotlib.pyplot as plt\nplt.plot([3, 1])\nprint(len(plt.get_fignums()))",
     "%%cleanup -f",
 ]
 
@@ -80,6 +81,14 @@ def test_output_transfers_arrive_as_pandas(executed):
 def test_matplot_displays_a_png(executed):
     images = [o for o in executed[10].outputs if "image/png" in o.get("data", {})]
     assert len(images) == 1
+
+
+def test_local_cells_show_the_figures_they_draw(executed):
+    outputs = executed[12].outputs
+    assert _text(executed[12]) == "1\n"
+    assert [o.data["image/png"][:8] for o in outputs if "image/png" in o.get("data", {})] == [
+        "iVBORw0K"  # base64 of the PNG signature
+    ]
 
 
 def test_a_remote_error_fails_the_cell(executed):
