@@ -1102,10 +1102,11 @@ def markdown_report(report: Dict[str, Any]) -> str:
         lines.append(f"Settings for `recommended`/`onehot`: `{json.dumps(report['settings'])}`.")
     lines.append("")
     head = (
-        "| peer | load s | featurize s | fit s | score s | total s | CPU s | rows/s | peak MiB "
+        "| peer | start s | load s | featurize s | fit s | score s | total s | CPU s | rows/s "
+        "| peak MiB "
         "| iterations | test log loss | vs Bayes | test AUC |"
     )
-    rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for data in report["data"]:
         rows = data["rows"]
         lines.append(
@@ -1121,7 +1122,7 @@ def markdown_report(report: Dict[str, Any]) -> str:
             if r.get("status") != "ok":
                 lines.append(
                     f"| {_name(r['peer'])} | {r.get('status')}: {r.get('note')} "
-                    "| | | | | | | | | | | |"
+                    "| | | | | | | | | | | | |"
                 )
                 continue
             st = r.get("stages") or {}
@@ -1131,6 +1132,7 @@ def markdown_report(report: Dict[str, Any]) -> str:
                 + " | ".join(
                     [
                         _name(r["peer"]),
+                        _num(st.get("start"), 1),
                         _num(st.get("load"), 1),
                         _num(st.get("featurize"), 1),
                         _num(st.get("fit"), 1),
