@@ -145,7 +145,7 @@ def test_cli_writes_json_table_and_plot_and_names_a_missing_peer(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "ctr_lab", "bench", "--rows", "2k,3k", "--peers",
          "scan,sklearn_sgd,vw", "--out", str(out), "--json", str(json_path)],
-        capture_output=True, text=True, timeout=300, env=env,
+        capture_output=True, text=True, timeout=900, env=env,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(json_path.read_text())
