@@ -28,7 +28,7 @@ Examples
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
@@ -803,8 +803,20 @@ def pr_curve_table(
 # --------------------------------------------------------------------------------------------
 
 
+def _hashed_names(stages: Sequence[Any]) -> Dict[int, List[str]]:
+    """Index -> level names from every fitted hashing vocabulary among ``stages``."""
+    names: Dict[int, List[str]] = {}
+    for stage in stages:
+        if callable(getattr(stage, "names", None)) and hasattr(stage, "vocabulary"):
+            for index, labels in stage.names().items():
+                names.setdefault(int(index), []).extend(labels)
+    return names
+
+
 def top_coefficients(
-    lr_model: Any, feature_names: Optional[Sequence[Optional[str]]] = None, n: int = 20
+    lr_model: Any,
+    feature_names: Optional[Union[Sequence[Optional[str]], Mapping[int, Any]]] = None,
+    n: int = 20,
 ) -> pd.DataFrame:
     """The ``n`` largest-magnitude coefficients of a binary logistic regression, with names.
 
@@ -812,10 +824,14 @@ def top_coefficients(
     ----------
     lr_model
         A fitted ``LogisticRegressionModel`` (or anything with ``.coefficients``; a plain
-        sequence of numbers is accepted too).
+        sequence of numbers is accepted too), or a fitted ``PipelineModel`` holding one. For a
+        pipeline whose features are hashed, the names come from the
+        :class:`~ctr_lab.features.HashedFeatureVocabularyModel` captured at training time
+        (saved with the model, so a reloaded model names its coefficients too).
     feature_names
-        Names by feature index, as built from the pipeline metadata or a hashing vocabulary;
-        indices beyond the list, or with a ``None``/empty name, are shown as ``feature_<i>``.
+        Names by feature index: a list (as built from the pipeline metadata), or a mapping of
+        index to a name or a list of names. Indices without a name are shown as
+        ``feature_<i>``.
     n
         How many to keep.
 
@@ -823,28 +839,53 @@ def top_coefficients(
     -------
     pandas.DataFrame
         ``index``, ``feature``, ``coefficient``, ``odds_ratio`` (``exp(coefficient)``: the factor
-        on the odds of a click per unit of the feature), sorted by ``|coefficient|`` descending.
+        on the odds of a click per unit of the feature), sorted by ``|coefficient|`` descending,
+        and ``shared_by``: how many named levels share the index. Above 1 is a hash collision;
+        ``feature`` then lists every level, most frequent first, joined by ``" | "``.
 
     Examples
     --------
-    >>> lr_model = pipeline_model.stages[-1]                           # doctest: +SKIP
-    >>> top_coefficients(lr_model, names, n=10)                        # doctest: +SKIP
+    >>> top_coefficients(pipeline_model, n=10)                         # doctest: +SKIP
+    >>> top_coefficients(pipeline_model.stages[-1], names, n=10)       # doctest: +SKIP
     """
     import numpy as np
 
+    stages = getattr(lr_model, "stages", None)
+    if stages is not None:
+        fitted = [s for s in stages if hasattr(s, "coefficients")]
+        if len(fitted) != 1:
+            raise CtrLabError(
+                f"top_coefficients: the pipeline model holds {len(fitted)} fitted models with "
+                "coefficients. Fix: pass the LogisticRegressionModel itself"
+            )
+        if feature_names is None:
+            feature_names = _hashed_names(stages)
+        lr_model = fitted[0]
     coefficients = getattr(lr_model, "coefficients", lr_model)
     values = np.asarray(
         coefficients.toArray() if hasattr(coefficients, "toArray") else coefficients, dtype=float
     ).ravel()
-    names = list(feature_names or [])
     k = max(0, min(int(n), values.size))
     # Stable sort on -|c| keeps the lower index first among equal magnitudes.
     order = np.argsort(-np.abs(values), kind="stable")[:k]
+
+    def labels(i: int) -> List[str]:
+        if isinstance(feature_names, Mapping):
+            found = feature_names.get(i)
+        else:
+            names = feature_names or []
+            found = names[i] if i < len(names) else None
+        if not found:
+            return []
+        return [found] if isinstance(found, str) else [str(x) for x in found]
+
+    named = [labels(int(i)) for i in order]
     return pd.DataFrame(
         {
             "index": order.astype("int64"),
-            "feature": [names[i] if i < len(names) and names[i] else f"feature_{i}" for i in order],
+            "feature": [" | ".join(x) if x else f"feature_{i}" for i, x in zip(order, named)],
             "coefficient": values[order],
             "odds_ratio": np.exp(values[order]),
+            "shared_by": np.array([len(x) for x in named], dtype="int64"),
         }
     )

@@ -44,7 +44,7 @@ from __future__ import annotations
 import json
 import os
 from functools import reduce
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from pyspark import StorageLevel, keyword_only
 from pyspark.ml import Estimator, Model
@@ -73,6 +73,8 @@ __all__ = [
     "ROW_FEATURE_COLUMNS",
     "FrequencyEncoder",
     "FrequencyEncoderModel",
+    "HashedFeatureVocabulary",
+    "HashedFeatureVocabularyModel",
     "RareLevelBucketer",
     "RareLevelBucketerModel",
     "count_col_name",
@@ -349,8 +351,9 @@ class RareLevelBucketer(
     ``FeatureHasher`` or one-hot encoding with a bounded number of levels.
 
     The kept levels are stored in the model as a JSON param, so a saved ``PipelineModel`` carries
-    them, and applied with a broadcast join (no giant ``CASE WHEN`` for code generation). That
-    suits up to a few hundred thousand kept levels per column; for device_ip or device_id (millions
+    them, and applied by a ``StringIndexerModel`` built from them (a hash map lookup per row in
+    the JVM: no join, no shuffle, no giant ``CASE WHEN`` for code generation). That suits up to a
+    few hundred thousand kept levels per column; for device_ip or device_id (millions
     of levels) prefer ``FeatureHasher`` or :class:`FrequencyEncoder`.
 
     Parameters
@@ -512,26 +515,32 @@ class RareLevelBucketerModel(
         )
         vocab = self.vocabularies
         rare = F.lit(self.getRareLabel())
-        spark = dataset.sparkSession
-        key, level, kept = "__rlb_key", "__rlb_level", "__rlb_kept"
+        # A StringIndexerModel built from the kept levels does the lookups: one JVM hash map per
+        # column, applied row by row with no join, no shuffle and no Python, and unseen levels
+        # and nulls go to its extra "keep" index. A kept level is its own output, so only the
+        # test "index < number of kept levels" is needed from the indexer.
+        with_levels = [(i, o) for i, o in zip(inputs, outputs) if vocab.get(i)]
+        tmp = {i: f"__rlb_index_{k}" for k, (i, _) in enumerate(with_levels)}
         out_df = dataset
+        if with_levels:
+            from pyspark.ml.feature import StringIndexerModel
+
+            indexer = StringIndexerModel.from_arrays_of_labels(
+                [vocab[i] for i, _ in with_levels],
+                inputCols=[i for i, _ in with_levels],
+                outputCols=[tmp[i] for i, _ in with_levels],
+                handleInvalid="keep",
+            )
+            out_df = indexer.transform(out_df)
+        values: Dict[str, Column] = {}
         for in_col, out_col in zip(inputs, outputs):
             levels = vocab.get(in_col, [])
-            if not levels:
-                out_df = out_df.withColumn(out_col, rare)
-                continue
-            # A small DataFrame joined by broadcast scales to many levels; a CASE WHEN or map
-            # literal with tens of thousands of entries would choke code generation.
-            levels_df = spark.createDataFrame(
-                [(v,) for v in levels], f"{level} string", verifySchema=False
-            ).withColumn(kept, F.lit(True))
-            out_df = (
-                out_df.withColumn(key, F.col(in_col).cast("string"))
-                .join(F.broadcast(levels_df), F.col(key) == F.col(level), how="left")
-                .withColumn(out_col, F.when(F.col(kept), F.col(key)).otherwise(rare))
-                .drop(key, level, kept)
-            )
-        return out_df
+            if levels:
+                kept = F.col(tmp[in_col]) < F.lit(float(len(levels)))
+                values[out_col] = F.when(kept, F.col(in_col).cast("string")).otherwise(rare)
+            else:
+                values[out_col] = rare
+        return out_df.withColumns(values).drop(*tmp.values())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -807,3 +816,255 @@ class _FrequencyEncoderModelReader(MLReader):
         n_keys = len(model.getKeys())
         model._set_counts([spark.read.parquet(_count_table_path(path, i)) for i in range(n_keys)])
         return model
+
+
+# ----------------------------------------------------------------------------------------------
+# HashedFeatureVocabulary
+# ----------------------------------------------------------------------------------------------
+
+
+class _HashedFeatureVocabularyParams(HasInputCols):
+    """Params shared by :class:`HashedFeatureVocabulary` and its model (a FeatureHasher's own)."""
+
+    categoricalCols: Param[List[str]] = Param(
+        Params._dummy(),
+        "categoricalCols",
+        "numeric input columns the FeatureHasher treats as categories (as its categoricalCols)",
+        typeConverter=TypeConverters.toListString,
+    )
+    numFeatures: Param[int] = Param(
+        Params._dummy(),
+        "numFeatures",
+        "the FeatureHasher's number of features",
+        typeConverter=TypeConverters.toInt,
+    )
+    maxLevels: Param[int] = Param(
+        Params._dummy(),
+        "maxLevels",
+        "keep the names of at most this many levels per column, the most frequent first (>= 1)",
+        typeConverter=TypeConverters.toInt,
+    )
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._setDefault(categoricalCols=[], numFeatures=1 << 18, maxLevels=5000)
+
+    def getCategoricalCols(self) -> List[str]:
+        """Gets the value of categoricalCols or its default value."""
+        return self.getOrDefault(self.categoricalCols)
+
+    def getNumFeatures(self) -> int:
+        """Gets the value of numFeatures or its default value."""
+        return self.getOrDefault(self.numFeatures)
+
+    def getMaxLevels(self) -> int:
+        """Gets the value of maxLevels or its default value."""
+        return self.getOrDefault(self.maxLevels)
+
+    def _hasher(self, output_col: str):
+        from pyspark.ml.feature import FeatureHasher
+
+        return FeatureHasher(
+            inputCols=self.getInputCols(),
+            categoricalCols=self.getCategoricalCols(),
+            numFeatures=self.getNumFeatures(),
+            outputCol=output_col,
+        )
+
+
+class HashedFeatureVocabulary(
+    Estimator, _HashedFeatureVocabularyParams, DefaultParamsReadable, DefaultParamsWritable
+):
+    """Record which (column, value) pairs a ``FeatureHasher`` sends to which feature index.
+
+    Hashing throws the names of features away: a coefficient of a hashed model is only an
+    index. Placed just before a ``FeatureHasher`` with the same params (see :meth:`of`), this
+    stage counts the levels of every input column on the training data (one aggregation) and
+    keeps the ``maxLevels`` most frequent per column; it then finds the index of each kept level
+    by running a ``FeatureHasher`` with the same params over a small DataFrame holding one level
+    per row, so the indices are Spark's own, not a re-implementation of its hash. A numeric
+    (non-categorical) column has one index, that of its name. The fitted model passes rows
+    through unchanged and saves the vocabulary inside the ``PipelineModel``, so a reloaded
+    model can still name its coefficients (:meth:`HashedFeatureVocabularyModel.names`,
+    :func:`ctr_lab.evaluate.top_coefficients`). An index shared by several levels (a hash
+    collision) names all of them.
+
+    String and boolean columns are always categorical for a ``FeatureHasher``; numeric columns
+    only when listed in ``categoricalCols``. Categorical levels are named ``column=value``, the
+    very string the hasher hashes.
+
+    Parameters
+    ----------
+    inputCols, categoricalCols, numFeatures
+        The FeatureHasher's params.
+    maxLevels
+        How many levels per column to name, the most frequent first (default 5000).
+
+    Examples
+    --------
+    >>> from pyspark.ml.feature import FeatureHasher
+    >>> hasher = FeatureHasher(inputCols=["site_category", "C1"], categoricalCols=["C1"],
+    ...                        numFeatures=1 << 10, outputCol="features")
+    >>> df = spark.createDataFrame(
+    ...     [("28905ebd", 1005), ("28905ebd", 1002)], "site_category string, C1 int"
+    ... )
+    >>> vocab = HashedFeatureVocabulary.of(hasher).fit(df)
+    >>> sorted(name for names in vocab.names().values() for name in names)
+    ['C1=1002', 'C1=1005', 'site_category=28905ebd']
+    """
+
+    _input_kwargs: Dict[str, Any]
+
+    @keyword_only
+    def __init__(
+        self,
+        *,
+        inputCols: Optional[List[str]] = None,
+        categoricalCols: Optional[List[str]] = None,
+        numFeatures: Optional[int] = None,
+        maxLevels: Optional[int] = None,
+    ) -> None:
+        super().__init__()
+        kwargs = {k: v for k, v in self._input_kwargs.items() if v is not None}
+        self._set(**kwargs)
+
+    @classmethod
+    def of(cls, hasher: Any, maxLevels: int = 5000) -> HashedFeatureVocabulary:
+        """A vocabulary stage with the params of ``hasher`` (a ``FeatureHasher``)."""
+        categorical = hasher.getCategoricalCols() if hasher.isSet(hasher.categoricalCols) else []
+        return cls(
+            inputCols=hasher.getInputCols(),
+            categoricalCols=list(categorical),
+            numFeatures=hasher.getNumFeatures(),
+            maxLevels=maxLevels,
+        )
+
+    def _fit(self, dataset: DataFrame) -> HashedFeatureVocabularyModel:
+        from pyspark.sql import Window
+        from pyspark.sql.types import BooleanType, NumericType, StringType
+
+        if not self.isDefined(self.inputCols) or not self.getInputCols():
+            raise CtrLabError(
+                "HashedFeatureVocabulary: inputCols is not set. Fix: "
+                "HashedFeatureVocabulary.of(feature_hasher)"
+            )
+        if self.getMaxLevels() < 1:
+            raise CtrLabError(
+                f"HashedFeatureVocabulary: maxLevels is {self.getMaxLevels()}. Fix: use 1 or more"
+            )
+        inputs = self.getInputCols()
+        _require_columns(
+            dataset, inputs, "HashedFeatureVocabulary.fit", "place it just before the hasher"
+        )
+        types = {f.name: f.dataType for f in dataset.schema.fields}
+        categorical = set(self.getCategoricalCols())
+        is_cat = {}
+        for c in inputs:
+            kind = types[c]
+            if isinstance(kind, (StringType, BooleanType)):
+                is_cat[c] = True
+            elif isinstance(kind, NumericType):
+                is_cat[c] = c in categorical
+            else:
+                raise CtrLabError(
+                    f"HashedFeatureVocabulary: column {c} has type {kind.simpleString()}, which "
+                    "a FeatureHasher cannot hash. Fix: cast it to string or a number"
+                )
+
+        # 1. Count the levels of all columns in one aggregation; a numeric column is one
+        #    "level" (the empty string), counted on the rows where it is present.
+        def level(c: str) -> Column:
+            if is_cat[c]:
+                return F.col(c).cast("string")
+            return F.when(F.col(c).isNotNull(), F.lit(""))
+
+        pairs = F.explode(
+            F.array(
+                *[F.struct(F.lit(i).alias("i"), level(c).alias("v")) for i, c in enumerate(inputs)]
+            )
+        )
+        counted = (
+            dataset.select(pairs.alias("p"))
+            .select("p.i", "p.v")
+            .where(F.col("v").isNotNull())
+            .groupBy("i", "v")
+            .agg(F.count(F.lit(1)).alias("n"))
+        )
+        rank = F.row_number().over(Window.partitionBy("i").orderBy(F.desc("n"), F.asc("v")))
+        top = counted.withColumn("r", rank).where(F.col("r") <= self.getMaxLevels()).drop("r")
+
+        # 2. One row per kept level, holding that level in its own column and null elsewhere
+        #    (a FeatureHasher skips nulls): hashing the row gives the level's index alone.
+        one_hot_rows = []
+        for i, c in enumerate(inputs):
+            here = F.col("i") == F.lit(i)
+            value = F.col("v").cast(types[c]) if is_cat[c] else F.lit(1.0).cast(types[c])
+            one_hot_rows.append(F.when(here, value).alias(c))
+        probe = top.select("i", "v", "n", *one_hot_rows)
+        hashed = self._hasher("__hfv_features").transform(probe)
+        entries = []
+        for row in hashed.select("i", "v", "n", "__hfv_features").collect():
+            indices = row["__hfv_features"].indices
+            if len(indices) != 1:  # a level whose value the hasher drops (e.g. numeric 0)
+                continue
+            column = inputs[row["i"]]
+            entries.append(
+                [column, row["v"] if is_cat[column] else None, int(indices[0]), row["n"]]
+            )
+        entries.sort(key=lambda e: (inputs.index(e[0]), -e[3], "" if e[1] is None else e[1]))
+
+        model = HashedFeatureVocabularyModel()
+        self._copyValues(model)
+        model._set(vocabularyJson=json.dumps(entries, separators=(",", ":")))
+        return model._resetUid(self.uid)
+
+
+class HashedFeatureVocabularyModel(
+    Model, _HashedFeatureVocabularyParams, DefaultParamsReadable, DefaultParamsWritable
+):
+    """A fitted :class:`HashedFeatureVocabulary`: rows pass through; the vocabulary is kept.
+
+    The vocabulary is the ``vocabularyJson`` param, a JSON list of
+    ``[column, value, index, training count]`` (``value`` null for a numeric column), saved and
+    loaded with the model.
+    """
+
+    vocabularyJson: Param[str] = Param(
+        Params._dummy(),
+        "vocabularyJson",
+        "JSON list of [column, value or null, feature index, training count]",
+        typeConverter=TypeConverters.toString,
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._setDefault(vocabularyJson="[]")
+
+    @property
+    def vocabulary(self) -> List[Tuple[str, Optional[str], int, int]]:
+        """(column, value or None, feature index, training count) of every named level."""
+        entries = json.loads(self.getOrDefault(self.vocabularyJson))
+        return [(str(c), v, int(i), int(n)) for c, v, i, n in entries]
+
+    def names(self) -> Dict[int, List[str]]:
+        """Feature index -> the names of the levels hashed to it, the most frequent first.
+
+        A categorical level is named ``column=value`` (what the hasher hashes), a numeric
+        column by its name. More than one name at an index is a hash collision.
+        """
+        out: Dict[int, List[Tuple[int, str]]] = {}
+        for column, value, index, count in self.vocabulary:
+            name = column if value is None else f"{column}={value}"
+            out.setdefault(index, []).append((-count, name))
+        return {i: [name for _, name in sorted(pairs)] for i, pairs in out.items()}
+
+    def to_pandas(self):
+        """The vocabulary as a pandas DataFrame: column, value, index, count, shared_by."""
+        import pandas as pd
+
+        table = pd.DataFrame(self.vocabulary, columns=["column", "value", "index", "count"])
+        table["shared_by"] = table.groupby("index")["index"].transform("size")
+        return table
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        return dataset

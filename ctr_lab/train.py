@@ -56,11 +56,17 @@ from pyspark.sql import functions as F
 
 from ctr_lab.errors import CtrLabError
 from ctr_lab.evaluate import log_loss_of
-from ctr_lab.features import FrequencyEncoder, RareLevelBucketer, with_all_row_features
+from ctr_lab.features import (
+    FrequencyEncoder,
+    HashedFeatureVocabulary,
+    RareLevelBucketer,
+    with_all_row_features,
+)
 
 __all__ = [
     "LR_SETTINGS",
     "PIPELINES",
+    "RECOMMENDED_PRIOR_ROWS",
     "ClassWeighter",
     "ProbabilityRecalibrator",
     "RowFeatures",
@@ -96,6 +102,10 @@ COMPLETE_MARKER = "_CTR_LAB_COMPLETE.json"
 
 _SECONDS_PER_DAY = 86400
 _HASH_BUCKETS = 1_000_000
+#: Attribute of a LogisticRegression whose regParam is set at fit time to this / training rows.
+_PRIOR_ROWS_ATTR = "_ctr_lab_prior_rows"
+#: ``recommended``'s default L2 strength, in rows: regParam = RECOMMENDED_PRIOR_ROWS / rows.
+RECOMMENDED_PRIOR_ROWS = 10.0
 _WEIGHT_COL = "class_weight"
 
 
@@ -523,7 +533,7 @@ def _course_improved(settings: Dict[str, Any]) -> Tuple[List[Any], LogisticRegre
 
 def _recommended(settings: Dict[str, Any]) -> Tuple[List[Any], LogisticRegression]:
     min_count = int(settings.get("minCount", 3))
-    num_features = int(settings.get("numFeatures", 1 << 20))
+    num_features = int(settings.get("numFeatures", 1 << 18))
     bucketed = [f"{c}_bucketed" for c in _HIGH_CARDINALITY]
     counts = FrequencyEncoder(keys=_COUNT_KEYS, logScale=True)
     crosses = ", ".join(
@@ -552,10 +562,24 @@ def _recommended(settings: Dict[str, Any]) -> Tuple[List[Any], LogisticRegressio
         counts,
         SQLTransformer(statement=f"SELECT *, {crosses} FROM __THIS__"),
         SQLTransformer(statement=_BATCH_COUNTS_SQL),
+        # Names the hashed features: (column, value) -> index, kept in the saved model.
+        HashedFeatureVocabulary.of(hasher),
         hasher,
     ]
-    defaults = {"regParam": 3e-4, "maxIter": 40, "tol": 1e-6, "standardization": False}
-    return stages, _lr(settings, defaults)
+    defaults = {
+        "regParam": RECOMMENDED_PRIOR_ROWS / 200_000,
+        "maxIter": 60,
+        "tol": 1e-6,
+        "standardization": False,
+    }
+    lr = _lr(settings, defaults)
+    if "regParam" not in settings:
+        # Spark's L2 term is regParam/2 |w|^2 against the *mean* log loss, so a fixed regParam
+        # is a prior that tightens as the data grow. A fixed prior (an sd of about
+        # 1/sqrt(RECOMMENDED_PRIOR_ROWS) on each weight) means regParam = that / rows: set by
+        # fit_featurized (and so fit_or_load, train_and_evaluate, tune) from the row count.
+        setattr(lr, _PRIOR_ROWS_ATTR, RECOMMENDED_PRIOR_ROWS)
+    return stages, lr
 
 
 #: Pipeline builders by name: each returns (feature stages, LogisticRegression).
@@ -598,14 +622,24 @@ def build_pipeline(name: str, **settings: Any) -> Pipeline:
         bucketed, then indexed + one-hot; log user and device_ip counts learned on train only;
         ``regParam=1e-3``, ``standardization=False``.
     ``recommended``
-        FeatureHasher (``numFeatures``, default 2^20; integer codes as ``categoricalCols``) over
+        FeatureHasher (``numFeatures``, default 2^18; integer codes as ``categoricalCols``) over
         the same columns with ``minCount=3``, hour of day, day of week, log counts and crosses
         hour x pub_category, banner_pos x device_type, hour x day_of_week, pub_id x C18,
-        pub_category x device_type; ``regParam=3e-4``, ``maxIter=40``, ``tol=1e-6``,
-        ``standardization=False``.
+        pub_category x device_type, plus each user's impressions in the same hour and day of
+        the scored batch; a :class:`~ctr_lab.features.HashedFeatureVocabulary` before the
+        hasher records which level went to which index, so
+        :func:`ctr_lab.evaluate.top_coefficients` can name the weights of a (reloaded) model.
+        ``maxIter=60``, ``tol=1e-6``, ``standardization=False`` and, unless ``regParam`` is
+        given, ``regParam = RECOMMENDED_PRIOR_ROWS / training rows`` (set when it is fitted
+        through this module, so the prior on each weight does not tighten as the data grow).
 
     Counts of ``user,hour_bucket`` are left out on purpose: on a time split every test hour is
     new, so that count would be 0 on every test row and non-zero on every training row.
+    ``recommended`` counts a user's impressions in the same hour and day of the batch it scores
+    instead (no labels are read, so nothing about test clicks leaks): the strongest user
+    signal (how many ads a person sees in one visit) is only visible that way. The price: a
+    row's score depends on the rows scored with it, so score whole hours or days of traffic
+    together, as a daily batch does; a row scored alone counts as its user's only impression.
 
     Parameters
     ----------
@@ -659,24 +693,76 @@ def click_probability(pred_df: DataFrame, output_col: str = "p_hat") -> DataFram
     return pred_df.withColumn(output_col, vector_to_array(F.col("probability"))[1])
 
 
+def _stage_inputs(stage: Any) -> Optional[List[str]]:
+    """The columns a stage reads, when its params say so (None for e.g. a SQLTransformer)."""
+    names: List[str] = []
+    for param in ("inputCol", "inputCols", "labelCol"):
+        if stage.hasParam(param) and stage.isDefined(stage.getParam(param)):
+            value = stage.getOrDefault(stage.getParam(param))
+            names.extend([value] if isinstance(value, str) else list(value))
+    return names or None
+
+
+def _fit_features(
+    before: Sequence[Any], train_df: DataFrame, cols: List[str]
+) -> Tuple[PipelineModel, DataFrame, int]:
+    """Fit the feature stages; return them, their output ``cols`` on ``train_df`` (cached), rows.
+
+    The stages before the last estimator are fitted with ``Pipeline.fit`` and their output is
+    computed once and cached (only the columns the remaining stages read, when their params say
+    which), so the last estimator (``HashedFeatureVocabulary``, ``OneHotEncoder``) and the
+    final output do not recompute the joins and windows before it.
+    """
+    from pyspark.ml import Estimator
+
+    last = max([i for i, s in enumerate(before) if isinstance(s, Estimator)], default=-1)
+    head = Pipeline(stages=list(before[: max(last, 0)])).fit(train_df)
+    tail = list(before[max(last, 0) :])
+    pre_df = head.transform(train_df)
+    inputs = [_stage_inputs(s) for s in tail]
+    if all(names is not None for names in inputs):
+        wanted = {c for names in inputs for c in names or []} | set(cols)
+        pre_df = pre_df.select(*[c for c in pre_df.columns if c in wanted])
+    pre_df = pre_df.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        fitted = []
+        df = pre_df
+        for stage in tail:
+            model = stage.fit(df) if isinstance(stage, Estimator) else stage
+            df = model.transform(df)
+            fitted.append(model)
+        features_df = df.select(*cols).persist(StorageLevel.MEMORY_AND_DISK)
+        rows = features_df.count()
+    finally:
+        pre_df.unpersist()
+    return PipelineModel(stages=[*head.stages, *fitted]), features_df, rows
+
+
+def _scaled_lr(lr: Any, rows: int) -> Any:
+    """``lr`` with regParam = (its rows-of-prior) / ``rows`` when it has one, else ``lr``."""
+    prior_rows = getattr(lr, _PRIOR_ROWS_ATTR, None)
+    if prior_rows is None or rows <= 0:
+        return lr
+    return lr.copy({lr.regParam: float(prior_rows) / rows})
+
+
 def fit_featurized(pipeline: Pipeline, train_df: DataFrame) -> PipelineModel:
     """Fit ``pipeline`` with its features computed once and cached for the LR iterations.
 
-    ``Pipeline.fit`` would hand the LR an uncached plan of joins and windows that every
-    L-BFGS pass recomputes; here the stages before the LR are fitted, their output cached
-    (only the columns the LR reads), the LR fitted, and the cache released.
+    ``Pipeline.fit`` would compute the joins and windows of the feature stages once per
+    estimator that follows them, then hand the LR an uncached plan that every L-BFGS pass
+    recomputes; here the features are computed once, cached (only the columns the LR reads),
+    the LR fitted, and the cache released.
 
     Examples
     --------
     >>> model = fit_featurized(build_pipeline("recommended"), train_df)   # doctest: +SKIP
     """
     before, lr, after = _split_stages(pipeline.getStages())
-    feature_model = Pipeline(stages=before).fit(train_df)
     cols = ["features", "label"] + ([lr.getWeightCol()] if lr.isSet(lr.weightCol) else [])
-    features_df = feature_model.transform(train_df).select(*cols)
-    features_df = features_df.persist(StorageLevel.MEMORY_AND_DISK)
+    feature_model, features_df, rows = _fit_features(before, train_df, cols)
     try:
-        lr_model = lr.fit(features_df)
+        lr_model = _scaled_lr(lr, rows).fit(features_df)
     finally:
         features_df.unpersist()
     return PipelineModel(stages=[*feature_model.stages, lr_model, *after])
@@ -750,10 +836,11 @@ def tune(
     else:
         raise CtrLabError(f"tune: metric {metric!r}. Fix: 'logLoss' or 'areaUnderROC'")
 
-    feature_model = Pipeline(stages=before).fit(train_df)
     cols = ["features", "label"] + ([lr.getWeightCol()] if lr.isSet(lr.weightCol) else [])
-    features_df = feature_model.transform(train_df).select(*cols)
-    features_df = features_df.persist(StorageLevel.MEMORY_AND_DISK)
+    feature_model, features_df, n_rows = _fit_features(before, train_df, cols)
+    if "regParam" not in grid:
+        fit_rows = n_rows * (train_ratio if method == "tvs" else (num_folds - 1) / num_folds)
+        lr = _scaled_lr(lr, int(fit_rows))
     try:
         if method == "tvs":
             search: Any = TrainValidationSplit(
@@ -999,7 +1086,8 @@ def train_and_evaluate(
     -------
     dict
         ``pipeline``, ``split``, ``train_rows``, ``test_rows``, ``log_loss``, ``auc``,
-        ``fit_seconds``, ``iterations`` (None for a reloaded model) and ``model``.
+        ``fit_seconds``, ``iterations`` (None for a reloaded model), ``reg_param`` (the L2
+        strength the LR used), ``loaded`` and ``model``.
 
     Examples
     --------
@@ -1037,6 +1125,7 @@ def train_and_evaluate(
             "auc": _auc(scored),
             "fit_seconds": fit_seconds,
             "iterations": iterations,
+            "reg_param": lr_model.getRegParam(),
             "loaded": loaded,
             "model": model,
         }

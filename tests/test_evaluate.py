@@ -393,3 +393,12 @@ def test_top_coefficients_reads_a_model_with_sparse_coefficients():
     assert table["feature"].tolist() == ["feature_700", "feature_1000", "site_category=50e219e0"]
     np.testing.assert_allclose(table["coefficient"], [1.5, -0.9, -0.2])
     assert len(ev.top_coefficients(model, names, n=5000)) == 2**10
+
+
+def test_top_coefficients_names_collisions_from_a_mapping():
+    # Index 2 holds two levels (a hash collision): both are listed, in the order given.
+    names = {2: ["pub_id=a", "C14=9"], 0: "C1=1005"}
+    table = ev.top_coefficients([0.3, 0.0, -1.0, 0.2], names, n=3)
+    assert table["index"].tolist() == [2, 0, 3]
+    assert table["feature"].tolist() == ["pub_id=a | C14=9", "C1=1005", "feature_3"]
+    assert table["shared_by"].tolist() == [2, 1, 0]

@@ -383,6 +383,111 @@ def test_pipeline_with_both_stages_round_trips(spark, tmp_path):
     assertDataFrameEqual(after, expected)
 
 
+# ----------------------------------------------------------------------------------------------
+# HashedFeatureVocabulary
+# ----------------------------------------------------------------------------------------------
+
+VOCAB_SCHEMA = "site_category string, C1 int, is_app boolean, user_count double"
+# site_category a x3, b x2, c x1; C1 1005 x4, 1002 x2; is_app true x2, false x4.
+VOCAB_ROWS = [
+    ("a", 1005, False, 0.5),
+    ("a", 1005, False, 1.5),
+    ("a", 1005, True, None),
+    ("b", 1002, True, 2.0),
+    ("b", 1002, False, 0.0),
+    ("c", 1005, False, 3.0),
+]
+
+
+def _spark_hash_index(term: str, num_features: int) -> int:
+    """FeatureHasher's index of a term, from an independent MurmurHash3 (x86, 32-bit, seed 42)."""
+    from sklearn.utils import murmurhash3_32
+
+    return murmurhash3_32(term.encode("utf-8"), seed=42, positive=False) % num_features
+
+
+def _hasher(num_features: int):
+    from pyspark.ml.feature import FeatureHasher
+
+    return FeatureHasher(
+        inputCols=["site_category", "C1", "is_app", "user_count"],
+        categoricalCols=["C1"],
+        numFeatures=num_features,
+        outputCol="features",
+    )
+
+
+def test_hashed_vocabulary_indices_are_the_hashers_own(spark):
+    df = spark.createDataFrame(VOCAB_ROWS, VOCAB_SCHEMA)
+    hasher = _hasher(1 << 20)
+    model = features.HashedFeatureVocabulary.of(hasher).fit(df)
+    table = {(c, v): (i, n) for c, v, i, n in model.vocabulary}
+    # Counts by hand; the numeric column is counted where present and named by its name.
+    assert {k: n for k, (_, n) in table.items()} == {
+        ("site_category", "a"): 3,
+        ("site_category", "b"): 2,
+        ("site_category", "c"): 1,
+        ("C1", "1005"): 4,
+        ("C1", "1002"): 2,
+        ("is_app", "false"): 4,
+        ("is_app", "true"): 2,
+        ("user_count", None): 5,
+    }
+    # Every index agrees with an independent MurmurHash3 of the term Spark hashes.
+    for (col, value), (index, _) in table.items():
+        term = col if value is None else f"{col}={value}"
+        assert index == _spark_hash_index(term, 1 << 20), term
+    # ... and with the vector the FeatureHasher builds for a real row.
+    row = hasher.transform(df).first()
+    names = model.names()
+    got = sorted(n for i in row.features.indices for n in names[int(i)])
+    assert got == ["C1=1005", "is_app=false", "site_category=a", "user_count"]
+
+
+def test_hashed_vocabulary_reports_collisions_and_keeps_the_most_frequent(spark):
+    df = spark.createDataFrame(VOCAB_ROWS, VOCAB_SCHEMA)
+    # 2 features: 8 levels on 2 indices, so levels must share an index.
+    model = features.HashedFeatureVocabulary.of(_hasher(2), maxLevels=2).fit(df)
+    kept = {(c, v) for c, v, _, _ in model.vocabulary}
+    assert ("site_category", "c") not in kept  # the third most frequent category
+    assert {("site_category", "a"), ("site_category", "b"), ("C1", "1002")} <= kept
+    table = model.to_pandas()
+    names = model.names()
+    for index, group in table.groupby("index"):
+        assert len(names[index]) == len(group) == group["shared_by"].iloc[0]
+        # The most frequent level first.
+        count_of = {
+            (c if v is None else f"{c}={v}"): n
+            for c, v, n in group[["column", "value", "count"]].values
+        }
+        assert count_of[names[index][0]] == group["count"].max()
+    assert table["shared_by"].max() > 1
+    for c, v, index, _ in model.vocabulary:
+        assert index == _spark_hash_index(c if v is None else f"{c}={v}", 2)
+
+
+def test_hashed_vocabulary_round_trips_inside_a_pipeline(spark, tmp_path):
+    df = spark.createDataFrame(VOCAB_ROWS, VOCAB_SCHEMA)
+    hasher = _hasher(1 << 12)
+    model = Pipeline(stages=[features.HashedFeatureVocabulary.of(hasher), hasher]).fit(df)
+    model.write().overwrite().save(str(tmp_path / "m"))
+    loaded = PipelineModel.load(str(tmp_path / "m"))
+    assert isinstance(loaded.stages[0], features.HashedFeatureVocabularyModel)
+    assert loaded.stages[0].names() == model.stages[0].names()
+    assert len(loaded.stages[0].vocabulary) == 8
+    assertDataFrameEqual(loaded.transform(df), model.transform(df))
+
+
+def test_hashed_vocabulary_errors_name_the_problem(spark):
+    df = spark.createDataFrame(VOCAB_ROWS, VOCAB_SCHEMA)
+    with pytest.raises(CtrLabError, match="inputCols"):
+        features.HashedFeatureVocabulary().fit(df)
+    with pytest.raises(CtrLabError, match="pub_id"):
+        features.HashedFeatureVocabulary(inputCols=["pub_id"]).fit(df)
+    with pytest.raises(CtrLabError, match="maxLevels"):
+        features.HashedFeatureVocabulary(inputCols=["C1"], maxLevels=0).fit(df)
+
+
 def test_docstring_examples_run(spark):
     result = doctest.testmod(features, extraglobs={"spark": spark}, verbose=False)
     assert result.failed == 0
