@@ -78,13 +78,19 @@ def test_prepare_data_split_and_bayes_floor(spec):
     assert again["generate_seconds"] is None and again["test_rows"] == spec["test_rows"]
 
 
+#: Unregularised LR on thousands of one-hot columns and 4k rows overfits: no upper bound there.
+UNREGULARISED = ("course_ctr04", "course_baseline")
+
+
 def _check_scored(result, spec):
     assert result["status"] == "ok", result["note"]
     assert set(bench.RESULT_FIELDS) <= set(result)
     assert result["test_rows"] == spec["test_rows"]
     assert result["train_rows"] == spec["train_rows"]
-    # Worse than the truth, better than nonsense: constant-CTR log loss is ~0.45 on this data.
-    assert spec["bayes_log_loss"] < result["log_loss"] < 0.7
+    assert math.isfinite(result["log_loss"]) and result["log_loss"] > spec["bayes_log_loss"]
+    if result["peer"] not in UNREGULARISED:
+        # Better than nonsense: constant-CTR log loss is ~0.45 on this data.
+        assert result["log_loss"] < 0.7
     assert 0.5 < result["auc"] <= 1.0
     vs = 100 * (result["log_loss"] / spec["bayes_log_loss"] - 1)
     assert result["log_loss_vs_bayes_pct"] == pytest.approx(vs)
