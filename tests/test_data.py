@@ -390,8 +390,10 @@ def test_load_by_sample_name_matches_the_file_and_names_the_sample(spark):
 
     by_name = load("course_10k", spark)
     by_path = load(sample_path("course_10k"), spark)
-    assert by_name.report.rows_accepted == by_path.report.rows_accepted == 10_000 - (
-        by_path.report.rows_rejected
+    assert (
+        by_name.report.rows_accepted
+        == by_path.report.rows_accepted
+        == 10_000 - (by_path.report.rows_rejected)
     )
     assert by_name.df.count() == by_path.df.count()
     assert "course_10k (data_samples/course_10k.csv)" in str(by_name.report)
