@@ -131,7 +131,8 @@ def run_notebook(path: Path, kernel: str, timeout: int) -> tuple:
         outcome.status = "FAILED"
         outcome.failed_cell = _failed_cell(nb, exc)
     outcome.seconds = time.perf_counter() - started
-    text = "".join(
+    # Livy-style outputs end without a newline: join outputs on one, so each starts a line.
+    text = "\n".join(
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
     )
     for m in _HEADLINE.finditer(text):

@@ -33,13 +33,19 @@ NOTEBOOKS = sorted(
 )
 
 
+def _without_magics(source: str) -> str:
+    return "\n".join(line for line in source.splitlines() if not line.startswith("%"))
+
+
 def inject_parameters(nb, values: Dict[str, str]) -> List[str]:
     """Insert, after the ``parameters`` cell, a cell assigning those of ``values`` it defines."""
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
             assigned = {
                 target.id
-                for node in ast.parse(cell.source).body
+                # A %%local parameters cell (its values reach Spark by %%send_to_spark) parses
+                # once its magic line is set aside.
+                for node in ast.parse(_without_magics(cell.source)).body
                 if isinstance(node, ast.Assign)
                 for target in node.targets
                 if isinstance(target, ast.Name)

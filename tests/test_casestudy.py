@@ -1,0 +1,50 @@
+"""``ctr-lab run``: notebook order and the headline lines its table collects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ctr_lab.casestudy import _HEADLINE, ORDER, headline, ordered_notebooks
+
+nbformat = pytest.importorskip("nbformat", reason="the Jupyter stack is in the lab environment")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_case_study_runs_in_the_documented_order():
+    found = [
+        p.relative_to(REPO / "notebooks").as_posix() for p in ordered_notebooks(REPO / "notebooks")
+    ]
+    assert found == list(ORDER)
+
+
+def test_headline_lines_round_trip_through_the_pattern():
+    line = headline("recommended", {"log_loss": 0.404312, "auc": 0.76271, "test_rows": 5180})
+    assert line == "recommended: test log loss 0.4043, AUC 0.7627 (5,180 test rows)"
+    match = _HEADLINE.search("load report ...\n" + line)
+    assert match and (match["name"], match["log_loss"], match["auc"]) == (
+        "recommended",
+        "0.4043",
+        "0.7627",
+    )
+
+
+def test_committed_notebooks_print_the_headlines_the_table_shows():
+    """03 and 04 print the course's and the recommended model's numbers as headline lines."""
+    from ctr_lab.casestudy import _HEADLINE as pattern
+
+    def names(rel):
+        nb = nbformat.read(REPO / "notebooks" / rel, as_version=4)
+        text = "\n".join(
+            o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
+        )
+        return {m["name"] for m in pattern.finditer(text)}
+
+    assert names("03_model_building.ipynb") == {"course_baseline"}
+    assert names("04_model_improvement.ipynb") == {
+        "course_baseline",
+        "course_improved",
+        "recommended",
+    }
