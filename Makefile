@@ -50,7 +50,7 @@ notebooks-check: $(VENV)/.installed ## nbval: every notebook against its committ
 	  --nbval-kernel-startup-timeout 120 -o testpaths=notebooks
 
 notebooks: $(VENV)/.installed ## Re-execute every notebook with the local kernel and save its outputs
-	@CTR_LAB_PROGRESS=0 $(VENV)/bin/ctr-lab run --in-place
+	@$(VENV)/bin/ctr-lab run --in-place
 
 livy: $(VENV)/.installed ## Every notebook through the real sparkmagic kernel and the Livy test server
 	@$(PY) -m pytest tests/e2e/livy

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -165,6 +166,8 @@ def table(runs: List[NotebookRun], root: Path) -> str:
 def _run(args: argparse.Namespace) -> int:
     import nbformat
 
+    # Headless: nobody watches a progress bar, and saved outputs must not carry one.
+    os.environ["CTR_LAB_PROGRESS"] = "0"
     root = Path(args.notebooks) if args.notebooks else notebooks_dir()
     paths = ordered_notebooks(root)
     if args.only:
