@@ -174,6 +174,15 @@ def _run(args: argparse.Namespace) -> int:
         paths = [p for p in paths if args.only in p.relative_to(root).as_posix()]
     if not paths:
         raise CtrLabError(f"no notebooks to run under {root}")
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(args.kernel)
+    except NoSuchKernel:
+        raise CtrLabError(
+            f"no Jupyter kernel named {args.kernel!r}. Fix: ctr-lab kernel install --sys-prefix "
+            "(or --user)"
+        ) from None
     out = Path(args.out)
     runs: List[NotebookRun] = []
     for path in paths:

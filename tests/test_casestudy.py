@@ -48,3 +48,12 @@ def test_committed_notebooks_print_the_headlines_the_table_shows():
         "course_improved",
         "recommended",
     }
+
+
+def test_a_missing_kernel_is_a_one_line_error(capsys):
+    from ctr_lab.cli import main
+
+    assert main(["run", "--kernel", "no-such-kernel", "--only", "00_"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "no Jupyter kernel named 'no-such-kernel'" in err and "ctr-lab kernel install" in err
