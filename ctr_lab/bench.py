@@ -52,6 +52,7 @@ import time
 from contextlib import contextmanager, suppress
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from ctr_lab import schema as S
 from ctr_lab.errors import CtrLabError
 
 __all__ = [
@@ -111,29 +112,7 @@ MEMORY_METHOD = (
 _RESULT_MARK = "CTR_LAB_BENCH_RESULT "
 _HASH_BITS = 22
 #: The raw columns the scikit-learn and VW peers use (plus hour of day and day of week).
-_RAW_FEATURES = (
-    "C1",
-    "banner_pos",
-    "site_id",
-    "site_domain",
-    "site_category",
-    "app_id",
-    "app_domain",
-    "app_category",
-    "device_id",
-    "device_ip",
-    "device_model",
-    "device_type",
-    "device_conn_type",
-    "C14",
-    "C15",
-    "C16",
-    "C17",
-    "C18",
-    "C19",
-    "C20",
-    "C21",
-)
+_RAW_FEATURES = S.RAW_COLUMNS[3:]
 #: Spark peers: their results carry the Spark version.
 _SPARK_PEERS = ("recommended", "course_ctr04", "course_baseline", "course_improved", "onehot")
 _EPS = 1e-15
@@ -569,16 +548,6 @@ def _peer_onehot(spec: Dict[str, Any], timer: _Timer) -> Dict[str, Any]:
     return {"y": y, "p": p, "iterations": iterations, "settings": {**settings, "regParam": reg}}
 
 
-#: CTR_03's categorical columns, indexed then one-hot encoded by the course.
-_CTR03_CATEGORICALS = [
-    "banner_pos",
-    "site_category",
-    "site_domain",
-    "device_type",
-    "app_domain",
-    "app_category",
-    "device_model",
-]
 #: The integer codes CTR_04 adds and one-hot encodes as they are (C20 after its UDF).
 _CTR04_RAW_CODES = ["C1", "C14", "C15", "C16", "C17", "C18", "C19", "C20_fixed", "C21"]
 
@@ -615,6 +584,9 @@ def _peer_course_ctr04(spec: Dict[str, Any], timer: _Timer) -> Dict[str, Any]:
         )
         is_test = F.col("hour") >= F.lit(int(spec["test_from_hour"]))
         train_df, test_df = df.where(~is_test), df.where(is_test)
+    # CTR_03's categoricals, the same columns as ``course_baseline``.
+    from ctr_lab.train import COURSE_CATEGORICALS as _CTR03_CATEGORICALS
+
     indexed = [f"{c}_idx" for c in _CTR03_CATEGORICALS]
     encoded = [f"{c}_vec" for c in _CTR03_CATEGORICALS]
     raw_encoded = [f"{c}_vec" for c in _CTR04_RAW_CODES]
@@ -636,8 +608,6 @@ def _peer_course_ctr04(spec: Dict[str, Any], timer: _Timer) -> Dict[str, Any]:
 def _peer_scan(spec: Dict[str, Any], timer: _Timer) -> Dict[str, Any]:
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
-
-    from ctr_lab import schema as S
 
     spark = _spark()
     fields = []
