@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import time
 from datetime import datetime, timezone
 
 import numpy as np
@@ -294,6 +296,56 @@ def test_fit_or_load_reloads_refits_on_change_and_ignores_half_saved_models(
     small_df.unpersist()
 
 
+def test_fit_or_load_restores_a_model_a_killed_save_left_aside_and_sweeps_the_rest(
+    spark, sample_df, tmp_path, pipeline_fits
+):
+    small_df = train.hash_split(sample_df, 0.08, salt="fit_or_load")[1].cache()
+    small_df.count()
+    fits = pipeline_fits
+    parent = tmp_path / "models"
+    model_dir = parent / "baseline"
+    settings = {"maxIter": 5}
+    model, first = train.fit_or_load("course_baseline", small_df, str(model_dir), **settings)
+    assert first["loaded"] is False and len(fits) == 1
+    expected = _p_hat(model, small_df)
+
+    def beside(kind):
+        return sorted(p.name for p in parent.iterdir() if f".{kind}-" in p.name)
+
+    # Killed between the two renames: the complete model sits in .old-*, nothing in place.
+    model_dir.rename(parent / "baseline.old-0123456789ab")
+    reloaded, info = train.fit_or_load("course_baseline", small_df, str(model_dir), **settings)
+    assert info["loaded"] is True and len(fits) == 1
+    assert (model_dir / train.COMPLETE_MARKER).is_file() and beside("old") == []
+    assertDataFrameEqual(_p_hat(reloaded, small_df), expected, rtol=1e-9)
+
+    # Killed after the marker, before the rename: the new model is complete in .tmp-*, and a
+    # half-written model (no marker) is in place.
+    shutil.move(str(model_dir), str(parent / "baseline.tmp-aaaaaaaaaaaa"))
+    model.stages[0].write().save(str(model_dir))
+    _, info = train.fit_or_load("course_baseline", small_df, str(model_dir), **settings)
+    assert info["loaded"] is True and len(fits) == 1
+    assert beside("tmp") == [] and beside("old") == []
+
+    # Saves that died before their marker: an old one is deleted, a young one (perhaps another
+    # process's save in progress) is kept.
+    stale, young = parent / "baseline.tmp-bbbbbbbbbbbb", parent / "baseline.tmp-cccccccccccc"
+    for folder in (stale, young):
+        model.stages[0].write().save(str(folder))
+    long_ago = time.time() - train.STALE_SAVE_SECONDS - 60
+    os.utime(stale, (long_ago, long_ago))
+    _, info = train.fit_or_load("course_baseline", small_df, str(model_dir), **settings)
+    assert info["loaded"] is True and len(fits) == 1
+    assert beside("tmp") == [young.name]
+
+    # Another fingerprint is never restored from a leftover: it refits.
+    shutil.move(str(model_dir), str(parent / "baseline.old-dddddddddddd"))
+    _, info = train.fit_or_load("course_baseline", small_df, str(model_dir), maxIter=6)
+    assert info["loaded"] is False and len(fits) == 2
+    assert beside("old") == []
+    small_df.unpersist()
+
+
 # ----------------------------------------------------------------------------------------------
 # Tuning and quality
 # ----------------------------------------------------------------------------------------------
@@ -391,3 +443,13 @@ def test_top_coefficients_of_a_hashed_model_are_named_by_spark_hashing(
     reloaded = top_coefficients(PipelineModel.load(path), n=15)
     assert reloaded["feature"].tolist() == table["feature"].tolist()
     np.testing.assert_allclose(reloaded["coefficient"], table["coefficient"], rtol=1e-12)
+
+
+def test_features_for_the_lr_have_at_most_one_partition_per_core(spark):
+    cores = spark.sparkContext.defaultParallelism
+    many = spark.range(0, 1000, numPartitions=4 * cores)
+    merged = train._one_partition_per_core(many)
+    assert merged.rdd.getNumPartitions() == cores
+    assert merged.count() == 1000
+    one = spark.range(0, 10, numPartitions=1)
+    assert train._one_partition_per_core(one).rdd.getNumPartitions() == 1

@@ -26,10 +26,12 @@ from typing import Any, Dict
 import numpy as np
 import pytest
 
+from ctr_lab.train import COMPLETE_MARKER as MARKER
+from ctr_lab.train import STALE_SAVE_SECONDS
+
 PIPELINE = "recommended"
 SETTINGS_B = {"numFeatures": 1 << 16, "maxIter": 5}
 SETTINGS_A = {"numFeatures": 1 << 16, "maxIter": 6}  # another fingerprint
-MARKER = "_CTR_LAB_COMPLETE.json"  # ctr_lab.train.COMPLETE_MARKER
 # Kill once the save has written this many files (a complete model has several times more).
 KILL_AFTER_FILES = 6
 
@@ -121,7 +123,12 @@ def test_driver_killed_while_saving_never_leaves_a_loadable_partial_model(local_
     assert not any(p.endswith(MARKER) for p in kill2["written"]), "killed after the save ended"
     assert _tree(model_dir) == complete, "the complete model changed while another was saved"
 
-    # 3. The next run with the first settings loads the last complete model.
+    # 3. The next run with the first settings loads the last complete model, and deletes the
+    #    killed saves' folders once they are old enough not to be another run's save.
+    long_ago = time.time() - STALE_SAVE_SECONDS - 60
+    for folder in parent.iterdir():
+        if folder != model_dir:
+            os.utime(folder, (long_ago, long_ago))
     third = local_driver("load-last-complete", [(model_dir, SETTINGS_B)])
     third.finish()
     loaded = third.all("fitted")[0]
@@ -130,5 +137,4 @@ def test_driver_killed_while_saving_never_leaves_a_loadable_partial_model(local_
     b_saved, w_saved = second.coefficients(0)
     b_loaded, w_loaded = third.coefficients(0)
     assert b_loaded == b_saved and np.array_equal(w_loaded, w_saved)
-    leftovers = sorted(p.name for p in parent.iterdir() if p != model_dir)
-    print(f"left beside the model after two killed saves: {leftovers}")
+    assert sorted(p.name for p in parent.iterdir()) == [model_dir.name]
