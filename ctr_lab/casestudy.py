@@ -69,6 +69,8 @@ class NotebookRun:
     seconds: float = 0.0
     failed_cell: Optional[str] = None
     headlines: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    #: The slowest code cells: ``{"cell": index, "source": first line, "seconds": ...}``.
+    slowest_cells: List[Dict[str, Any]] = field(default_factory=list)
 
 
 def notebooks_dir() -> Path:
@@ -102,6 +104,31 @@ def clean(nb: Any) -> Any:
     return nb
 
 
+def _cell_seconds(cell: Any) -> Optional[float]:
+    """How long a cell ran, from the timestamps nbclient records in its metadata."""
+    from datetime import datetime
+
+    stamps = cell.get("metadata", {}).get("execution", {})
+    start, end = stamps.get("iopub.execute_input"), stamps.get("shell.execute_reply")
+    if not (start and end):
+        return None
+    parse = [datetime.fromisoformat(t.replace("Z", "+00:00")) for t in (start, end)]
+    return (parse[1] - parse[0]).total_seconds()
+
+
+def slowest_cells(nb: Any, n: int = 3) -> List[Dict[str, Any]]:
+    """The ``n`` slowest code cells of an executed (not yet cleaned) notebook."""
+    timed = []
+    for index, cell in enumerate(nb.cells):
+        seconds = _cell_seconds(cell) if cell.cell_type == "code" else None
+        if seconds is not None:
+            timed.append((seconds, index, cell.source.splitlines()[0] if cell.source else ""))
+    timed.sort(key=lambda t: -t[0])
+    return [
+        {"cell": i, "source": first[:60], "seconds": round(sec, 1)} for sec, i, first in timed[:n]
+    ]
+
+
 def _failed_cell(nb: Any, exc: Exception) -> str:
     for index, cell in enumerate(nb.cells):
         for output in cell.get("outputs", []):
@@ -129,9 +156,14 @@ def run_notebook(path: Path, kernel: str, timeout: int) -> tuple:
         client.execute()
         outcome.status = "ok"
     except Exception as exc:  # nbclient raises CellExecutionError, timeouts, dead kernels
+        # On Ctrl-C or SIGTERM nbclient shuts the kernel down (its own signal handler) and the
+        # cell fails as if the kernel had died: stop the whole run instead of going on.
+        if getattr(client, "_async_cleanup_kernel_future", None) is not None:
+            raise KeyboardInterrupt(f"stopped while running {path.name}") from None
         outcome.status = "FAILED"
         outcome.failed_cell = _failed_cell(nb, exc)
     outcome.seconds = time.perf_counter() - started
+    outcome.slowest_cells = slowest_cells(nb)
     # Livy-style outputs end without a newline: join outputs on one, so each starts a line.
     text = "\n".join(
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
@@ -200,6 +232,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.in_place and outcome.status == "ok":
             nbformat.write(nb, path)
         print(f"  {outcome.status} in {outcome.seconds:.1f} s", flush=True)
+        for slow in outcome.slowest_cells[:1]:
+            print(f"  slowest: cell {slow['cell']} ({slow['source']}) {slow['seconds']} s")
     print()
     print(table(runs, root))
     summary = out / "summary.json"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ctr_lab import casestudy
 from ctr_lab.casestudy import _HEADLINE, ORDER, headline, ordered_notebooks
 
 nbformat = pytest.importorskip("nbformat", reason="the Jupyter stack is in the lab environment")
@@ -57,3 +58,24 @@ def test_a_missing_kernel_is_a_one_line_error(capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert "no Jupyter kernel named 'no-such-kernel'" in err and "ctr-lab kernel install" in err
+
+
+def test_slowest_cells_come_from_the_recorded_timestamps():
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    spans = [("a = 1", "00.000000", "01.500000"), ("b = 2", "02.000000", "09.400000")]
+    for source, start, end in spans:
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata["execution"] = {
+            "iopub.execute_input": f"2026-01-01T10:00:{start}Z",
+            "shell.execute_reply": f"2026-01-01T10:00:{end}Z",
+        }
+        nb.cells.append(cell)
+    nb.cells.append(nbformat.v4.new_code_cell("never ran"))
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell("# title"))
+
+    assert casestudy.slowest_cells(nb) == [
+        {"cell": 2, "source": "b = 2", "seconds": 7.4},
+        {"cell": 1, "source": "a = 1", "seconds": 1.5},
+    ]
