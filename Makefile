@@ -29,7 +29,7 @@ $(VENV4)/.installed: $(SETUP_INPUTS)
 run: $(VENV)/.installed ## Set up .venv and run every notebook of the case study on local Spark
 	@$(VENV)/bin/ctr-lab run --out $(RUN_DIR)
 
-test: lint unit unit-spark4 notebooks-check livy-contract cluster ## Set up both environments and run the test suite
+test: lint unit unit-spark4 notebooks-check livy cluster ## Set up both environments and run the test suite
 	@echo "make test: all checks passed"
 
 lint: $(VENV)/.installed ## ruff, Python 3.9 compatibility (vermin) and mypy
@@ -55,7 +55,7 @@ notebooks: $(VENV)/.installed ## Re-execute every notebook with the local kernel
 livy: $(VENV)/.installed ## Every notebook through the real sparkmagic kernel and the Livy test server
 	@$(PY) -m pytest tests/e2e/livy
 
-livy-contract: $(VENV)/.installed ## The Livy test server, the real sparkmagic kernel, the session-kill fault
+livy-contract: $(VENV)/.installed ## `make livy` without the notebooks: the server, the kernel, the session-kill fault
 	@$(PY) -m pytest tests/e2e/livy --deselect tests/e2e/livy/test_livy_notebooks.py
 
 cluster: $(VENV)/.installed ## A Spark standalone cluster (master + 2 workers) and the fault tests
