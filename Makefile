@@ -20,6 +20,7 @@ help: ## List the targets
 $(VENV)/.installed: $(SETUP_INPUTS)
 	@bash tools/setup_env.sh $(VENV) lab,dev
 	@$(VENV)/bin/ctr-lab kernel install --sys-prefix --sparkmagic >/dev/null
+	@$(VENV)/bin/ctr-lab jvm-archive || echo "make: local Spark will start without the archive (slower)"
 	@touch $@
 
 $(VENV4)/.installed: $(SETUP_INPUTS)

@@ -212,9 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=_train)
 
     # Commands with their own modules: each adds its subparser (imports there stay light).
-    from ctr_lab import bench, casestudy, emr, magics
+    from ctr_lab import bench, casestudy, emr, jvm, magics
 
-    for module in (casestudy, magics, emr, bench):
+    for module in (casestudy, magics, jvm, emr, bench):
         module.add_parser(sub)
     return parser
 

@@ -9,7 +9,9 @@ the notebook and the cluster. This kernel keeps those rules with a local Spark s
   but the last is executed, the last is echoed like an interactive prompt, and what it prints comes
   back as plain text; an exception fails the cell (sparkmagic's ``all_errors_are_fatal``);
 * ``%%local`` runs in the notebook's own IPython namespace, where ``-o`` results land;
-* the session starts on the first cell that needs it, with the settings of ``%%configure``.
+* the session starts on the first cell that needs it, with the settings of ``%%configure``;
+  ``%%configure -f`` starts a new session (every variable gone, as with Livy) and a new JVM when a
+  setting read at JVM start (driver memory, ``spark.driver.*``, jars) changed.
 
 So a notebook that works here does not lean on anything a Livy session lacks, such as variables
 shared between local and remote code. Install it with ``ctr-lab kernel install`` and pick
@@ -190,6 +192,7 @@ class LocalSession:
         self.namespace: Dict[str, Any] = {}
         self.spark: Any = None
         self.counter = 0
+        self.jvm_settings: Optional[Dict[str, str]] = None  # what the running JVM started with
 
     @property
     def started(self) -> bool:
@@ -210,17 +213,22 @@ class LocalSession:
         return master, str(cfg.get("name") or "ctr-lab-notebook"), settings
 
     def start(self) -> None:
-        from ctr_lab.session import get_spark
+        from pyspark import SparkContext
+
+        from ctr_lab.session import get_spark, local_settings
 
         master, app_name, settings = self.spark_settings()
         previous = os.environ.get("CTR_LAB_MASTER")
         if master:
             os.environ["CTR_LAB_MASTER"] = master
+        new_jvm = SparkContext._gateway is None
         try:
             self.spark = get_spark(app_name, settings)
         finally:
             if master:
                 _restore_env("CTR_LAB_MASTER", previous)
+        if new_jvm:
+            self.jvm_settings = local_settings(settings)
         sc = self.spark.sparkContext
         for path in self.configs.get("pyFiles") or []:
             if str(path).startswith(("s3://", "s3a://", "hdfs://")):
@@ -231,27 +239,37 @@ class LocalSession:
         self.namespace = {"__name__": "__main__", "__builtins__": __builtins__}
         self.namespace.update(spark=self.spark, sc=sc, sqlContext=_sql_context(self.spark))
 
-    def stop(self) -> None:
-        """Stop Spark and its JVM, so new memory settings apply to the next session."""
+    def stop(self, keep_jvm: bool = False) -> None:
+        """Stop Spark and, unless ``keep_jvm``, its JVM (so new memory settings apply)."""
         if self.spark is None:
             return
-        from pyspark import SparkContext
+        from ctr_lab.session import stop_spark
 
         self.spark.stop()
         self.spark = None
         self.namespace = {}
-        gateway = SparkContext._gateway
-        if gateway is not None:
-            proc = getattr(gateway, "proc", None)
-            gateway.shutdown()
-            if proc is not None:  # the JVM exits when its stdin closes
-                proc.stdin.close()
-                try:
-                    proc.wait(timeout=30)
-                except Exception:
-                    proc.kill()
-            SparkContext._gateway = None
-            SparkContext._jvm = None
+        if not keep_jvm:
+            stop_spark()
+            self.jvm_settings = None
+
+    def jvm_can_stay(self) -> bool:
+        """Whether the stored settings can start a session in the running JVM.
+
+        Settings read when a JVM starts (``spark.driver.*`` such as driver memory, ``spark.jars*``)
+        must be the same, and every setting the JVM started with must be set again: a JVM keeps
+        the settings it started with as defaults for its next session.
+        """
+        from ctr_lab.session import local_settings
+
+        if self.jvm_settings is None:
+            return False
+        new = local_settings(self.spark_settings()[2])
+        at_start = ("spark.driver.", "spark.jars", "spark.files", "spark.submit.")
+        return set(self.jvm_settings) <= set(new) and all(
+            new[key] == value
+            for key, value in self.jvm_settings.items()
+            if key.startswith(at_start)
+        )
 
     def row(self) -> Dict[str, str]:
         sc = self.spark.sparkContext if self.spark is not None else None
@@ -460,7 +478,8 @@ def _make_magics_class():
                 return
             self.session.configs = body
             if self.session.started:
-                self.session.stop()
+                # A new session; a new JVM only when a setting read at JVM start changed.
+                self.session.stop(keep_jvm=self.session.jvm_can_stay())
                 self._ensure_session()
             self._info()
 

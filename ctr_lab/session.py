@@ -14,6 +14,8 @@ Environment variables (local sessions only):
 ``CTR_LAB_SHUFFLE_PARTITIONS``
     ``spark.sql.shuffle.partitions``, default ``8``: fixed, so group-bys and joins split the same
     way on any number of cores.
+``CTR_LAB_JVM_ARCHIVE``
+    The driver JVM's class-data archive (:mod:`ctr_lab.jvm`), or ``off``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import sys
 from typing import Dict, Optional
 
 from ctr_lab.errors import SparkSetupError
+from ctr_lab.jvm import java_options
 
 DEFAULT_DRIVER_MEMORY = "4g"
 DEFAULT_SHUFFLE_PARTITIONS = 8
@@ -51,7 +54,7 @@ def local_settings(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
         ),
         # Avazu hours are UTC: parse and display them in UTC whatever the laptop's zone.
         "spark.sql.session.timeZone": "UTC",
-        "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC {log_conf}",
+        "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC {log_conf} {java_options()}".strip(),
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         # Adaptive execution would coalesce partitions by data size: keep the count fixed.
         "spark.sql.adaptive.coalescePartitions.enabled": "false",
@@ -110,3 +113,30 @@ def get_spark(app_name: str = "ctr-lab", config: Optional[Dict[str, str]] = None
         ) from None
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def stop_spark() -> None:
+    """Stop the active local session and its JVM, and wait for the JVM to exit.
+
+    The next :func:`get_spark` starts a new JVM, so settings only a JVM start applies (driver
+    memory, Java options) take effect. Does nothing when no session is active.
+    """
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return
+    proc = getattr(gateway, "proc", None)
+    gateway.shutdown()
+    if proc is not None:  # the JVM exits when its stdin closes
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=60)
+        except Exception:
+            proc.kill()
+    SparkContext._gateway = None
+    SparkContext._jvm = None

@@ -101,3 +101,34 @@ def test_a_remote_error_fails_the_cell(executed):
 def test_progress_bar_shows_while_spark_runs(executed):
     widget = "application/vnd.jupyter.widget-view+json"
     assert any(widget in o.get("data", {}) for o in executed[1].outputs)
+
+
+RESTARTS = [
+    '%%configure -f\n{"executorCores": 1, "conf": {"spark.sql.shuffle.partitions": "3"}}',
+    "kept = 1\nprint(spark._jvm.java.lang.ProcessHandle.current().pid(), sc.defaultParallelism)",
+    '%%configure -f\n{"executorCores": 2, "conf": {"spark.sql.shuffle.partitions": "3"}}',
+    "print(spark._jvm.java.lang.ProcessHandle.current().pid(), sc.defaultParallelism)\n"
+    'print("kept" in dir())',
+    '%%configure -f\n{"executorCores": 2, "driverMemory": "1g"}',
+    "print(spark._jvm.java.lang.ProcessHandle.current().pid(), sc.defaultParallelism)\n"
+    'print(spark.conf.get("spark.driver.memory"))',
+    "%%cleanup -f",
+]
+
+
+def test_configure_starts_a_new_jvm_only_for_settings_read_at_jvm_start(
+    tmp_path, monkeypatch_module
+):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in RESTARTS]
+    client = nbclient.NotebookClient(
+        nb, kernel_name="ctr-lab", timeout=600, resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()
+    first = _text(nb.cells[1]).split()[-2:]
+    second = _text(nb.cells[3]).split()[-3:]
+    third = _text(nb.cells[5]).split()[-3:]
+    # Threads changed: a new session (variables gone) in the same JVM.
+    assert first[1] == "1" and second[1:] == ["2", "False"] and second[0] == first[0]
+    # Driver memory changed: a new JVM with it.
+    assert third[0] != first[0] and third[1:] == ["2", "1g"]

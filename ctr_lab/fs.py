@@ -1,0 +1,84 @@
+"""One file-system API for local folders, HDFS and ``s3://``: Hadoop's, through the JVM.
+
+Models and validated data are written where the user points, a laptop folder or an S3 prefix on
+EMR; Hadoop's ``FileSystem`` is what Spark itself writes them with, so the same calls serve all.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import List, Optional, Tuple
+
+
+class HadoopFs:
+    """The Hadoop FileSystem of a path: the same calls for local folders, HDFS and s3://."""
+
+    def __init__(self, spark, path: str) -> None:
+        jvm = spark._jvm
+        self._jvm = jvm
+        self.path_cls = jvm.org.apache.hadoop.fs.Path
+        self.fs = self.path_cls(path).getFileSystem(spark._jsc.hadoopConfiguration())
+
+    def p(self, path: str):
+        return self.path_cls(path)
+
+    def exists(self, path: str) -> bool:
+        return bool(self.fs.exists(self.p(path)))
+
+    def delete(self, path: str) -> None:
+        if self.exists(path):
+            self.fs.delete(self.p(path), True)
+
+    def rename(self, src: str, dst: str) -> bool:
+        return bool(self.fs.rename(self.p(src), self.p(dst)))
+
+    def write_text(self, path: str, text: str) -> None:
+        out = self.fs.create(self.p(path), True)
+        try:
+            out.write(bytearray(text.encode("utf-8")))
+        finally:
+            out.close()
+
+    def read_text(self, path: str) -> Optional[str]:
+        if not self.exists(path):
+            return None
+        stream = self.fs.open(self.p(path))
+        try:
+            scanner = self._jvm.java.util.Scanner(stream, "UTF-8").useDelimiter("\\A")
+            return str(scanner.next()) if scanner.hasNext() else ""
+        finally:
+            stream.close()
+
+    def copy_tree(self, src: str, dst: str, skip: str) -> None:
+        """Copy folder ``src`` to ``dst``, leaving out its top-level entry named ``skip``."""
+        util = self._jvm.org.apache.hadoop.fs.FileUtil
+        conf = self.fs.getConf()
+        self.fs.mkdirs(self.p(dst))
+        for status in self.fs.listStatus(self.p(src)):
+            child = status.getPath()
+            if child.getName() != skip:
+                target = self.path_cls(self.p(dst), child.getName())
+                util.copy(self.fs, child, self.fs, target, False, conf)
+
+    def glob(self, pattern: str) -> List[Tuple[str, float]]:
+        """The paths matching ``pattern``, each with its age in seconds."""
+        statuses = self.fs.globStatus(self.p(pattern)) or []
+        now_ms = time.time() * 1000.0
+        return [
+            (str(st.getPath().toString()), (now_ms - float(st.getModificationTime())) / 1000.0)
+            for st in statuses
+        ]
+
+    def file_stats(self, path: str) -> List[Tuple[str, int, int]]:
+        """(name, bytes, modification time in ms) of a file, or of each file in a folder."""
+        out = []
+        for status in self.fs.listStatus(self.p(path)):
+            if status.isFile():
+                out.append(
+                    (
+                        str(status.getPath().getName()),
+                        int(status.getLen()),
+                        int(status.getModificationTime()),
+                    )
+                )
+        return sorted(out)
