@@ -62,6 +62,7 @@ from ctr_lab.features import (
     RareLevelBucketer,
     with_all_row_features,
 )
+from ctr_lab.fs import HadoopFs as _Fs
 
 __all__ = [
     "LR_SETTINGS",
@@ -797,6 +798,7 @@ def tune(
     train_ratio: float = 0.8,
     num_folds: int = 3,
     seed: int = 2014,
+    model_dir: Optional[str] = None,
     **settings: Any,
 ):
     """Search a LogisticRegression grid on features computed once.
@@ -814,6 +816,10 @@ def tune(
         LR param name -> values, e.g. ``{"regParam": [1e-5, 1e-4], "maxIter": [30]}``.
     metric
         ``"logLoss"`` (smaller is better) or ``"areaUnderROC"``.
+    model_dir
+        Also save the best model there, as :func:`fit_or_load` would save the same pipeline
+        with the winning values as settings: a later ``fit_or_load`` with those settings, in
+        that folder or one beside it, loads it instead of fitting it again.
 
     Returns
     -------
@@ -887,6 +893,12 @@ def tune(
         rows.append(row)
     table = pd.DataFrame(rows).sort_values(metric, ascending=(metric == "logLoss"))
     model = PipelineModel(stages=[*feature_model.stages, fitted.bestModel, *after])
+    if model_dir is not None:
+        best = {p.name: v for p, v in param_maps[int(table.index[0])].items()}
+        won = {**settings, **best}
+        spark = train_df.sparkSession
+        fingerprint = _fingerprint(spark, build_pipeline(pipeline_name, **won), train_df, won)
+        _save_model(_Fs(spark, model_dir), model_dir.rstrip("/"), fingerprint, model=model)
     return model, table.reset_index(drop=True)
 
 
@@ -940,55 +952,6 @@ def _fingerprint(spark, pipeline: Pipeline, df: DataFrame, settings: Dict[str, A
         "spark": spark.version,
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode("utf-8")).hexdigest()
-
-
-class _Fs:
-    """The Hadoop FileSystem of a path: the same calls for local folders, HDFS and s3://."""
-
-    def __init__(self, spark, path: str) -> None:
-        jvm = spark._jvm
-        self._jvm = jvm
-        self.path_cls = jvm.org.apache.hadoop.fs.Path
-        self.fs = self.path_cls(path).getFileSystem(spark._jsc.hadoopConfiguration())
-
-    def p(self, path: str):
-        return self.path_cls(path)
-
-    def exists(self, path: str) -> bool:
-        return bool(self.fs.exists(self.p(path)))
-
-    def delete(self, path: str) -> None:
-        if self.exists(path):
-            self.fs.delete(self.p(path), True)
-
-    def rename(self, src: str, dst: str) -> bool:
-        return bool(self.fs.rename(self.p(src), self.p(dst)))
-
-    def write_text(self, path: str, text: str) -> None:
-        out = self.fs.create(self.p(path), True)
-        try:
-            out.write(bytearray(text.encode("utf-8")))
-        finally:
-            out.close()
-
-    def read_text(self, path: str) -> Optional[str]:
-        if not self.exists(path):
-            return None
-        stream = self.fs.open(self.p(path))
-        try:
-            scanner = self._jvm.java.util.Scanner(stream, "UTF-8").useDelimiter("\\A")
-            return str(scanner.next()) if scanner.hasNext() else ""
-        finally:
-            stream.close()
-
-    def glob(self, pattern: str) -> List[Tuple[str, float]]:
-        """The paths matching ``pattern``, each with its age in seconds."""
-        statuses = self.fs.globStatus(self.p(pattern)) or []
-        now_ms = time.time() * 1000.0
-        return [
-            (str(st.getPath().toString()), (now_ms - float(st.getModificationTime())) / 1000.0)
-            for st in statuses
-        ]
 
 
 def _marker(model_dir: str) -> str:
@@ -1055,6 +1018,11 @@ def fit_or_load(
     ``.tmp-*``, with the marker) is moved back and loaded when its fingerprint matches; what
     killed saves left otherwise is deleted (``.tmp-*`` once :data:`STALE_SAVE_SECONDS` old).
 
+    A model is trained once per data and settings, whatever folder asks for it: when another
+    folder beside ``model_dir`` (same parent) holds a complete model with the same fingerprint,
+    for example the baseline of notebook 03 or the winner :func:`tune` saved, it is copied
+    into ``model_dir`` (the same atomic save) and loaded instead of fitted.
+
     Parameters
     ----------
     pipeline_or_name
@@ -1067,7 +1035,8 @@ def fit_or_load(
     Returns
     -------
     (PipelineModel, info)
-        ``info`` has ``loaded`` (bool), ``fingerprint``, ``seconds`` and ``model_dir``.
+        ``info`` has ``loaded`` (bool), ``fingerprint``, ``seconds`` and ``model_dir``, and
+        ``copied_from`` when the model came from a folder beside it.
 
     Examples
     --------
@@ -1091,28 +1060,68 @@ def fit_or_load(
         _sweep_left_overs(fs, base)
         info.update(loaded=True, seconds=time.perf_counter() - t0)
         return model, info
+    twin = _same_model_beside(fs, base, fingerprint)
+    if twin is not None:
+        _save_model(fs, base, fingerprint, copy_of=twin)
+        model = PipelineModel.load(model_dir)
+        info.update(loaded=True, copied_from=twin, seconds=time.perf_counter() - t0)
+        return model, info
 
     model = fit_featurized(pipeline, train_df)
+    _save_model(fs, base, fingerprint, model=model)
+    info.update(loaded=False, seconds=time.perf_counter() - t0)
+    return model, info
+
+
+def _same_model_beside(fs: _Fs, base: str, fingerprint: str) -> Optional[str]:
+    """A complete model with ``fingerprint`` in another folder beside ``base``, if any."""
+    parent = base.rsplit("/", 1)[0] if "/" in base else "."
+    for marker, _age in fs.glob(f"{parent}/*/{COMPLETE_MARKER}"):
+        folder = marker[: -len(COMPLETE_MARKER) - 1]
+        name = folder.rsplit("/", 1)[-1]
+        if ".tmp-" in name or ".old-" in name or name == base.rsplit("/", 1)[-1]:
+            continue
+        if _saved_fingerprint(fs, folder) == fingerprint:
+            return folder
+    return None
+
+
+def _save_model(
+    fs: _Fs,
+    base: str,
+    fingerprint: str,
+    model: Optional[PipelineModel] = None,
+    copy_of: Optional[str] = None,
+) -> None:
+    """Save ``model`` (or copy the saved model at ``copy_of``) to ``base`` atomically.
+
+    Written to a temporary sibling, the marker last, then renamed into place; the previous
+    folder is moved aside first and dropped after.
+    """
     tmp_dir = f"{base}.tmp-{uuid.uuid4().hex[:12]}"
     old_dir = f"{base}.old-{uuid.uuid4().hex[:12]}"
     try:
-        model.write().overwrite().save(tmp_dir)
+        if model is not None:
+            model.write().overwrite().save(tmp_dir)
+        else:
+            assert copy_of is not None
+            fs.copy_tree(copy_of, tmp_dir, skip=COMPLETE_MARKER)
         marker = {
             "fingerprint": fingerprint,
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
+        if copy_of is not None:
+            marker["copied_from"] = copy_of
         fs.write_text(_marker(tmp_dir), json.dumps(marker))
-        if fs.exists(model_dir):  # stale or half-written: move it aside, then drop it
-            fs.rename(model_dir, old_dir)
-        if not fs.rename(tmp_dir, model_dir):
-            raise CtrLabError(f"fit_or_load: could not rename {tmp_dir} to {model_dir}")
+        if fs.exists(base):  # stale or half-written: move it aside, then drop it
+            fs.rename(base, old_dir)
+        if not fs.rename(tmp_dir, base):
+            raise CtrLabError(f"fit_or_load: could not rename {tmp_dir} to {base}")
         fs.delete(old_dir)
     except Exception:
         fs.delete(tmp_dir)
         raise
     _sweep_left_overs(fs, base)
-    info.update(loaded=False, seconds=time.perf_counter() - t0)
-    return model, info
 
 
 # ----------------------------------------------------------------------------------------------

@@ -271,6 +271,19 @@ def test_rare_level_bucketer_scales_to_many_levels(spark):
     assert rare == 5  # n .. n + 4 were never seen
 
 
+@pytest.mark.parametrize("odd", ["z\n", "a\x01b"])  # "\x01" takes the per-label route
+def test_string_indexer_of_indexes_by_position_with_unseen_last(spark, odd):
+    labels = [["", "x,y", "é€", odd], ["only"]]
+    indexer = features._string_indexer_of(labels, ["a", "b"], ["ia", "ib"])
+    rows = [("", "only"), ("é€", "no"), (odd, None), ("new", "only"), ("x,y", "")]
+    out = indexer.transform(spark.createDataFrame(rows, "a string, b string"))
+    got = [(r.ia, r.ib) for r in out.collect()]
+    # Index = position in the list; unseen values and nulls go to the "keep" bucket, which is
+    # at least the list's length (PySpark's own helper pads ragged lists with nulls).
+    assert got[0] == (0.0, 0.0) and got[1][0] == 2.0 and got[2][0] == 3.0 and got[4][0] == 1.0
+    assert got[3][0] >= 4 and got[1][1] >= 1 and got[2][1] >= 1 and got[4][1] >= 1
+
+
 # ----------------------------------------------------------------------------------------------
 # FrequencyEncoder
 # ----------------------------------------------------------------------------------------------

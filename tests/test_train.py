@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -343,6 +344,73 @@ def test_fit_or_load_restores_a_model_a_killed_save_left_aside_and_sweeps_the_re
     _, info = train.fit_or_load("course_baseline", small_df, str(model_dir), maxIter=6)
     assert info["loaded"] is False and len(fits) == 2
     assert beside("old") == []
+    small_df.unpersist()
+
+
+def test_fit_or_load_copies_the_same_model_from_a_folder_beside_it(
+    spark, sample_df, tmp_path, pipeline_fits
+):
+    small_df = train.hash_split(sample_df, 0.08, salt="fit_or_load")[1].cache()
+    small_df.count()
+    fits = pipeline_fits
+    models = tmp_path / "models"
+    model, first = train.fit_or_load("course_baseline", small_df, str(models / "a"), maxIter=5)
+    assert first["loaded"] is False and len(fits) == 1
+
+    copy, info = train.fit_or_load("course_baseline", small_df, str(models / "b"), maxIter=5)
+    assert info["loaded"] is True and len(fits) == 1
+    assert info["copied_from"].endswith("/models/a")
+    assert sorted(os.listdir(models)) == ["a", "b"]
+    marker = json.loads((models / "b" / train.COMPLETE_MARKER).read_text())
+    assert marker["fingerprint"] == first["fingerprint"]
+    assertDataFrameEqual(_p_hat(copy, small_df), _p_hat(model, small_df), rtol=1e-9)
+    # Deleting the original leaves the copy whole.
+    shutil.rmtree(models / "a")
+    _, again = train.fit_or_load("course_baseline", small_df, str(models / "b"), maxIter=5)
+    assert again["loaded"] is True and "copied_from" not in again and len(fits) == 1
+
+    # Other settings, or the same model in a folder that is not beside it: fitted.
+    _, other = train.fit_or_load("course_baseline", small_df, str(models / "c"), maxIter=6)
+    assert other["loaded"] is False and len(fits) == 2
+    _, far = train.fit_or_load(
+        "course_baseline", small_df, str(tmp_path / "elsewhere" / "d"), maxIter=5
+    )
+    assert far["loaded"] is False and len(fits) == 3
+    small_df.unpersist()
+
+
+def test_tune_saves_its_winner_as_the_model_fit_or_load_would_fit(
+    spark, sample_df, tmp_path, pipeline_fits
+):
+    small_df = train.hash_split(sample_df, 0.08, salt="fit_or_load")[1].cache()
+    small_df.count()
+    models = tmp_path / "models"
+    tuned, table = train.tune(
+        small_df,
+        "course_baseline",
+        {"regParam": [1e-4, 1e-1]},
+        model_dir=str(models / "tuned"),
+        maxIter=5,
+    )
+    winner = float(table["regParam"].iloc[0])
+    fitted = train.fit_featurized(
+        train.build_pipeline("course_baseline", regParam=winner, maxIter=5), small_df
+    )
+    fits_before = len(pipeline_fits)
+    reloaded, info = train.fit_or_load(
+        "course_baseline", small_df, str(models / "mine"), regParam=winner, maxIter=5
+    )
+    assert info["loaded"] is True and info["copied_from"].endswith("/models/tuned")
+    assert len(pipeline_fits) == fits_before
+    expected = _p_hat(fitted, small_df)
+    assertDataFrameEqual(_p_hat(tuned, small_df), expected, rtol=1e-6)
+    assertDataFrameEqual(_p_hat(reloaded, small_df), expected, rtol=1e-6)
+    # The loser's settings were not saved: they are fitted.
+    loser = float(table["regParam"].iloc[1])
+    _, other = train.fit_or_load(
+        "course_baseline", small_df, str(models / "other"), regParam=loser, maxIter=5
+    )
+    assert other["loaded"] is False
     small_df.unpersist()
 
 
