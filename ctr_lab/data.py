@@ -17,10 +17,13 @@ Examples
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
+import uuid
 import zlib
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional, Tuple
 
 from ctr_lab import schema as S
@@ -116,11 +119,15 @@ class LoadReport:
 
 @dataclass
 class Loaded:
-    """The result of :func:`load`: accepted rows, rejected rows with reasons, and the report."""
+    """The result of :func:`load`: accepted rows, rejected rows with reasons, and the report.
+
+    ``kept_in`` is the folder of the validated copy when :func:`load` had a ``cache_dir``.
+    """
 
     df: Any  # pyspark.sql.DataFrame in the canonical schema
     rejected_df: Any  # the rejected rows as text, with a ``reason`` column
     report: LoadReport
+    kept_in: Optional[str] = None
 
 
 def describe_reason(reason: str) -> str:
@@ -308,7 +315,9 @@ def detect_format(columns: List[str]) -> Tuple[str, Dict[str, str], List[str], L
 # ----------------------------------------------------------------------------------------------
 
 
-def load(path: str, spark=None, *, fmt: Optional[str] = None) -> Loaded:
+def load(
+    path: str, spark=None, *, fmt: Optional[str] = None, cache_dir: Optional[str] = None
+) -> Loaded:
     """Load an Avazu-style file into the canonical schema, with a report of every row.
 
     Parameters
@@ -321,13 +330,20 @@ def load(path: str, spark=None, *, fmt: Optional[str] = None) -> Loaded:
         The Spark session; :func:`ctr_lab.session.get_spark` by default.
     fmt
         ``"raw"`` or ``"course"`` to insist on a format; detected from the header by default.
+    cache_dir
+        A folder (local, or ``s3://`` on EMR) to keep the validated rows in, as Parquet with the
+        report. The first load validates the text and writes them there in the same single
+        pass; a later load of the same, unchanged file (same name, sizes and modification
+        times, same ctr_lab and Spark versions) reads them back instead: same ``df``,
+        ``rejected_df`` and report, without parsing or validating the text again. The copy of
+        each file lives in ``<cache_dir>/<file name>-<key>``; delete the folder to drop it.
 
     Returns
     -------
     Loaded
         ``df`` (accepted rows, canonical schema), ``rejected_df`` (rejected rows as text with a
         ``reason``), ``report`` (:class:`LoadReport`). The report costs one pass over the file;
-        ``df`` is lazy: cache it or write it to Parquet before using it many times.
+        ``df`` is lazy: cache it (or give ``cache_dir``) before using it many times.
 
     Raises
     ------
@@ -345,6 +361,7 @@ def load(path: str, spark=None, *, fmt: Optional[str] = None) -> Loaded:
         path = sample_path(path)
         shown = f"{shown} (data_samples/{os.path.basename(path)})"
     spark = spark or get_spark()
+    files: Optional[List[str]] = None
     if _is_remote(path):
         spark_path = path
         container, header = _sniff_remote(spark, path)
@@ -362,10 +379,16 @@ def load(path: str, spark=None, *, fmt: Optional[str] = None) -> Loaded:
         container, header = _sniff_local(files[0], shown if len(files) == 1 else files[0])
         spark_path = "file://" + os.path.abspath(local)
 
+    cache = None
+    if cache_dir is not None:
+        cache = _Cache.of(spark, cache_dir, spark_path, files, fmt)
+        kept = cache.read(spark, shown)
+        if kept is not None:
+            return kept
     if container == "parquet":
-        return _load_parquet(spark, spark_path, shown, fmt)
+        return _load_parquet(spark, spark_path, shown, fmt, cache)
     assert header is not None
-    return _load_csv(spark, spark_path, shown, container, header, fmt)
+    return _load_csv(spark, spark_path, shown, container, header, fmt, cache)
 
 
 def _check_format(shown: str, columns: List[str], fmt: Optional[str]):
@@ -397,7 +420,7 @@ def _columns_of(fmt: str) -> Tuple[str, ...]:
     return {"raw": S.RAW_COLUMNS, "course": S.COURSE_COLUMNS}.get(fmt, S.CANONICAL_COLUMNS)
 
 
-def _load_csv(spark, spark_path, shown, container, header, fmt) -> Loaded:
+def _load_csv(spark, spark_path, shown, container, header, fmt, cache=None) -> Loaded:
     found, renames, ignored = _check_format(shown, header, fmt)
     if found == "canonical":
         raise DataLoadError(
@@ -426,10 +449,10 @@ def _load_csv(spark, spark_path, shown, container, header, fmt) -> Loaded:
     )
     has_truth = S.TRUTH_COLUMN in names
     header_fixes = [f"{old} -> {new}" for old, new in renames.items()]
-    return _validate(raw, shown, found, container, header_fixes, ignored, has_truth)
+    return _validate(raw, shown, found, container, header_fixes, ignored, has_truth, cache)
 
 
-def _load_parquet(spark, spark_path, shown, fmt) -> Loaded:
+def _load_parquet(spark, spark_path, shown, fmt, cache=None) -> Loaded:
     try:
         pq = spark.read.parquet(spark_path)
     except Exception as exc:
@@ -450,7 +473,7 @@ def _load_parquet(spark, spark_path, shown, fmt) -> Loaded:
         F.lit(None).cast("string").alias(_CORRUPT),
     )
     fixes = [f"{old} -> {new}" for old, new in renames.items()]
-    return _validate(text_df, shown, found, "parquet", fixes, ignored, has_truth)
+    return _validate(text_df, shown, found, "parquet", fixes, ignored, has_truth, cache)
 
 
 def _canonical_parquet(pq, shown, ignored, has_truth) -> Loaded:
@@ -503,20 +526,29 @@ def _fmt_time(value) -> Optional[str]:
     return value.strftime("%Y-%m-%d %H:%M") if value is not None else None
 
 
+def _fmt_epoch(seconds) -> Optional[str]:
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(int(seconds), tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
 def _collect_one(df, shown: str):
     try:
         return df.collect()[0]
     except Exception as exc:
-        problem = _spark_problem(exc)
-        if _is_gzip_damage(problem):
-            raise DataLoadError(
-                shown,
-                "the gzip archive is damaged (it ends early)",
-                "re-download or re-compress the file",
-            ) from None
-        raise DataLoadError(
-            shown, f"Spark could not read the file ({problem})", "check the file"
-        ) from None
+        raise _read_error(exc, shown) from None
+
+
+def _read_error(exc: Exception, shown: str) -> DataLoadError:
+    """The one-line error for a Spark failure while reading ``shown``."""
+    problem = _spark_problem(exc)
+    if _is_gzip_damage(problem):
+        return DataLoadError(
+            shown,
+            "the gzip archive is damaged (it ends early)",
+            "re-download or re-compress the file",
+        )
+    return DataLoadError(shown, f"Spark could not read the file ({problem})", "check the file")
 
 
 def _try_int(name: str):
@@ -525,7 +557,9 @@ def _try_int(name: str):
     return F.expr(f"try_cast(trim(`{name}`) AS INT)")
 
 
-def _validate(text_df, shown, found, container, header_fixes, ignored, has_truth) -> Loaded:
+def _validate(
+    text_df, shown, found, container, header_fixes, ignored, has_truth, cache=None
+) -> Loaded:
     """Type, repair and account for every row of a text DataFrame in the raw or course format."""
     from pyspark.sql import functions as F
 
@@ -587,8 +621,9 @@ def _validate(text_df, shown, found, container, header_fixes, ignored, has_truth
     aggs += [F.sum(F.when(accepted, label).otherwise(0)).alias("clicks")]
     aggs += [F.min(F.when(c("reason") == "bad_label", c("click"))).alias("bad_label_example")]
     aggs += [
-        F.min(F.when(accepted, event_time)).alias("first"),
-        F.max(F.when(accepted, event_time)).alias("last"),
+        # Epoch seconds: observed metrics come back as plain numbers, not datetimes.
+        F.min(F.when(accepted, event_time).cast("long")).alias("first"),
+        F.max(F.when(accepted, event_time).cast("long")).alias("last"),
     ]
     for h in S.HEX_COLUMNS:
         aggs.append(
@@ -596,21 +631,6 @@ def _validate(text_df, shown, found, container, header_fixes, ignored, has_truth
         )
         bad = accepted & ~hex_ok[h] & ~hex_pad[h] & ~hex_case[h]
         aggs.append(F.sum(F.when(bad, 1).otherwise(0)).alias(f"unrep:{h}"))
-
-    row = _collect_one(marked.agg(*aggs), shown).asDict()
-    rows_read = row["rows_read"]
-    if rows_read == 0:
-        raise DataLoadError(shown, "the file has a header but no data rows", "use a file with data")
-    if row["bad_label"]:
-        raise DataLoadError(
-            shown,
-            f"column click has {row['bad_label']:,} value(s) that are not 0/1/TRUE/FALSE, "
-            f"e.g. {row['bad_label_example']!r}",
-            "map the labels to 0/1 (or TRUE/FALSE) before loading",
-        )
-    by_reason = {k: int(row[k]) for k in reason_keys if row[k]}
-    rejected = sum(by_reason.values())
-    accepted_n = rows_read - rejected
 
     hex_value = {
         h: F.when(hex_pad[h], F.lpad(hex_text[h], 8, "0"))
@@ -636,9 +656,31 @@ def _validate(text_df, shown, found, container, header_fixes, ignored, has_truth
         out_cols.append(
             F.expr(f"try_cast(trim(`{S.TRUTH_COLUMN}`) AS DOUBLE)").alias(S.TRUTH_COLUMN)
         )
-    df = marked.where(accepted).select(*out_cols)
     keep_text = [n for n in text_df.columns if n != _CORRUPT]
-    rejected_df = marked.where(~accepted).select(*keep_text, _CORRUPT, "reason")
+    if cache is None:
+        row = _collect_one(marked.agg(*aggs), shown).asDict()
+    else:
+        row = cache.write(marked, aggs, out_cols, keep_text, accepted, shown)
+    try:
+        rows_read = row["rows_read"]
+        if rows_read == 0:
+            raise DataLoadError(
+                shown, "the file has a header but no data rows", "use a file with data"
+            )
+        if row["bad_label"]:
+            raise DataLoadError(
+                shown,
+                f"column click has {row['bad_label']:,} value(s) that are not 0/1/TRUE/FALSE, "
+                f"e.g. {row['bad_label_example']!r}",
+                "map the labels to 0/1 (or TRUE/FALSE) before loading",
+            )
+        by_reason = {k: int(row[k]) for k in reason_keys if row[k]}
+        rejected = sum(by_reason.values())
+        accepted_n = rows_read - rejected
+    except DataLoadError:
+        if cache is not None:
+            cache.abandon()
+        raise
 
     report = LoadReport(
         path=shown,
@@ -650,15 +692,115 @@ def _validate(text_df, shown, found, container, header_fixes, ignored, has_truth
         rejected_by_reason=by_reason,
         clicks=int(row["clicks"]),
         click_rate=(row["clicks"] / accepted_n) if accepted_n else None,
-        first_event=_fmt_time(row["first"]),
-        last_event=_fmt_time(row["last"]),
+        first_event=_fmt_epoch(row["first"]),
+        last_event=_fmt_epoch(row["last"]),
         ids_repaired={h: int(row[f"rep:{h}"]) for h in S.HEX_COLUMNS if row[f"rep:{h}"]},
         ids_unrepairable={h: int(row[f"unrep:{h}"]) for h in S.HEX_COLUMNS if row[f"unrep:{h}"]},
         header_fixes=header_fixes,
         ignored_columns=list(ignored),
         has_truth=has_truth,
     )
+    if cache is not None:
+        return cache.commit(marked.sparkSession, report, keep_text)
+    df = marked.where(accepted).select(*out_cols)
+    rejected_df = marked.where(~accepted).select(*keep_text, _CORRUPT, "reason")
     return Loaded(df=df, rejected_df=rejected_df, report=report)
+
+
+#: Written last into a validated copy: the report and what is needed to read the copy back.
+KEPT_MARKER = "_CTR_LAB_DATA.json"
+_TEXT = "_text_"  # prefix of the text columns kept for rejected rows
+
+
+class _Cache:
+    """The validated copy of one source file (or folder) under a ``cache_dir``.
+
+    ``<cache_dir>/<name>-<key>/rows`` holds every row read, as Parquet: the canonical columns,
+    ``reason`` (null when accepted) and, for rejected rows only, the text as read. The key
+    hashes the source's URI, its files' names, sizes and modification times, the format asked
+    for, and the ctr_lab and Spark versions: a changed file gets a new copy.
+    """
+
+    def __init__(self, fs: Any, folder: str) -> None:
+        self.fs = fs
+        self.folder = folder
+        self.tmp = f"{folder}.tmp-{uuid.uuid4().hex[:12]}"
+
+    @classmethod
+    def of(cls, spark, cache_dir: str, spark_path: str, files, fmt) -> _Cache:
+        import ctr_lab
+        from ctr_lab.fs import HadoopFs
+
+        if files is not None:
+            stats = [
+                (os.path.basename(f), os.path.getsize(f), os.stat(f).st_mtime_ns // 1_000_000)
+                for f in files
+            ]
+        else:
+            try:
+                stats = HadoopFs(spark, spark_path).file_stats(spark_path)
+            except Exception as exc:
+                raise DataLoadError(spark_path, _spark_problem(exc), "check the URI") from None
+        doc = {
+            "source": spark_path,
+            "files": stats,
+            "fmt": fmt,
+            "ctr_lab": ctr_lab.__version__,
+            "spark": spark.version,
+        }
+        key = hashlib.sha256(json.dumps(doc, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+        name = os.path.basename(spark_path.rstrip("/")).split(".")[0] or "data"
+        return cls(HadoopFs(spark, cache_dir), f"{cache_dir.rstrip('/')}/{name}-{key}")
+
+    def read(self, spark, shown: str) -> Optional[Loaded]:
+        """The kept copy, or None when there is none (or only a partial one)."""
+        text = self.fs.read_text(f"{self.folder}/{KEPT_MARKER}")
+        if text is None:
+            return None
+        meta = json.loads(text)
+        report = LoadReport(**meta["report"])
+        report.path = shown
+        return self._loaded(spark, report, meta["text_columns"])
+
+    def write(self, marked, aggs, out_cols, keep_text, accepted, shown) -> Dict[str, Any]:
+        """Write every row in one pass and return the report's aggregates, observed on the way."""
+        from pyspark.sql import Observation
+        from pyspark.sql import functions as F
+
+        observed = Observation("ctr_lab_load")
+        text = [F.when(~accepted, F.col(n)).alias(_TEXT + n) for n in [*keep_text, _CORRUPT]]
+        rows = marked.observe(observed, *aggs).select(*out_cols, "reason", *text)
+        try:
+            rows.write.parquet(f"{self.tmp}/rows")
+        except Exception as exc:
+            self.abandon()
+            raise _read_error(exc, str(shown)) from None
+        return dict(observed.get)
+
+    def abandon(self) -> None:
+        self.fs.delete(self.tmp)
+
+    def commit(self, spark, report: LoadReport, keep_text: List[str]) -> Loaded:
+        """Write the marker last and move the copy into place; return the load from it."""
+        meta = {"report": report.to_dict(), "text_columns": keep_text}
+        self.fs.write_text(f"{self.tmp}/{KEPT_MARKER}", json.dumps(meta))
+        self.fs.delete(self.folder)  # a copy without its marker: a write that died
+        if not self.fs.rename(self.tmp, self.folder):
+            self.abandon()
+            raise DataLoadError(
+                self.folder, "could not move the validated copy into place", "check the folder"
+            )
+        return self._loaded(spark, report, keep_text)
+
+    def _loaded(self, spark, report: LoadReport, keep_text: List[str]) -> Loaded:
+        from pyspark.sql import functions as F
+
+        rows = spark.read.parquet(f"{self.folder}/rows")
+        cols = list(S.CANONICAL_COLUMNS) + ([S.TRUTH_COLUMN] if report.has_truth else [])
+        df = rows.where(F.col("reason").isNull()).select(*cols)
+        text = [F.col(_TEXT + n).alias(n) for n in [*keep_text, _CORRUPT]]
+        rejected_df = rows.where(F.col("reason").isNotNull()).select(*text, "reason")
+        return Loaded(df=df, rejected_df=rejected_df, report=report, kept_in=self.folder)
 
 
 def read_truth(path: str, spark=None):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from pyspark.testing import assertDataFrameEqual
 
 from ctr_lab.cli import main
 from ctr_lab.data import load
@@ -52,22 +54,32 @@ def test_every_corpus_file_has_an_expected_outcome():
     assert files == set(LOADS) | set(FATAL)
 
 
+@pytest.mark.parametrize("kept", [False, True], ids=["direct", "kept"])
 @pytest.mark.parametrize("name", sorted(LOADS))
-def test_loads_with_exact_accounting(name, spark):
+def test_loads_with_exact_accounting(name, kept, spark, tmp_path):
     rows_read, accepted, by_reason, other = LOADS[name]
-    loaded = load(str(CORPUS / name), spark)
-    report = loaded.report
-    assert (report.rows_read, report.rows_accepted) == (rows_read, accepted)
-    assert report.rejected_by_reason == by_reason
-    assert report.rows_accepted + report.rows_rejected == report.rows_read
-    assert loaded.df.count() == accepted
-    assert loaded.rejected_df.count() == report.rows_rejected
-    for field, value in other.items():
-        assert getattr(report, field) == value, field
+    # kept: the first load writes the validated copy, the second reads it back.
+    cache_dir = str(tmp_path / "kept") if kept else None
+    loads = [load(str(CORPUS / name), spark, cache_dir=cache_dir) for _ in range(1 + kept)]
+    for loaded in loads:
+        report = loaded.report
+        assert (report.rows_read, report.rows_accepted) == (rows_read, accepted)
+        assert report.rejected_by_reason == by_reason
+        assert report.rows_accepted + report.rows_rejected == report.rows_read
+        assert loaded.df.count() == accepted
+        assert loaded.rejected_df.count() == report.rows_rejected
+        for field, value in other.items():
+            assert getattr(report, field) == value, field
+    if kept:
+        assert loads[0].kept_in == loads[1].kept_in
+        assert os.listdir(cache_dir) == [os.path.basename(loads[1].kept_in)]
+        direct = load(str(CORPUS / name), spark)
+        assertDataFrameEqual(loads[1].df, direct.df)
+        assertDataFrameEqual(loads[1].rejected_df, direct.rejected_df)
 
 
 @pytest.mark.parametrize("name", sorted(FATAL))
-def test_fatal_files_fail_in_one_line(name, spark, capsys):
+def test_fatal_files_fail_in_one_line(name, spark, capsys, tmp_path):
     path = str(CORPUS / name)
     with pytest.raises(DataLoadError) as info:
         load(path, spark)
@@ -75,6 +87,11 @@ def test_fatal_files_fail_in_one_line(name, spark, capsys):
     assert "\n" not in message and message.startswith(path) and "Fix:" in message
     for word in FATAL[name]:
         assert word in message
+    # With a cache folder: the same error, and nothing kept.
+    with pytest.raises(DataLoadError) as kept:
+        load(path, spark, cache_dir=str(tmp_path / "kept"))
+    assert str(kept.value) == message
+    assert not (tmp_path / "kept").exists() or os.listdir(tmp_path / "kept") == []
     # The CLI says the same on stderr, in one line, and exits non-zero.
     assert main(["inspect", path]) == 1
     captured = capsys.readouterr()

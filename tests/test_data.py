@@ -5,14 +5,20 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gzip
+import os
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
+import ctr_lab.data as data
 from ctr_lab import schema as S
 from ctr_lab.data import describe_reason, detect_format, load, read_truth
 from ctr_lab.errors import DataLoadError
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
 
 RAW_VALUES = {
     "id": "10000169349117863715",  # > 2**63: must survive as a string
@@ -398,3 +404,35 @@ def test_load_by_sample_name_matches_the_file_and_names_the_sample(spark):
     assert by_name.df.count() == by_path.df.count()
     assert "course_10k (data_samples/course_10k.csv)" in str(by_name.report)
     assert "/data_samples" not in str(by_name.report).split("(data_samples", 1)[0]
+
+
+def test_a_kept_copy_is_read_without_validating_and_renewed_when_the_file_changes(
+    spark, tmp_path, monkeypatch
+):
+    source = tmp_path / "clicks.csv"
+    shutil.copy(CORPUS / "truncated_rows.csv", source)
+    cache_dir = str(tmp_path / "kept")
+    first = data.load(str(source), spark, cache_dir=cache_dir)
+    assert first.report.rows_rejected == 2
+
+    calls = []
+    original = data._validate
+    monkeypatch.setattr(data, "_validate", lambda *a, **k: calls.append(1) or original(*a, **k))
+    again = data.load(str(source), spark, cache_dir=cache_dir)
+    assert calls == [] and again.kept_in == first.kept_in
+    assert again.report == first.report
+
+    # One more good row: a new copy, validated again.
+    good = (CORPUS / "truncated_rows.csv").read_text().splitlines()[1]
+    with open(source, "a") as fh:
+        fh.write(good + "\n")
+    changed = data.load(str(source), spark, cache_dir=cache_dir)
+    assert calls == [1] and changed.kept_in != first.kept_in
+    assert (changed.report.rows_read, changed.report.rows_accepted) == (11, 9)
+
+    # A copy without its marker (a write that died) is not read: it is written again.
+    os.remove(os.path.join(changed.kept_in, data.KEPT_MARKER))
+    rewritten = data.load(str(source), spark, cache_dir=cache_dir)
+    assert calls == [1, 1] and rewritten.report == changed.report
+    assert os.path.isfile(os.path.join(rewritten.kept_in, data.KEPT_MARKER))
+    assert not [n for n in os.listdir(cache_dir) if ".tmp-" in n]
