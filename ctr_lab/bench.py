@@ -112,7 +112,7 @@ MEMORY_METHOD = (
 _RESULT_MARK = "CTR_LAB_BENCH_RESULT "
 _HASH_BITS = 22
 #: The raw columns the scikit-learn and VW peers use (plus hour of day and day of week).
-_RAW_FEATURES = S.RAW_COLUMNS[3:]
+_RAW_FEATURES = S.FEATURE_COLUMNS
 #: Spark peers: their results carry the Spark version.
 _SPARK_PEERS = ("recommended", "course_ctr04", "course_baseline", "course_improved", "onehot")
 _EPS = 1e-15

@@ -46,8 +46,8 @@ INT_COLUMNS: Tuple[str, ...] = (
     "C21",
 )
 
-#: The columns both formats share, in file order (between the label/time columns).
-_FEATURES_IN_FILE_ORDER: Tuple[str, ...] = (
+#: The feature columns both formats share, in file order (between the label and time columns).
+FEATURE_COLUMNS: Tuple[str, ...] = (
     "C1",
     "banner_pos",
     "site_id",
@@ -72,11 +72,11 @@ _FEATURES_IN_FILE_ORDER: Tuple[str, ...] = (
 )
 
 #: The Kaggle Avazu train header (24 columns).
-RAW_COLUMNS: Tuple[str, ...] = ("id", "click", "hour") + _FEATURES_IN_FILE_ORDER
+RAW_COLUMNS: Tuple[str, ...] = ("id", "click", "hour") + FEATURE_COLUMNS
 
 #: The course file header (26 columns).
 COURSE_COLUMNS: Tuple[str, ...] = (
-    ("click",) + _FEATURES_IN_FILE_ORDER + ("month", "dayofweek", "day", "hour")
+    ("click",) + FEATURE_COLUMNS + ("month", "dayofweek", "day", "hour")
 )
 
 #: Header spellings seen in real course files, mapped to the correct column name.
@@ -86,7 +86,7 @@ COURSE_HEADER_ALIASES: Dict[str, str] = {"add_category": "app_category"}
 TRUTH_COLUMN = "p_click"
 
 #: The canonical columns every loader returns, in order.
-CANONICAL_COLUMNS: Tuple[str, ...] = ("id", "label", "event_time") + _FEATURES_IN_FILE_ORDER
+CANONICAL_COLUMNS: Tuple[str, ...] = ("id", "label", "event_time") + FEATURE_COLUMNS
 
 #: "Missing" hashes: the value a column takes when the row has no such entity.
 NULL_SITE = {"site_id": "85f751fd", "site_domain": "c4e18dd6", "site_category": "50e219e0"}
@@ -114,7 +114,7 @@ def canonical_schema():  # -> pyspark.sql.types.StructType (pyspark imported laz
         T.StructField("label", T.IntegerType(), True),
         T.StructField("event_time", T.TimestampType(), True),
     ]
-    for name in _FEATURES_IN_FILE_ORDER:
+    for name in FEATURE_COLUMNS:
         kind = T.StringType() if name in HEX_COLUMNS else T.IntegerType()
         fields.append(T.StructField(name, kind, True))
     return T.StructType(fields)

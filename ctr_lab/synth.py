@@ -65,6 +65,7 @@ import numpy as np
 
 from ctr_lab.schema import (
     COURSE_COLUMNS,
+    FEATURE_COLUMNS,
     HEX_COLUMNS,
     INT_COLUMNS,
     NULL_APP,
@@ -1069,7 +1070,7 @@ def _public_batches(rows: int, seed: int) -> Iterator[Dict[str, np.ndarray]]:
             "click": batch.click.astype(np.int64),
             "hour": _market().hour_value[batch.hour_idx].astype(np.int64),
         }
-        for name in RAW_COLUMNS[3:]:
+        for name in FEATURE_COLUMNS:
             if name in HEX_COLUMNS:
                 out[name] = _hex_strings(batch.hexes[name])
             else:
@@ -1243,7 +1244,7 @@ def _render_csv(batch: _Batch, fmt: str, damage: bool) -> bytes:
         blocks.append(_int_lut(14_102_100, 14_103_023)[m.hour_value[batch.hour_idx] - 14_102_100])
     else:
         blocks.append(_CLICK_TEXT[batch.click])
-    for name in RAW_COLUMNS[3:]:
+    for name in FEATURE_COLUMNS:
         if name in HEX_COLUMNS:
             block = _hex_bytes(batch.hexes[name])
             blocks.append(_damage_hex_bytes(block) if damage else block)
