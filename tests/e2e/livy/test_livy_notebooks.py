@@ -8,8 +8,8 @@ runs them on EMR; the harness changes two things in a temporary copy, and nothin
   ``session_configs_defaults.pyFiles`` (the student template names the ``s3://`` zip there), and
   any ``ctr_lab*.zip`` a ``%%configure`` body names, are pointed at the local zip;
 * after the cell tagged ``parameters``, a cell tagged ``injected-parameters`` sets ``MODEL_DIR``
-  to one folder shared by the run (notebooks run in path order, so the assignment finds the
-  models of the earlier notebooks), the way papermill injects parameters.
+  and ``DATA_CACHE`` to folders shared by the run (notebooks run in path order, so the
+  assignment finds the models of the earlier notebooks), the way papermill injects parameters.
 
 ``nbval_checks.py`` also fails a ``%matplot`` cell that shows no image (sparkmagic only prints
 that error). Committed sample names in ``DATA`` resolve on the remote side through
@@ -89,7 +89,13 @@ def test_notebook_runs_through_sparkmagic(
         f"{notebook} must use the '{sparkmagic_kernel}' kernelspec"
     )
     point_at_zip(nb, livy_zip)
-    inject_parameters(nb, {"MODEL_DIR": str(notebook_run_dir / "models")})
+    inject_parameters(
+        nb,
+        {
+            "MODEL_DIR": str(notebook_run_dir / "models"),
+            "DATA_CACHE": str(notebook_run_dir / "data"),
+        },
+    )
     work = notebook_run_dir / notebook.relative_to(REPO / "notebooks").parent
     work.mkdir(parents=True, exist_ok=True)
     copy = work / notebook.name
