@@ -260,12 +260,18 @@ def pipeline_fits(monkeypatch):
     return fits
 
 
-def test_fit_or_load_reloads_refits_on_change_and_ignores_half_saved_models(
-    spark, sample_df, tmp_path, pipeline_fits
-):
+@pytest.fixture
+def small_df(sample_df):
     # limit() may pick other rows on another run: a hash split picks the same ones.
-    small_df = train.hash_split(sample_df, 0.08, salt="fit_or_load")[1].cache()
-    small_df.count()
+    df = train.hash_split(sample_df, 0.08, salt="fit_or_load")[1].cache()
+    df.count()
+    yield df
+    df.unpersist()
+
+
+def test_fit_or_load_reloads_refits_on_change_and_ignores_half_saved_models(
+    spark, small_df, tmp_path, pipeline_fits
+):
     fits = pipeline_fits
     model_dir = str(tmp_path / "models" / "baseline")
     settings = {"maxIter": 5}
@@ -294,14 +300,11 @@ def test_fit_or_load_reloads_refits_on_change_and_ignores_half_saved_models(
     assert info5["loaded"] is False and len(fits) == 4
     _, info6 = train.fit_or_load("course_baseline", small_df, half_dir, **settings)
     assert info6["loaded"] is True and len(fits) == 4
-    small_df.unpersist()
 
 
 def test_fit_or_load_restores_a_model_a_killed_save_left_aside_and_sweeps_the_rest(
-    spark, sample_df, tmp_path, pipeline_fits
+    spark, small_df, tmp_path, pipeline_fits
 ):
-    small_df = train.hash_split(sample_df, 0.08, salt="fit_or_load")[1].cache()
-    small_df.count()
     fits = pipeline_fits
     parent = tmp_path / "models"
     model_dir = parent / "baseline"
@@ -344,14 +347,11 @@ def test_fit_or_load_restores_a_model_a_killed_save_left_aside_and_sweeps_the_re
     _, info = train.fit_or_load("course_baseline", small_df, str(model_dir), maxIter=6)
     assert info["loaded"] is False and len(fits) == 2
     assert beside("old") == []
-    small_df.unpersist()
 
 
 def test_fit_or_load_copies_the_same_model_from_a_folder_beside_it(
-    spark, sample_df, tmp_path, pipeline_fits
+    spark, small_df, tmp_path, pipeline_fits
 ):
-    small_df = train.hash_split(sample_df, 0.08, salt="fit_or_load")[1].cache()
-    small_df.count()
     fits = pipeline_fits
     models = tmp_path / "models"
     model, first = train.fit_or_load("course_baseline", small_df, str(models / "a"), maxIter=5)
@@ -376,14 +376,11 @@ def test_fit_or_load_copies_the_same_model_from_a_folder_beside_it(
         "course_baseline", small_df, str(tmp_path / "elsewhere" / "d"), maxIter=5
     )
     assert far["loaded"] is False and len(fits) == 3
-    small_df.unpersist()
 
 
 def test_tune_saves_its_winner_as_the_model_fit_or_load_would_fit(
-    spark, sample_df, tmp_path, pipeline_fits
+    spark, small_df, tmp_path, pipeline_fits
 ):
-    small_df = train.hash_split(sample_df, 0.08, salt="fit_or_load")[1].cache()
-    small_df.count()
     models = tmp_path / "models"
     tuned, table = train.tune(
         small_df,
@@ -411,7 +408,6 @@ def test_tune_saves_its_winner_as_the_model_fit_or_load_would_fit(
         "course_baseline", small_df, str(models / "other"), regParam=loser, maxIter=5
     )
     assert other["loaded"] is False
-    small_df.unpersist()
 
 
 # ----------------------------------------------------------------------------------------------
