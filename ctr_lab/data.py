@@ -495,8 +495,9 @@ def _canonical_parquet(pq, shown, ignored, has_truth) -> Loaded:
         df.agg(
             F.count(F.lit(1)).alias("n"),
             F.sum("label").alias("clicks"),
-            F.min("event_time").alias("first"),
-            F.max("event_time").alias("last"),
+            # Epoch seconds: PySpark would turn a timestamp into this machine's wall time.
+            F.min("event_time").cast("long").alias("first"),
+            F.max("event_time").cast("long").alias("last"),
         ),
         shown,
     )
@@ -513,17 +514,13 @@ def _canonical_parquet(pq, shown, ignored, has_truth) -> Loaded:
         rejected_by_reason={},
         clicks=int(row["clicks"] or 0),
         click_rate=(row["clicks"] or 0) / n,
-        first_event=_fmt_time(row["first"]),
-        last_event=_fmt_time(row["last"]),
+        first_event=_fmt_epoch(row["first"]),
+        last_event=_fmt_epoch(row["last"]),
         ignored_columns=list(ignored),
         has_truth=has_truth,
     )
     empty = df.sparkSession.createDataFrame([], "reason string")
     return Loaded(df=df, rejected_df=empty, report=report)
-
-
-def _fmt_time(value) -> Optional[str]:
-    return value.strftime("%Y-%m-%d %H:%M") if value is not None else None
 
 
 def _fmt_epoch(seconds) -> Optional[str]:

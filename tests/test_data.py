@@ -223,6 +223,27 @@ def test_gzip_parquet_and_folders_give_the_same_rows(spark, tmp_path):
     assertDataFrameEqual(from_typed.df, reference.df)
 
 
+def test_canonical_parquet_reports_utc_hours_on_a_machine_in_another_zone(spark, tmp_path):
+    import time
+
+    lines = [RAW_HEADER, raw_line(hour="14102100"), raw_line(id="2", hour="14102223")]
+    canonical = str(tmp_path / "canonical.parquet")
+    load(write(tmp_path / "two.csv", lines), spark).df.write.parquet(canonical)
+    zone = os.environ.get("TZ")
+    os.environ["TZ"] = "America/New_York"  # PySpark turns timestamps into local wall times
+    time.tzset()
+    try:
+        report = load(canonical, spark).report
+    finally:
+        if zone is None:
+            os.environ.pop("TZ")
+        else:
+            os.environ["TZ"] = zone
+        time.tzset()
+    assert report.format == "canonical"
+    assert (report.first_event, report.last_event) == ("2014-10-21 00:00", "2014-10-22 23:00")
+
+
 def test_crlf_bom_and_header_typo(spark, tmp_path):
     typo_header = COURSE_HEADER.replace("app_category", "add_category")
     path = write(
