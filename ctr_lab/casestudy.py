@@ -9,6 +9,7 @@ print those as :func:`headline` lines, so the table needs no second computation.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -138,8 +139,13 @@ def _failed_cell(nb: Any, exc: Exception) -> str:
     return str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
 
 
-def run_notebook(path: Path, kernel: str, timeout: int) -> tuple:
-    """Execute one notebook in its folder; return (notebook, NotebookRun)."""
+def run_notebook(
+    path: Path, kernel: str, timeout: int, env: Optional[Dict[str, str]] = None
+) -> tuple:
+    """Execute one notebook in its folder; return (notebook, NotebookRun).
+
+    ``env`` adds environment variables for the notebook's kernel.
+    """
     import nbformat
     from nbclient import NotebookClient
 
@@ -153,7 +159,7 @@ def run_notebook(path: Path, kernel: str, timeout: int) -> tuple:
     )
     started = time.perf_counter()
     try:
-        client.execute()
+        client.execute(env={**os.environ, **(env or {})})
         outcome.status = "ok"
     except Exception as exc:  # nbclient raises CellExecutionError, timeouts, dead kernels
         # On Ctrl-C or SIGTERM nbclient shuts the kernel down (its own signal handler) and the
@@ -171,6 +177,28 @@ def run_notebook(path: Path, kernel: str, timeout: int) -> tuple:
     for m in _HEADLINE.finditer(text):
         outcome.headlines[m["name"]] = {"log_loss": float(m["log_loss"]), "auc": float(m["auc"])}
     return nb, outcome
+
+
+def driver_settings(paths: List[Path]) -> Dict[str, str]:
+    """The Spark settings of the first ``%%configure`` cell among ``paths``' notebooks.
+
+    The shared driver JVM starts with them, so every notebook that asks for the same JVM-start
+    settings (driver memory, Java options) starts its session in it.
+    """
+    import nbformat
+
+    from ctr_lab.magics import LocalSession
+
+    for path in paths:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code" and cell.source.startswith("%%configure"):
+                session = LocalSession()
+                try:
+                    session.configs = json.loads(cell.source.split("\n", 1)[1])
+                except (IndexError, ValueError):
+                    return {}
+                return session.spark_settings()[2]
+    return {}
 
 
 def _write_html(nb: Any, target: Path) -> None:
@@ -196,8 +224,6 @@ def table(runs: List[NotebookRun], root: Path) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import nbformat
-
     # Headless: nobody watches a progress bar, and saved outputs must not carry one.
     os.environ["CTR_LAB_PROGRESS"] = "0"
     root = Path(args.notebooks) if args.notebooks else notebooks_dir()
@@ -216,11 +242,40 @@ def _run(args: argparse.Namespace) -> int:
             "(or --user)"
         ) from None
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        driver = None
+        if not args.jvm_per_notebook:
+            from ctr_lab.session import shared_driver
+
+            driver = stack.enter_context(
+                shared_driver(driver_settings(paths), cwd=str(root), log=str(out / "driver.log"))
+            )
+        runs = _run_each(args, root, paths, out, driver)
+    print()
+    print(table(runs, root))
+    summary = out / "summary.json"
+    summary.write_text(json.dumps([r.__dict__ for r in runs], indent=2) + "\n")
+    print(f"\nexecuted notebooks: {out / 'notebooks'}\nHTML: {out / 'html'}\nsummary: {summary}")
+    failed = [r for r in runs if r.status != "ok"]
+    if failed:
+        print(f"{len(failed)} notebook(s) failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_each(
+    args: argparse.Namespace, root: Path, paths: List[Path], out: Path, driver: Any
+) -> List[NotebookRun]:
+    import nbformat
+
     runs: List[NotebookRun] = []
     for path in paths:
         rel = path.relative_to(root)
         print(f"running {rel} ...", flush=True)
-        nb, outcome = run_notebook(path, args.kernel, args.timeout)
+        nb, outcome = run_notebook(path, args.kernel, args.timeout, driver and driver.env)
+        if driver is not None and driver.stop_leftover_session():
+            print("  stopped the Spark session it left running", flush=True)
         clean(nb)
         runs.append(outcome)
         copy = out / "notebooks" / rel
@@ -234,16 +289,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"  {outcome.status} in {outcome.seconds:.1f} s", flush=True)
         for slow in outcome.slowest_cells[:1]:
             print(f"  slowest: cell {slow['cell']} ({slow['source']}) {slow['seconds']} s")
-    print()
-    print(table(runs, root))
-    summary = out / "summary.json"
-    summary.write_text(json.dumps([r.__dict__ for r in runs], indent=2) + "\n")
-    print(f"\nexecuted notebooks: {out / 'notebooks'}\nHTML: {out / 'html'}\nsummary: {summary}")
-    failed = [r for r in runs if r.status != "ok"]
-    if failed:
-        print(f"{len(failed)} notebook(s) failed", file=sys.stderr)
-        return 1
-    return 0
+    return runs
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -261,6 +307,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--kernel", default="ctr-lab", help="Jupyter kernel name (default ctr-lab)")
     run.add_argument("--only", help="run only notebooks whose path contains this text")
     run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    run.add_argument(
+        "--jvm-per-notebook",
+        action="store_true",
+        help="start a driver JVM per notebook, as opening each in Jupyter does (default: one "
+        "JVM for the run, that each notebook's session starts in; its log is driver.log in --out)",
+    )
     run.add_argument(
         "--in-place",
         action="store_true",

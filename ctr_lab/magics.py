@@ -215,7 +215,7 @@ class LocalSession:
     def start(self) -> None:
         from pyspark import SparkContext
 
-        from ctr_lab.session import get_spark, local_settings
+        from ctr_lab.session import get_spark, local_settings, shared_jvm_settings
 
         master, app_name, settings = self.spark_settings()
         previous = os.environ.get("CTR_LAB_MASTER")
@@ -228,7 +228,7 @@ class LocalSession:
             if master:
                 _restore_env("CTR_LAB_MASTER", previous)
         if new_jvm:
-            self.jvm_settings = local_settings(settings)
+            self.jvm_settings = shared_jvm_settings() or local_settings(settings)
         sc = self.spark.sparkContext
         for path in self.configs.get("pyFiles") or []:
             if str(path).startswith(("s3://", "s3a://", "hdfs://")):
@@ -259,16 +259,13 @@ class LocalSession:
         must be the same, and every setting the JVM started with must be set again: a JVM keeps
         the settings it started with as defaults for its next session.
         """
-        from ctr_lab.session import local_settings
+        from ctr_lab.session import jvm_start_settings, local_settings
 
         if self.jvm_settings is None:
             return False
         new = local_settings(self.spark_settings()[2])
-        at_start = ("spark.driver.", "spark.jars", "spark.files", "spark.submit.")
         return set(self.jvm_settings) <= set(new) and all(
-            new[key] == value
-            for key, value in self.jvm_settings.items()
-            if key.startswith(at_start)
+            new[key] == value for key, value in jvm_start_settings(self.jvm_settings).items()
         )
 
     def row(self) -> Dict[str, str]:

@@ -4,6 +4,10 @@ On EMR (sparkmagic + Livy) the session already exists as ``spark`` and :func:`ge
 untouched. On a laptop it builds a local session with settings chosen so that results are the same
 from run to run and machine to machine. No other module in ``ctr_lab`` picks a master.
 
+A local session runs in a driver JVM its process starts, or in one :func:`shared_driver` started
+for several processes in turn (``ctr-lab run`` does that, so notebook after notebook runs in a
+JVM whose classes are loaded and whose code is compiled).
+
 Environment variables (local sessions only):
 
 ``CTR_LAB_MASTER``
@@ -16,19 +20,29 @@ Environment variables (local sessions only):
     way on any number of cores.
 ``CTR_LAB_JVM_ARCHIVE``
     The driver JVM's class-data archive (:mod:`ctr_lab.jvm`), or ``off``.
+``CTR_LAB_SHARED_JVM``
+    Set by :func:`shared_driver` (with PySpark's ``PYSPARK_GATEWAY_PORT`` and
+    ``PYSPARK_GATEWAY_SECRET``) for the processes that may start their sessions in its JVM.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import sys
-from typing import Dict, Optional
+from pathlib import Path
+from typing import Dict, Iterator, Optional
 
 from ctr_lab.errors import SparkSetupError
 from ctr_lab.jvm import java_options
 
 DEFAULT_DRIVER_MEMORY = "4g"
 DEFAULT_SHUFFLE_PARTITIONS = 8
+#: Settings a JVM reads when it starts: a session in a running JVM cannot change them.
+JVM_START_PREFIXES = ("spark.driver.", "spark.jars", "spark.files", "spark.submit.")
+SHARED_JVM_ENV = "CTR_LAB_SHARED_JVM"
+_GATEWAY_ENV = ("PYSPARK_GATEWAY_PORT", "PYSPARK_GATEWAY_SECRET", SHARED_JVM_ENV)
 
 
 def local_settings(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
@@ -72,8 +86,63 @@ def local_settings(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     return settings
 
 
+def jvm_start_settings(settings: Dict[str, str]) -> Dict[str, str]:
+    """The part of ``settings`` a JVM reads when it starts (driver memory, Java options, jars).
+
+    Examples
+    --------
+    >>> jvm_start_settings({"spark.driver.memory": "2g", "spark.sql.shuffle.partitions": "4"})
+    {'spark.driver.memory': '2g'}
+    """
+    return {k: v for k, v in settings.items() if k.startswith(JVM_START_PREFIXES)}
+
+
+def shared_jvm_settings() -> Optional[Dict[str, str]]:
+    """What the shared driver JVM this process may use started with, or None if there is none."""
+    text = os.environ.get(SHARED_JVM_ENV)
+    if not text or "PYSPARK_GATEWAY_PORT" not in os.environ:
+        return None
+    return {str(k): str(v) for k, v in json.loads(text).items()}
+
+
+def _local_environment() -> None:
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Python workers run the driver's interpreter (the venv's), not whatever python3 is on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+
+def _leave_shared_jvm_unless_it_fits(settings: Dict[str, str]) -> None:
+    """Forget the shared driver JVM when a new session with ``settings`` cannot start in it.
+
+    A session starts in it only when its JVM-start settings are the ones the JVM started with;
+    otherwise this process starts a JVM of its own, now and for every later session.
+    """
+    from pyspark import SparkContext
+
+    shared = shared_jvm_settings()
+    if SparkContext._gateway is not None or shared is None:
+        return
+    if jvm_start_settings(settings) != shared:
+        for name in _GATEWAY_ENV:
+            os.environ.pop(name, None)
+
+
+def _resolve_relative_paths_here(spark) -> None:
+    """Make relative Hadoop paths (reads, writes, model folders) start at this process's folder.
+
+    A JVM resolves them against its own working folder, which for a shared driver is not the
+    notebook's.
+    """
+    jvm = spark._jvm
+    local_fs = jvm.org.apache.hadoop.fs.FileSystem.getLocal(spark._jsc.hadoopConfiguration())
+    local_fs.setWorkingDirectory(jvm.org.apache.hadoop.fs.Path(Path.cwd().as_uri()))
+
+
 def get_spark(app_name: str = "ctr-lab", config: Optional[Dict[str, str]] = None):
     """Return the active Spark session, or start a local one with deterministic settings.
+
+    A new local session starts in the :func:`shared_driver` JVM this process was given, when its
+    JVM-start settings are the ones that JVM started with; else in a JVM of its own.
 
     Parameters
     ----------
@@ -100,11 +169,11 @@ def get_spark(app_name: str = "ctr-lab", config: Optional[Dict[str, str]] = None
         return active
 
     master = os.environ.get("CTR_LAB_MASTER", "local[*]")
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    # Python workers run the driver's interpreter (the venv's), not whatever python3 is on PATH.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    _local_environment()
+    settings = local_settings(config)
+    _leave_shared_jvm_unless_it_fits(settings)
     builder = SparkSession.builder.master(master).appName(app_name)
-    for key, value in local_settings(config).items():
+    for key, value in settings.items():
         builder = builder.config(key, value)
     try:
         spark = builder.getOrCreate()
@@ -116,6 +185,8 @@ def get_spark(app_name: str = "ctr-lab", config: Optional[Dict[str, str]] = None
             f"JAVA_HOME is {java_home}. Fix: install Java 17 and set JAVA_HOME to it"
         ) from None
     spark.sparkContext.setLogLevel("ERROR")
+    if shared_jvm_settings() is not None:  # in the shared driver's JVM
+        _resolve_relative_paths_here(spark)
     return spark
 
 
@@ -123,7 +194,9 @@ def stop_spark() -> None:
     """Stop the active local session and its JVM, and wait for the JVM to exit.
 
     The next :func:`get_spark` starts a new JVM, so settings only a JVM start applies (driver
-    memory, Java options) take effect. Does nothing when no session is active.
+    memory, Java options) take effect. A JVM another process started (:func:`shared_driver`,
+    ``spark-submit``) is left running; this process only lets go of it. Does nothing when no
+    session is active.
     """
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
@@ -135,8 +208,11 @@ def stop_spark() -> None:
     if gateway is None:
         return
     proc = getattr(gateway, "proc", None)
-    gateway.shutdown()
-    if proc is not None:  # the JVM exits when its stdin closes
+    if proc is None:
+        gateway.close()
+    else:
+        gateway.shutdown()
+        # The JVM exits when its stdin closes.
         proc.stdin.close()
         try:
             proc.wait(timeout=60)
@@ -144,3 +220,105 @@ def stop_spark() -> None:
             proc.kill()
     SparkContext._gateway = None
     SparkContext._jvm = None
+
+
+class SharedDriver:
+    """A local driver JVM that :func:`shared_driver` started; ``env`` lets other processes in."""
+
+    def __init__(self, gateway, env: Dict[str, str]) -> None:
+        self._gateway = gateway
+        self.env = env
+
+    def pid(self) -> int:
+        """The JVM's process id."""
+        return int(self._gateway.jvm.java.lang.ProcessHandle.current().pid())
+
+    def stop_leftover_session(self) -> bool:
+        """Stop a session a process left running (it died or never stopped it); True if one was.
+
+        The next process could not start its own: a JVM runs one SparkContext at a time.
+        """
+        jvm = self._gateway.jvm
+        # The Scala object itself: SparkContext.getActive has no static forwarder.
+        active = getattr(getattr(jvm.org.apache.spark, "SparkContext$"), "MODULE$").getActive()
+        if not active.isDefined():
+            return False
+        active.get().stop()
+        jvm.org.apache.spark.sql.SparkSession.clearDefaultSession()
+        return True
+
+
+@contextlib.contextmanager
+def shared_driver(
+    config: Optional[Dict[str, str]] = None, cwd: Optional[str] = None, log: Optional[str] = None
+) -> Iterator[SharedDriver]:
+    """Start one local driver JVM that the sessions of other processes start in, one at a time.
+
+    Inside the ``with`` block, a process started with the driver's ``env`` (a notebook kernel,
+    say) starts its :func:`get_spark` session in this JVM instead of a JVM of its own, when its
+    JVM-start settings (:func:`jvm_start_settings`) are the ones ``config`` gives; otherwise it
+    starts its own, as before. Classes loaded and code compiled for one session serve the next.
+    One process at a time: after each, :meth:`SharedDriver.stop_leftover_session`.
+
+    Parameters
+    ----------
+    config
+        Settings as for :func:`get_spark`; only the JVM-start ones are used.
+    cwd
+        The JVM's working folder. Each session resolves relative Hadoop paths against its own
+        process's folder anyway.
+    log
+        File for the JVM's own output (default: this process's stdout and stderr).
+
+    Examples
+    --------
+    >>> with shared_driver({"spark.driver.memory": "2g"}) as driver:   # doctest: +SKIP
+    ...     subprocess.run([sys.executable, "job.py"], env={**os.environ, **driver.env})
+    """
+    from subprocess import STDOUT
+
+    from pyspark import SparkConf
+    from pyspark.java_gateway import launch_gateway
+
+    _local_environment()
+    start = jvm_start_settings(local_settings(config))
+    conf = SparkConf(loadDefaults=False)
+    for key, value in start.items():
+        conf.set(key, value)
+    saved = {name: os.environ.pop(name) for name in _GATEWAY_ENV if name in os.environ}
+    try:
+        with contextlib.ExitStack() as stack:
+            popen: Dict[str, object] = {"cwd": cwd}
+            if log is not None:
+                out = stack.enter_context(open(log, "ab"))
+                popen.update(stdout=out, stderr=STDOUT)
+            try:
+                gateway = launch_gateway(conf, popen_kwargs=popen)
+            except Exception as exc:
+                first = str(exc).splitlines()[0][:200] if str(exc).strip() else ""
+                raise SparkSetupError(
+                    f"could not start the shared local driver ({type(exc).__name__}: {first}); "
+                    f"JAVA_HOME is {os.environ.get('JAVA_HOME', 'not set')}. Fix: install "
+                    "Java 17 and set JAVA_HOME to it"
+                ) from None
+            params = gateway.gateway_parameters
+            driver = SharedDriver(
+                gateway,
+                {
+                    "PYSPARK_GATEWAY_PORT": str(params.port),
+                    "PYSPARK_GATEWAY_SECRET": str(params.auth_token),
+                    SHARED_JVM_ENV: json.dumps(start, sort_keys=True),
+                },
+            )
+            try:
+                yield driver
+            finally:
+                proc = gateway.proc
+                gateway.shutdown()
+                proc.stdin.close()  # the JVM exits when its stdin closes
+                try:
+                    proc.wait(timeout=60)
+                except Exception:
+                    proc.kill()
+    finally:
+        os.environ.update(saved)

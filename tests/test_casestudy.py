@@ -79,3 +79,43 @@ def test_slowest_cells_come_from_the_recorded_timestamps():
         {"cell": 2, "source": "b = 2", "seconds": 7.4},
         {"cell": 1, "source": "a = 1", "seconds": 1.5},
     ]
+
+
+def _notebook(path: Path, cells) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+PID = "print(spark._jvm.java.lang.ProcessHandle.current().pid())"
+
+
+def test_run_starts_every_notebook_in_one_driver_jvm(tmp_path, monkeypatch, capsys):
+    from ctr_lab.cli import main
+
+    monkeypatch.setenv("CTR_LAB_SPARK_UI", "false")
+    configure = '%%configure -f\n{"driverMemory": "1g", "executorCores": 1}'
+    _notebook(tmp_path / "nb" / "a.ipynb", [configure, PID, "import os\nos._exit(1)"])
+    _notebook(
+        tmp_path / "nb" / "sub" / "b.ipynb",
+        [configure, PID + '\nspark.range(2).write.parquet("written")', "%%cleanup -f"],
+    )
+    _notebook(
+        tmp_path / "nb" / "c.ipynb",
+        ['%%configure -f\n{"driverMemory": "768m"}', PID, "%%cleanup -f"],
+    )
+    out = tmp_path / "out"
+    assert main(["run", "--notebooks", str(tmp_path / "nb"), "--out", str(out)]) == 1
+    printed = capsys.readouterr().out
+    pids = []
+    for name in ("a", "sub/b", "c"):
+        cell = nbformat.read(out / "notebooks" / f"{name}.ipynb", as_version=4).cells[1]
+        text = "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
+        pids.append(int(text.split()[-1]))
+    # a died with its session running; the run stopped it, and b started in the same JVM,
+    # with relative paths from b's own folder. c asked for other driver memory: its own JVM.
+    assert printed.count("stopped the Spark session it left running") == 1
+    assert pids[0] == pids[1] != pids[2]
+    assert (tmp_path / "nb" / "sub" / "written" / "_SUCCESS").is_file()
+    assert "a.ipynb" in printed and "FAILED" in printed

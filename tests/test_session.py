@@ -65,3 +65,61 @@ def test_missing_java_is_one_clear_line(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("ctr_lab.errors.SparkSetupError: could not start local Spark")
     assert "install Java 17" in last and str(tmp_path / "no-java") in last
+
+
+_CHILD = """
+import os, sys
+from ctr_lab.session import get_spark, stop_spark
+spark = get_spark()
+spark.range(3).write.parquet("written")
+print(spark._jvm.java.lang.ProcessHandle.current().pid(), flush=True)
+if sys.argv[1] == "die":
+    os._exit(3)
+stop_spark()
+"""
+
+
+def _child(folder: Path, env: dict, how: str = "stop") -> subprocess.CompletedProcess:
+    folder.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(
+        [sys.executable, "-c", _CHILD, how],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _pid(result: subprocess.CompletedProcess) -> int:
+    assert result.stdout.strip(), result.stderr[-2000:]
+    return int(result.stdout.split()[-1])
+
+
+def test_other_processes_start_their_sessions_in_the_shared_driver(tmp_path, monkeypatch):
+    from ctr_lab.session import shared_driver
+
+    monkeypatch.setenv("CTR_LAB_SPARK_UI", "false")
+    monkeypatch.delenv("CTR_LAB_MASTER", raising=False)
+    monkeypatch.setenv("CTR_LAB_DRIVER_MEMORY", "1g")
+    with shared_driver(cwd=str(tmp_path)) as driver:
+        env = {**os.environ, **driver.env}
+        first, second = _child(tmp_path / "a", env), _child(tmp_path / "b" / "c", env)
+        assert _pid(first) == _pid(second) == driver.pid()
+        # Relative paths start at each process's folder, not at the JVM's.
+        assert (tmp_path / "a" / "written" / "_SUCCESS").is_file()
+        assert (tmp_path / "b" / "c" / "written" / "_SUCCESS").is_file()
+        assert not (tmp_path / "written").exists()
+        # Other JVM-start settings: a JVM of its own.
+        other = _child(tmp_path / "d", {**env, "CTR_LAB_DRIVER_MEMORY": "768m"})
+        assert _pid(other) != driver.pid()
+        # A process that dies with its session running: the next one can start only once the
+        # leftover session is stopped.
+        dead = _child(tmp_path / "e", env, how="die")
+        assert dead.returncode == 3 and _pid(dead) == driver.pid()
+        assert driver.stop_leftover_session() is True
+        assert driver.stop_leftover_session() is False
+        assert _pid(_child(tmp_path / "f", env)) == driver.pid()
+        pid = driver.pid()
+    # The driver's JVM is gone with the block.
+    assert not Path(f"/proc/{pid}").exists()
