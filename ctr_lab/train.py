@@ -819,7 +819,9 @@ def tune(
     model_dir
         Also save the best model there, as :func:`fit_or_load` would save the same pipeline
         with the winning values as settings: a later ``fit_or_load`` with those settings, in
-        that folder or one beside it, loads it instead of fitting it again.
+        that folder or one beside it, loads it instead of fitting it again. The table is kept
+        with it: the same search again (same rows, pipeline, settings, grid and search
+        arguments) loads the model and the table instead of searching.
 
     Returns
     -------
@@ -839,6 +841,22 @@ def tune(
     from pyspark.ml.tuning import CrossValidator, ParamGridBuilder, TrainValidationSplit
 
     pipeline = build_pipeline(pipeline_name, **settings)
+    spark = train_df.sparkSession
+    search_args = {
+        "grid": {k: list(v) for k, v in grid.items()},
+        "method": method,
+        "metric": metric,
+        "train_ratio": train_ratio,
+        "num_folds": num_folds,
+        "seed": seed,
+    }
+    data: Optional[Dict[str, Any]] = None
+    if model_dir is not None:
+        data = data_fingerprint(train_df)
+        search_fp = _fingerprint(spark, pipeline, train_df, settings, data, search_args)
+        saved = _saved_marker(_Fs(spark, model_dir), model_dir.rstrip("/"))
+        if saved.get("search_fingerprint") == search_fp and "search_table" in saved:
+            return PipelineModel.load(model_dir), pd.DataFrame(saved["search_table"])
     before, lr, after = _split_stages(pipeline.getStages())
     builder = ParamGridBuilder()
     for name, values in grid.items():
@@ -896,9 +914,15 @@ def tune(
     if model_dir is not None:
         best = {p.name: v for p, v in param_maps[int(table.index[0])].items()}
         won = {**settings, **best}
-        spark = train_df.sparkSession
-        fingerprint = _fingerprint(spark, build_pipeline(pipeline_name, **won), train_df, won)
-        _save_model(_Fs(spark, model_dir), model_dir.rstrip("/"), fingerprint, model=model)
+        won_pipeline = build_pipeline(pipeline_name, **won)
+        fingerprint = _fingerprint(spark, won_pipeline, train_df, won, data)
+        records = [
+            {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
+            for row in table.to_dict("records")
+        ]
+        kept = {"search_fingerprint": search_fp, "search_table": records}
+        fs = _Fs(spark, model_dir)
+        _save_model(fs, model_dir.rstrip("/"), fingerprint, model=model, extra=kept)
     return model, table.reset_index(drop=True)
 
 
@@ -941,16 +965,29 @@ def _pipeline_spec(pipeline: Pipeline) -> List[Dict[str, Any]]:
     return specs
 
 
-def _fingerprint(spark, pipeline: Pipeline, df: DataFrame, settings: Dict[str, Any]) -> str:
+def _fingerprint(
+    spark,
+    pipeline: Pipeline,
+    df: DataFrame,
+    settings: Dict[str, Any],
+    data: Optional[Dict[str, Any]] = None,
+    search: Optional[Dict[str, Any]] = None,
+) -> str:
+    """The fingerprint of fitting ``pipeline`` on ``df`` (of a ``search`` for its best LR).
+
+    ``data``: ``df``'s :func:`data_fingerprint` when it is known already.
+    """
     import ctr_lab
 
     doc = {
-        "data": data_fingerprint(df),
+        "data": data if data is not None else data_fingerprint(df),
         "pipeline": _pipeline_spec(pipeline),
         "settings": {k: repr(v) for k, v in sorted(settings.items())},
         "ctr_lab": getattr(ctr_lab, "__version__", "unknown"),
         "spark": spark.version,
     }
+    if search is not None:
+        doc["search"] = {k: repr(v) for k, v in sorted(search.items())}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode("utf-8")).hexdigest()
 
 
@@ -962,14 +999,20 @@ def _marker(model_dir: str) -> str:
 STALE_SAVE_SECONDS = 3600.0
 
 
-def _saved_fingerprint(fs: _Fs, model_dir: str) -> Optional[str]:
+def _saved_marker(fs: _Fs, model_dir: str) -> Dict[str, Any]:
+    """The completion marker of the model in ``model_dir``; empty when there is none."""
     saved = fs.read_text(_marker(model_dir))
     if saved is None:
-        return None
+        return {}
     try:
-        return json.loads(saved).get("fingerprint")
+        marker = json.loads(saved)
     except ValueError:
-        return None
+        return {}
+    return marker if isinstance(marker, dict) else {}
+
+
+def _saved_fingerprint(fs: _Fs, model_dir: str) -> Optional[str]:
+    return _saved_marker(fs, model_dir).get("fingerprint")
 
 
 def _restore_left_over(fs: _Fs, model_dir: str, fingerprint: str) -> bool:
@@ -1092,11 +1135,12 @@ def _save_model(
     fingerprint: str,
     model: Optional[PipelineModel] = None,
     copy_of: Optional[str] = None,
+    extra: Optional[Dict[str, Any]] = None,
 ) -> None:
     """Save ``model`` (or copy the saved model at ``copy_of``) to ``base`` atomically.
 
-    Written to a temporary sibling, the marker last, then renamed into place; the previous
-    folder is moved aside first and dropped after.
+    Written to a temporary sibling, the marker (with ``extra`` in it) last, then renamed into
+    place; the previous folder is moved aside first and dropped after.
     """
     tmp_dir = f"{base}.tmp-{uuid.uuid4().hex[:12]}"
     old_dir = f"{base}.old-{uuid.uuid4().hex[:12]}"
@@ -1112,6 +1156,7 @@ def _save_model(
         }
         if copy_of is not None:
             marker["copied_from"] = copy_of
+        marker.update(extra or {})
         fs.write_text(_marker(tmp_dir), json.dumps(marker))
         if fs.exists(base):  # stale or half-written: move it aside, then drop it
             fs.rename(base, old_dir)

@@ -410,6 +410,41 @@ def test_tune_saves_its_winner_as_the_model_fit_or_load_would_fit(
     assert other["loaded"] is False
 
 
+def test_the_same_search_again_loads_its_winner_and_table(spark, small_df, tmp_path, monkeypatch):
+    import pandas as pd
+    from pyspark.ml.tuning import TrainValidationSplit
+
+    folder = str(tmp_path / "tuned")
+    model, table = train.tune(
+        small_df, "course_baseline", {"regParam": [1e-4, 1e-1]}, model_dir=folder, maxIter=5
+    )
+    searches = []
+    original = TrainValidationSplit.fit
+
+    def counting_fit(self, *args, **kwargs):
+        searches.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(TrainValidationSplit, "fit", counting_fit)
+    again, again_table = train.tune(
+        small_df, "course_baseline", {"regParam": [1e-4, 1e-1]}, model_dir=folder, maxIter=5
+    )
+    assert searches == []
+    pd.testing.assert_frame_equal(again_table, table)
+    assertDataFrameEqual(_p_hat(again, small_df), _p_hat(model, small_df), rtol=1e-9)
+    # Another grid, or another search setting: searched again.
+    train.tune(small_df, "course_baseline", {"regParam": [1e-4, 1e-2]}, model_dir=folder, maxIter=5)
+    train.tune(
+        small_df,
+        "course_baseline",
+        {"regParam": [1e-4, 1e-2]},
+        model_dir=folder,
+        maxIter=5,
+        train_ratio=0.7,
+    )
+    assert searches == [1, 1]
+
+
 # ----------------------------------------------------------------------------------------------
 # Tuning and quality
 # ----------------------------------------------------------------------------------------------
