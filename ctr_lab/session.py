@@ -207,19 +207,23 @@ def stop_spark() -> None:
     gateway = SparkContext._gateway
     if gateway is None:
         return
-    proc = getattr(gateway, "proc", None)
-    if proc is None:
+    if getattr(gateway, "proc", None) is None:
         gateway.close()
     else:
-        gateway.shutdown()
-        # The JVM exits when its stdin closes.
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=60)
-        except Exception:
-            proc.kill()
+        _shut_down(gateway)
     SparkContext._gateway = None
     SparkContext._jvm = None
+
+
+def _shut_down(gateway) -> None:
+    """Stop the JVM this process started behind ``gateway`` and wait for it to exit."""
+    proc = gateway.proc
+    gateway.shutdown()
+    proc.stdin.close()  # the JVM exits when its stdin closes
+    try:
+        proc.wait(timeout=60)
+    except Exception:
+        proc.kill()
 
 
 class SharedDriver:
@@ -313,12 +317,6 @@ def shared_driver(
             try:
                 yield driver
             finally:
-                proc = gateway.proc
-                gateway.shutdown()
-                proc.stdin.close()  # the JVM exits when its stdin closes
-                try:
-                    proc.wait(timeout=60)
-                except Exception:
-                    proc.kill()
+                _shut_down(gateway)
     finally:
         os.environ.update(saved)
