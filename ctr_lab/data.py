@@ -730,8 +730,8 @@ class _Cache:
 
         if files is not None:
             stats = [
-                (os.path.basename(f), os.path.getsize(f), os.stat(f).st_mtime_ns // 1_000_000)
-                for f in files
+                (os.path.basename(f), st.st_size, st.st_mtime_ns // 1_000_000)
+                for f, st in ((f, os.stat(f)) for f in files)
             ]
         else:
             try:

@@ -1,12 +1,13 @@
 """A class-data sharing archive that makes the local Spark driver start faster.
 
-Every notebook starts its own Spark driver JVM, and a fresh JVM spends seconds loading and
-verifying the same ~20,000 Spark, Scala and Hadoop classes before its first job, and more
-before its first model. Java 17's dynamic class-data sharing (JEP 350) records those classes
-once, in their loaded form, in an archive file; later JVMs map the file instead of loading the
-classes again. ``ctr-lab jvm-archive`` builds the archive by running a small case study (load,
-featurize, fit, save, reload, evaluate) in a JVM that writes it on exit; :func:`java_options`
-hands it to every local session :func:`ctr_lab.session.get_spark` starts.
+Every notebook opened in Jupyter starts its own Spark driver JVM (``ctr-lab run`` starts one
+for all), and a fresh JVM spends seconds loading and verifying the same ~20,000 Spark, Scala and
+Hadoop classes before its first job, and more before its first model. Java 17's dynamic
+class-data sharing (JEP 350) records those classes once, in their loaded form, in an archive
+file; later JVMs map the file instead of loading the classes again. ``ctr-lab jvm-archive``
+builds the archive by running a small case study (load, featurize, fit, save, reload, evaluate)
+in a JVM that writes it on exit; :func:`java_options` hands it to every local session
+:func:`ctr_lab.session.get_spark` starts.
 
 The archive belongs to one environment: it is kept under the environment's prefix and named
 after its PySpark version. The JVM checks it against the JDK build and the class path at start

@@ -253,20 +253,12 @@ class LocalSession:
             self.jvm_settings = None
 
     def jvm_can_stay(self) -> bool:
-        """Whether the stored settings can start a session in the running JVM.
-
-        Settings read when a JVM starts (``spark.driver.*`` such as driver memory, ``spark.jars*``)
-        must be the same, and every setting the JVM started with must be set again: a JVM keeps
-        the settings it started with as defaults for its next session.
-        """
-        from ctr_lab.session import jvm_start_settings, local_settings
+        """Whether the stored settings can start a session in the running JVM (``jvm_fits``)."""
+        from ctr_lab.session import jvm_fits, local_settings
 
         if self.jvm_settings is None:
             return False
-        new = local_settings(self.spark_settings()[2])
-        return set(self.jvm_settings) <= set(new) and all(
-            new[key] == value for key, value in jvm_start_settings(self.jvm_settings).items()
-        )
+        return jvm_fits(self.jvm_settings, local_settings(self.spark_settings()[2]))
 
     def row(self) -> Dict[str, str]:
         sc = self.spark.sparkContext if self.spark is not None else None

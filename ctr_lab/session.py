@@ -97,6 +97,24 @@ def jvm_start_settings(settings: Dict[str, str]) -> Dict[str, str]:
     return {k: v for k, v in settings.items() if k.startswith(JVM_START_PREFIXES)}
 
 
+def jvm_fits(started_with: Dict[str, str], settings: Dict[str, str]) -> bool:
+    """Whether a new session with ``settings`` can start in a JVM started with ``started_with``.
+
+    The JVM-start settings must be the same (none changed, added or dropped), and every setting
+    the JVM started with must be set again: a JVM keeps them as defaults for its next session.
+
+    Examples
+    --------
+    >>> jvm_fits({"spark.driver.memory": "2g"}, {"spark.driver.memory": "2g", "spark.x": "1"})
+    True
+    >>> jvm_fits({"spark.driver.memory": "2g"}, {"spark.driver.memory": "1g"})
+    False
+    """
+    return set(started_with) <= set(settings) and jvm_start_settings(
+        settings
+    ) == jvm_start_settings(started_with)
+
+
 def shared_jvm_settings() -> Optional[Dict[str, str]]:
     """What the shared driver JVM this process may use started with, or None if there is none."""
     text = os.environ.get(SHARED_JVM_ENV)
@@ -122,7 +140,7 @@ def _leave_shared_jvm_unless_it_fits(settings: Dict[str, str]) -> None:
     shared = shared_jvm_settings()
     if SparkContext._gateway is not None or shared is None:
         return
-    if jvm_start_settings(settings) != shared:
+    if not jvm_fits(shared, settings):
         for name in _GATEWAY_ENV:
             os.environ.pop(name, None)
 

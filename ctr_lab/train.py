@@ -852,9 +852,10 @@ def tune(
     }
     data: Optional[Dict[str, Any]] = None
     if model_dir is not None:
+        fs = _Fs(spark, model_dir)
         data = data_fingerprint(train_df)
         search_fp = _fingerprint(spark, pipeline, train_df, settings, data, search_args)
-        saved = _saved_marker(_Fs(spark, model_dir), model_dir.rstrip("/"))
+        saved = _saved_marker(fs, model_dir.rstrip("/"))
         if saved.get("search_fingerprint") == search_fp and "search_table" in saved:
             return PipelineModel.load(model_dir), pd.DataFrame(saved["search_table"])
     before, lr, after = _split_stages(pipeline.getStages())
@@ -921,7 +922,6 @@ def tune(
             for row in table.to_dict("records")
         ]
         kept = {"search_fingerprint": search_fp, "search_table": records}
-        fs = _Fs(spark, model_dir)
         _save_model(fs, model_dir.rstrip("/"), fingerprint, model=model, extra=kept)
     return model, table.reset_index(drop=True)
 

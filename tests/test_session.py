@@ -123,3 +123,15 @@ def test_other_processes_start_their_sessions_in_the_shared_driver(tmp_path, mon
         pid = driver.pid()
     # The driver's JVM is gone with the block.
     assert not Path(f"/proc/{pid}").exists()
+
+
+def test_a_jvm_fits_a_session_only_with_the_same_start_settings():
+    from ctr_lab.session import jvm_fits
+
+    started = {"spark.driver.memory": "2g", "spark.sql.shuffle.partitions": "8"}
+    assert jvm_fits(started, {**started, "spark.sql.shuffle.partitions": "4", "spark.x": "1"})
+    assert not jvm_fits(started, {**started, "spark.driver.memory": "1g"})
+    # A JVM-start setting added later needs a new JVM too: it is read only at start.
+    assert not jvm_fits(started, {**started, "spark.jars": "extra.jar"})
+    # A setting the JVM started with, left out: the JVM would still apply it.
+    assert not jvm_fits(started, {"spark.driver.memory": "2g"})
