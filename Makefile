@@ -63,7 +63,7 @@ cluster: $(VENV)/.installed ## A Spark standalone cluster (master + 2 workers) a
 	@$(PY) -m pytest tests/e2e/cluster tests/e2e/test_remote_python.py
 
 samples: $(VENV)/.installed ## Regenerate data_samples/ (the test suite checks they reproduce)
-	@$(PY) -m ctr_lab.samples --write
+	@$(PY) -m ctr_lab.tools.make_samples --write
 
 bench: $(VENV)/.installed ## Run the benchmarks side by side; results into build/bench and BENCHMARKS.md
 	@$(VENV)/bin/ctr-lab bench

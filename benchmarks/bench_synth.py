@@ -19,7 +19,7 @@ import tempfile
 
 CHILD = """
 import json, resource, sys
-from ctr_lab import synth
+from ctr_lab.tools import synth
 rows, suffix, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 truth = out + ".truth.csv.gz" if suffix == ".csv.gz" else None
 report = synth.write_dataset(out, rows=rows, seed=0, truth_path=truth)

@@ -33,10 +33,11 @@ def main(argv=None) -> int:
     os.environ.setdefault("CTR_LAB_MASTER", "local[2]")
     os.environ.setdefault("CTR_LAB_SHUFFLE_PARTITIONS", "4")
     os.environ.setdefault("CTR_LAB_SPARK_UI", "false")
-    from ctr_lab import synth, train
+    from ctr_lab import train
     from ctr_lab.data import load, read_truth
     from ctr_lab.evaluate import log_loss_of
     from ctr_lab.session import get_spark
+    from ctr_lab.tools import synth
 
     os.makedirs(args.data_dir, exist_ok=True)
     stem = os.path.join(args.data_dir, f"synth_{args.rows}_seed{args.seed}")

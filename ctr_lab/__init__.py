@@ -24,22 +24,20 @@ _EXPORTS = {
     "get_spark": "session",
 }
 
+#: The core modules. The tools that work on the core (the ``ctr-lab`` command, the notebook
+#: runner, the local kernel, the JVM archive, the benchmarks, the EMR helpers, the generator)
+#: live in :mod:`ctr_lab.tools`, which nothing here imports and which executors never get.
 _SUBMODULES = (
     "assignment",
-    "bench",
-    "bundle",
-    "casestudy",
     "data",
     "errors",
-    "emr",
     "evaluate",
     "features",
-    "magics",
+    "fs",
     "plots",
     "samples",
     "schema",
     "session",
-    "synth",
     "train",
 )
 

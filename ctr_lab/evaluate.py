@@ -889,3 +889,17 @@ def top_coefficients(
             "shared_by": np.array([len(x) for x in named], dtype="int64"),
         }
     )
+
+
+def headline(name: str, result: Dict[str, Any]) -> str:
+    """One line a notebook prints for a fitted model; ``ctr-lab run`` collects these lines.
+
+    Examples
+    --------
+    >>> headline("baseline", {"log_loss": 0.41234, "auc": 0.7012, "test_rows": 5180})
+    'baseline: test log loss 0.4123, AUC 0.7012 (5,180 test rows)'
+    """
+    return (
+        f"{name}: test log loss {result['log_loss']:.4f}, AUC {result['auc']:.4f} "
+        f"({result['test_rows']:,} test rows)"
+    )

@@ -19,7 +19,7 @@ Environment variables (local sessions only):
     ``spark.sql.shuffle.partitions``, default ``8``: fixed, so group-bys and joins split the same
     way on any number of cores.
 ``CTR_LAB_JVM_ARCHIVE``
-    The driver JVM's class-data archive (:mod:`ctr_lab.jvm`), or ``off``.
+    The driver JVM's class-data archive (built by ``ctr-lab jvm-archive``), or ``off``.
 ``CTR_LAB_SHARED_JVM``
     Set by :func:`shared_driver` (with PySpark's ``PYSPARK_GATEWAY_PORT`` and
     ``PYSPARK_GATEWAY_SECRET``) for the processes that may start their sessions in its JVM.
@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Dict, Iterator, Optional
 
 from ctr_lab.errors import SparkSetupError
-from ctr_lab.jvm import java_options
 
 DEFAULT_DRIVER_MEMORY = "4g"
 DEFAULT_SHUFFLE_PARTITIONS = 8
@@ -43,6 +42,48 @@ DEFAULT_SHUFFLE_PARTITIONS = 8
 JVM_START_PREFIXES = ("spark.driver.", "spark.jars", "spark.files", "spark.submit.")
 SHARED_JVM_ENV = "CTR_LAB_SHARED_JVM"
 _GATEWAY_ENV = ("PYSPARK_GATEWAY_PORT", "PYSPARK_GATEWAY_SECRET", SHARED_JVM_ENV)
+
+
+# ----------------------------------------------------------------------------------------------
+# The driver JVM's class-data archive (built by ``ctr-lab jvm-archive``, ctr_lab.tools.jvm)
+# ----------------------------------------------------------------------------------------------
+
+#: Set by :func:`build_archive` in the child process: the JVM writes its archive there on exit.
+_DUMP_ENV = "_CTR_LAB_JVM_ARCHIVE_DUMP"
+#: Keep the JVM quiet about classes it cannot archive (generated or signed ones).
+_QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
+
+
+def archive_path() -> str:
+    """The archive this environment's local sessions use (``CTR_LAB_JVM_ARCHIVE`` overrides).
+
+    Examples
+    --------
+    >>> archive_path().endswith(".jsa") or archive_path() == "off"
+    True
+    """
+    override = os.environ.get("CTR_LAB_JVM_ARCHIVE")
+    if override:
+        return override
+    import pyspark
+
+    return os.path.join(sys.prefix, "share", "ctr-lab", f"spark-{pyspark.__version__}.jsa")
+
+
+def java_options() -> str:
+    """Driver JVM options for the archive: use it when it exists; write it when building it."""
+    dump = os.environ.get(_DUMP_ENV)
+    if dump:
+        return f"{_option('ArchiveClassesAtExit', dump)} {_QUIET}"
+    path = archive_path()
+    if path == "off" or not os.path.isfile(path):
+        return ""
+    return f"{_option('SharedArchiveFile', path)} -Xshare:auto {_QUIET}"
+
+
+def _option(name: str, path: str) -> str:
+    option = f"-XX:{name}={path}"
+    return f'"{option}"' if " " in path else option  # Spark splits the options on spaces
 
 
 def local_settings(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:

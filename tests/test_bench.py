@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss, roc_auc_score
 
-from ctr_lab import bench
 from ctr_lab.errors import CtrLabError
+from ctr_lab.tools import bench
 
 ROWS = 5_000
 MODEL_PEERS = ["recommended", "course_ctr04", "course_baseline", "course_improved", "onehot"]
@@ -149,7 +149,7 @@ def test_cli_writes_json_table_and_plot_and_names_a_missing_peer(tmp_path):
         CTR_LAB_SHUFFLE_PARTITIONS="4",
     )
     done = subprocess.run(
-        [sys.executable, "-m", "ctr_lab", "bench", "--rows", "2k,3k", "--peers",
+        [sys.executable, "-m", "ctr_lab.tools", "bench", "--rows", "2k,3k", "--peers",
          "scan,sklearn_sgd,vw", "--out", str(out), "--json", str(json_path)],
         capture_output=True, text=True, timeout=900, env=env,
     )  # fmt: skip
@@ -184,7 +184,7 @@ def test_cli_writes_json_table_and_plot_and_names_a_missing_peer(tmp_path):
 
 
 def test_cli_rejects_unknown_peer(tmp_path, capsys):
-    from ctr_lab.cli import main
+    from ctr_lab.tools.cli import main
 
     assert main(["bench", "--rows", "1000", "--peers", "nope", "--out", str(tmp_path)]) == 1
     assert "unknown nope" in capsys.readouterr().err

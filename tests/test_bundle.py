@@ -7,7 +7,7 @@ import sys
 import zipfile
 
 import ctr_lab
-from ctr_lab.bundle import build_zip, package_dir, sha256_of
+from ctr_lab.tools.bundle import build_zip, package_dir, sha256_of
 
 
 def test_zip_holds_every_module_at_the_root(tmp_path):

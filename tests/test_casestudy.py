@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ctr_lab import casestudy
-from ctr_lab.casestudy import _HEADLINE, ORDER, headline, ordered_notebooks
+from ctr_lab.evaluate import headline
+from ctr_lab.tools import casestudy
+from ctr_lab.tools.casestudy import _HEADLINE, ORDER, ordered_notebooks
 
 nbformat = pytest.importorskip("nbformat", reason="the Jupyter stack is in the lab environment")
 
@@ -34,7 +35,7 @@ def test_headline_lines_round_trip_through_the_pattern():
 
 def test_committed_notebooks_print_the_headlines_the_table_shows():
     """03 and 04 print the course's and the recommended model's numbers as headline lines."""
-    from ctr_lab.casestudy import _HEADLINE as pattern
+    from ctr_lab.tools.casestudy import _HEADLINE as pattern
 
     def names(rel):
         nb = nbformat.read(REPO / "notebooks" / rel, as_version=4)
@@ -52,7 +53,7 @@ def test_committed_notebooks_print_the_headlines_the_table_shows():
 
 
 def test_a_missing_kernel_is_a_one_line_error(capsys):
-    from ctr_lab.cli import main
+    from ctr_lab.tools.cli import main
 
     assert main(["run", "--kernel", "no-such-kernel", "--only", "00_"]) == 1
     err = capsys.readouterr().err.strip()
@@ -92,7 +93,7 @@ PID = "print(spark._jvm.java.lang.ProcessHandle.current().pid())"
 
 
 def test_run_starts_every_notebook_in_one_driver_jvm(tmp_path, monkeypatch, capsys):
-    from ctr_lab.cli import main
+    from ctr_lab.tools.cli import main
 
     monkeypatch.setenv("CTR_LAB_SPARK_UI", "false")
     configure = '%%configure -f\n{"driverMemory": "1g", "executorCores": 1}'

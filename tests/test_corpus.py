@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
-from ctr_lab.cli import main
 from ctr_lab.data import load
 from ctr_lab.errors import DataLoadError
+from ctr_lab.tools.cli import main
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 

@@ -17,8 +17,8 @@ from botocore.stub import Stubber
 from botocore.validate import ParamValidator
 
 from ctr_lab import __version__, emr
-from ctr_lab.cli import main
 from ctr_lab.errors import CtrLabError
+from ctr_lab.tools.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 EMR_DIR = REPO / "emr_bootstrap"

@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
-from ctr_lab import jvm
+from ctr_lab import session
 from ctr_lab.errors import CtrLabError
 from ctr_lab.session import local_settings
+from ctr_lab.tools import jvm
 
 
 def test_sessions_use_the_archive_only_when_it_exists(tmp_path, monkeypatch):
@@ -29,7 +30,7 @@ def test_a_path_with_a_space_is_quoted_for_spark(tmp_path, monkeypatch):
     archive.parent.mkdir()
     archive.write_bytes(b"\0")
     monkeypatch.setenv("CTR_LAB_JVM_ARCHIVE", str(archive))
-    assert f'"-XX:SharedArchiveFile={archive}"' in jvm.java_options()
+    assert f'"-XX:SharedArchiveFile={archive}"' in session.java_options()
 
 
 def test_building_with_the_archive_off_is_a_clear_error(monkeypatch):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ctr_lab.magics import (
+from ctr_lab.tools.magics import (
     SESSION_KEYS,
     LocalSession,
     SparkStatementException,

@@ -13,21 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from ctr_lab.tools.casestudy import ORDER
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(
     p for p in (REPO / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
 )
-EXPECTED = [
-    "00_setup.ipynb",
-    "01_exploration.ipynb",
-    "02_sampling_and_pipelines.ipynb",
-    "03_model_building.ipynb",
-    "04_model_improvement.ipynb",
-    "05_feature_engineering_and_thresholds.ipynb",
-    "06_cluster_management.ipynb",
-    "assignment/solution.ipynb",
-    "assignment/starter.ipynb",
-]
 IDS = [p.relative_to(REPO / "notebooks").as_posix() for p in NOTEBOOKS]
 
 
@@ -45,7 +36,7 @@ def _source(cell: dict) -> str:
 
 
 def test_the_case_study_is_complete():
-    assert sorted(EXPECTED) == IDS
+    assert sorted(ORDER) == IDS
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)

@@ -1,4 +1,4 @@
-"""Tests for ctr_lab.synth: the synthetic data obey Avazu's structure and statistics.
+"""Tests for ctr_lab.tools.synth: the synthetic data obey Avazu's structure and statistics.
 
 Expected numbers are copied from shared/reference/avazu_facts.md (never read back from the
 generator), files are parsed with the standard library's csv module, and the generator is

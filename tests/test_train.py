@@ -547,8 +547,8 @@ def test_top_coefficients_of_a_hashed_model_are_named_by_spark_hashing(
 def test_features_for_the_lr_have_at_most_one_partition_per_core(spark):
     cores = spark.sparkContext.defaultParallelism
     many = spark.range(0, 1000, numPartitions=4 * cores)
-    merged = train._one_partition_per_core(many)
+    merged = train.pipelines._one_partition_per_core(many)
     assert merged.rdd.getNumPartitions() == cores
     assert merged.count() == 1000
     one = spark.range(0, 10, numPartitions=1)
-    assert train._one_partition_per_core(one).rdd.getNumPartitions() == 1
+    assert train.pipelines._one_partition_per_core(one).rdd.getNumPartitions() == 1

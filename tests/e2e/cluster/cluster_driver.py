@@ -2,7 +2,7 @@
 
 The interpreter that runs this script has PySpark but not ``ctr_lab`` (``tests/e2e/conftest.py``),
 like Livy's REPL on EMR: ``ctr_lab`` becomes importable only after ``sc.addPyFile`` of the zip that
-``ctr_lab.bundle.build_zip`` makes, in the driver and in the executors alike.
+``ctr_lab.tools.bundle.build_zip`` makes, in the driver and in the executors alike.
 
 Usage: ``python cluster_driver.py '<json spec>'``. The spec names the ``task`` (``"train"`` or
 ``"fit_or_load"``), the ``master``, the ``zip``, the ``data`` file, the ``out`` folder and the

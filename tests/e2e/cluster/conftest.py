@@ -31,8 +31,8 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def ctr_lab_zip(tmp_path_factory) -> Path:
-    """The pyFiles zip EMR gets, built by ctr_lab.bundle.build_zip."""
-    from ctr_lab.bundle import build_zip
+    """The pyFiles zip EMR gets, built by ctr_lab.tools.bundle.build_zip."""
+    from ctr_lab.tools.bundle import build_zip
 
     return build_zip(tmp_path_factory.mktemp("dist"))
 

@@ -26,7 +26,7 @@ from livy_server import LivyTestServer
 @pytest.fixture(scope="session")
 def livy_zip(tmp_path_factory) -> Path:
     """The pyFiles zip the project builds for EMR."""
-    from ctr_lab.bundle import build_zip
+    from ctr_lab.tools.bundle import build_zip
 
     return build_zip(tmp_path_factory.mktemp("dist"))
 

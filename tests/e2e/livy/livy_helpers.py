@@ -3,7 +3,7 @@
 The kernel side is the real sparkmagic ``pysparkkernel``; its config is derived from the
 student template ``emr_bootstrap/sparkmagic_config.json`` (see :func:`derive_test_config`).
 The remote side is the ``remote_python`` of ``tests/e2e/conftest.py``, which lacks
-``ctr_lab``: the package reaches it only as the zip that ``ctr_lab.bundle.build_zip`` makes,
+``ctr_lab``: the package reaches it only as the zip that ``ctr_lab.tools.bundle.build_zip`` makes,
 through ``pyFiles``.
 """
 

@@ -8,7 +8,7 @@ secret is read or written here.
 
 Examples
 --------
->>> from ctr_lab import emr
+>>> from ctr_lab.tools import emr
 >>> request = emr.build_request("quiz", "s3://my-bucket/ctr-lab", "0" * 64)   # doctest: +SKIP
 >>> emr.validate_request(request)                                            # doctest: +SKIP
 >>> request["AutoTerminationPolicy"]                                         # doctest: +SKIP
@@ -278,7 +278,7 @@ def build_package(out_dir: Optional[Path] = None) -> Dict[str, Any]:
     dict
         ``{"dir": Path, "files": {name: Path}, "sha256": {name: hex}}``.
     """
-    from ctr_lab.bundle import build_zip, sha256_of
+    from ctr_lab.tools.bundle import build_zip, sha256_of
 
     out = Path(out_dir) if out_dir else default_dist_dir()
     out.mkdir(parents=True, exist_ok=True)
@@ -800,7 +800,7 @@ def uploaded_sums(folder: str, s3) -> Dict[str, str]:
 
 def current_zip_sha256() -> str:
     """The sha256 of the pyFiles zip of the code imported now (fast: no wheel build)."""
-    from ctr_lab.bundle import build_zip, sha256_of
+    from ctr_lab.tools.bundle import build_zip, sha256_of
 
     with tempfile.TemporaryDirectory(prefix="ctr-lab-zip-") as tmp:
         return sha256_of(build_zip(tmp))

@@ -1,9 +1,9 @@
 """Run the case-study notebooks in order, headless, and summarise them (``ctr-lab run``).
 
-Each notebook runs in the local kernel (:mod:`ctr_lab.magics`), the way a student runs it on a
+Each notebook runs in the local kernel (:mod:`ctr_lab.tools.magics`), the way a student runs it on a
 laptop. The executed copies and their HTML go to an output folder, and a table says, for each
 notebook, whether it passed, how long it took, and the headline metrics it printed. Notebooks
-print those as :func:`headline` lines, so the table needs no second computation.
+print those as :func:`ctr_lab.evaluate.headline` lines, so the table needs no second computation.
 """
 
 from __future__ import annotations
@@ -45,20 +45,6 @@ LANGUAGE_INFO = {
 _HEADLINE = re.compile(
     r"^(?P<name>[\w-]+): test log loss (?P<log_loss>[0-9.]+), AUC (?P<auc>[0-9.]+)", re.M
 )
-
-
-def headline(name: str, result: Dict[str, Any]) -> str:
-    """One line a notebook prints for a fitted model; ``ctr-lab run`` collects these lines.
-
-    Examples
-    --------
-    >>> headline("baseline", {"log_loss": 0.41234, "auc": 0.7012, "test_rows": 5180})
-    'baseline: test log loss 0.4123, AUC 0.7012 (5,180 test rows)'
-    """
-    return (
-        f"{name}: test log loss {result['log_loss']:.4f}, AUC {result['auc']:.4f} "
-        f"({result['test_rows']:,} test rows)"
-    )
 
 
 @dataclass
@@ -187,7 +173,7 @@ def driver_settings(paths: List[Path]) -> Dict[str, str]:
     """
     import nbformat
 
-    from ctr_lab.magics import LocalSession
+    from ctr_lab.tools.magics import LocalSession
 
     for path in paths:
         for cell in nbformat.read(path, as_version=4).cells:

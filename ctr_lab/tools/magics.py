@@ -626,7 +626,7 @@ def _show_local_figures(stashed: Dict[Any, Any]) -> None:
 
 
 def main() -> None:
-    """Start the kernel (``python -m ctr_lab.magics -f CONNECTION_FILE``)."""
+    """Start the kernel (``python -m ctr_lab.tools.magics -f CONNECTION_FILE``)."""
     # Figures drawn in Spark cells are shown only by %matplot, as on Livy.
     os.environ["MPLBACKEND"] = "Agg"
     from ipykernel.kernelapp import IPKernelApp
@@ -644,7 +644,7 @@ def main() -> None:
 def kernel_spec(name: str = KERNEL_NAME) -> Dict[str, Any]:
     """The ``kernel.json`` of the local kernel for this Python."""
     return {
-        "argv": [sys.executable, "-m", "ctr_lab.magics", "-f", "{connection_file}"],
+        "argv": [sys.executable, "-m", "ctr_lab.tools.magics", "-f", "{connection_file}"],
         "display_name": DISPLAY_NAME if name == KERNEL_NAME else f"{DISPLAY_NAME} [{name}]",
         "language": "python",
         "metadata": {"debugger": False},

@@ -6,8 +6,8 @@ Hadoop classes before its first job, and more before its first model. Java 17's 
 class-data sharing (JEP 350) records those classes once, in their loaded form, in an archive
 file; later JVMs map the file instead of loading the classes again. ``ctr-lab jvm-archive``
 builds the archive by running a small case study (load, featurize, fit, save, reload, evaluate)
-in a JVM that writes it on exit; :func:`java_options` hands it to every local session
-:func:`ctr_lab.session.get_spark` starts.
+in a JVM that writes it on exit; :func:`ctr_lab.session.java_options` hands it to every local
+session :func:`ctr_lab.session.get_spark` starts.
 
 The archive belongs to one environment: it is kept under the environment's prefix and named
 after its PySpark version. The JVM checks it against the JDK build and the class path at start
@@ -31,43 +31,7 @@ import time
 from typing import Any, Dict, Optional
 
 from ctr_lab.errors import CtrLabError
-
-#: Set by :func:`build_archive` in the child process: the JVM writes its archive there on exit.
-_DUMP_ENV = "_CTR_LAB_JVM_ARCHIVE_DUMP"
-#: Keep the JVM quiet about classes it cannot archive (generated or signed ones).
-_QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
-
-
-def archive_path() -> str:
-    """The archive this environment's local sessions use (``CTR_LAB_JVM_ARCHIVE`` overrides).
-
-    Examples
-    --------
-    >>> archive_path().endswith(".jsa")   # doctest: +SKIP
-    True
-    """
-    override = os.environ.get("CTR_LAB_JVM_ARCHIVE")
-    if override:
-        return override
-    import pyspark
-
-    return os.path.join(sys.prefix, "share", "ctr-lab", f"spark-{pyspark.__version__}.jsa")
-
-
-def java_options() -> str:
-    """Driver JVM options for the archive: use it when it exists; write it when building it."""
-    dump = os.environ.get(_DUMP_ENV)
-    if dump:
-        return f"{_option('ArchiveClassesAtExit', dump)} {_QUIET}"
-    path = archive_path()
-    if path == "off" or not os.path.isfile(path):
-        return ""
-    return f"{_option('SharedArchiveFile', path)} -Xshare:auto {_QUIET}"
-
-
-def _option(name: str, path: str) -> str:
-    option = f"-XX:{name}={path}"
-    return f'"{option}"' if " " in path else option  # Spark splits the options on spaces
+from ctr_lab.session import _DUMP_ENV, archive_path
 
 
 def build_archive(
@@ -102,7 +66,13 @@ def build_archive(
     try:
         with tempfile.TemporaryDirectory(prefix="ctr-lab-jvm-") as work:
             result = subprocess.run(
-                [sys.executable, "-m", "ctr_lab.jvm", "--warm-up", *(["--quick"] if quick else [])],
+                [
+                    sys.executable,
+                    "-m",
+                    "ctr_lab.tools.jvm",
+                    "--warm-up",
+                    *(["--quick"] if quick else []),
+                ],
                 cwd=work,
                 env=env,
                 capture_output=True,
@@ -136,7 +106,7 @@ def _warm_up(quick: bool = False) -> None:
     from ctr_lab import evaluate
     from ctr_lab.data import load
     from ctr_lab.session import get_spark, stop_spark
-    from ctr_lab.synth import write_dataset
+    from ctr_lab.tools.synth import write_dataset
     from ctr_lab.train import PIPELINES, train_and_evaluate, tune
 
     spark = get_spark("ctr-lab-jvm-archive")
@@ -192,4 +162,6 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--warm-up"] and set(sys.argv[2:]) <= {"--quick"}:
         _warm_up(quick="--quick" in sys.argv)
     else:
-        sys.exit("usage: python -m ctr_lab.jvm --warm-up [--quick] (run by ctr-lab jvm-archive)")
+        sys.exit(
+            "usage: python -m ctr_lab.tools.jvm --warm-up [--quick] (run by ctr-lab jvm-archive)"
+        )

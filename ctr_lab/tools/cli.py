@@ -15,6 +15,7 @@ from typing import List, Optional
 from ctr_lab import __version__
 from ctr_lab import schema as S
 from ctr_lab.errors import CtrLabError
+from ctr_lab.train.names import PIPELINE_NAMES
 
 
 def _progress_bar(total: int, desc: str) -> tuple:
@@ -32,7 +33,7 @@ def _progress_bar(total: int, desc: str) -> tuple:
 
 
 def _make_data(args: argparse.Namespace) -> int:
-    from ctr_lab.synth import write_dataset
+    from ctr_lab.tools.synth import write_dataset
 
     if args.format != "course" and (args.damage or args.header_typo):
         raise CtrLabError(
@@ -83,9 +84,6 @@ def _inspect(args: argparse.Namespace) -> int:
     loaded = load(args.path, _spark_for_cli(), fmt=args.format)
     print(loaded.report.to_json() if args.json else loaded.report)
     return 0
-
-
-PIPELINE_NAMES = ("course_baseline", "course_improved", "recommended")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -212,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=_train)
 
     # Commands with their own modules: each adds its subparser (imports there stay light).
-    from ctr_lab import bench, casestudy, emr, jvm, magics
+    from ctr_lab.tools import bench, casestudy, emr, jvm, magics
 
     for module in (casestudy, magics, jvm, emr, bench):
         module.add_parser(sub)

@@ -34,7 +34,7 @@ code for every peer from the test rows' labels and predicted probabilities.
 
 Examples
 --------
->>> from ctr_lab.bench import parse_rows
+>>> from ctr_lab.tools.bench import parse_rows
 >>> parse_rows(["100k,300k", "1M"])
 [100000, 300000, 1000000]
 """
@@ -288,7 +288,7 @@ def prepare_data(rows: int, seed: int, data_dir: str) -> Dict[str, Any]:
     """
     import numpy as np
 
-    from ctr_lab.synth import write_dataset
+    from ctr_lab.tools.synth import write_dataset
 
     os.makedirs(data_dir, exist_ok=True)
     data = os.path.abspath(os.path.join(data_dir, f"avazu_synth_{rows}_seed{seed}.csv"))
@@ -830,7 +830,7 @@ def run_peer(peer: str, spec: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _child_main(argv: Sequence[str]) -> int:
-    """Entry of a peer's own process: ``python -m ctr_lab.bench PEER SPEC_JSON``."""
+    """Entry of a peer's own process: ``python -m ctr_lab.tools.bench PEER SPEC_JSON``."""
     peer, spec_json = argv[0], argv[1]
     t0 = time.perf_counter()
     spec = json.loads(spec_json)
@@ -924,7 +924,7 @@ def _run_peer_process(peer: str, spec: Dict[str, Any], timeout: float) -> Dict[s
     t0 = time.perf_counter()
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ctr_lab.bench", peer, json.dumps(spec)],
+            [sys.executable, "-m", "ctr_lab.tools.bench", peer, json.dumps(spec)],
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,

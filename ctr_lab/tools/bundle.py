@@ -8,7 +8,7 @@ same bytes every time for the same sources, so its sha256 identifies the code.
 
 Examples
 --------
->>> from ctr_lab.bundle import build_zip
+>>> from ctr_lab.tools.bundle import build_zip
 >>> path = build_zip("build/dist")            # doctest: +SKIP
 >>> path.name                                  # doctest: +SKIP
 'ctr_lab-0.1.0.zip'

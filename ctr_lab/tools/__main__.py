@@ -1,0 +1,7 @@
+"""``python -m ctr_lab.tools`` is the ``ctr-lab`` command."""
+
+import sys
+
+from ctr_lab.tools.cli import main
+
+sys.exit(main())

@@ -1,0 +1,260 @@
+"""Train once: a model saved with the fingerprint of its data, pipeline and settings, reloaded
+when they match, written atomically so an interrupted save never leaves a model that loads wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from ctr_lab.errors import CtrLabError
+from ctr_lab.fs import HadoopFs as _Fs
+from ctr_lab.train.pipelines import build_pipeline, fit_featurized
+
+#: Name of the file that marks a saved model folder complete; it holds the fingerprint.
+COMPLETE_MARKER = "_CTR_LAB_COMPLETE.json"
+
+
+def data_fingerprint(df: DataFrame) -> Dict[str, Any]:
+    """Row count and an order-free checksum (sum of xxhash64 of every row) of ``df``.
+
+    One pass over the data; the same rows give the same checksum on any partitioning.
+
+    Examples
+    --------
+    >>> data_fingerprint(spark.range(3))["rows"]
+    3
+    """
+    row_hash = F.xxhash64(*[F.col(c) for c in df.columns]).cast("decimal(38,0)")
+    row = df.agg(F.count(F.lit(1)), F.sum(row_hash)).first()
+    rows, total = (row[0], row[1]) if row is not None else (0, None)
+    return {"rows": int(rows), "checksum": str(total), "columns": list(df.columns)}
+
+
+def _stage_spec(stage: Any) -> Dict[str, Any]:
+    # Default output names embed the random uid: leave it out so equal pipelines match.
+    params = {
+        p.name: repr(v).replace(stage.uid, "<uid>") for p, v in stage.extractParamMap().items()
+    }
+    return {"class": f"{type(stage).__module__}.{type(stage).__name__}", "params": params}
+
+
+def _pipeline_spec(pipeline: Pipeline) -> List[Dict[str, Any]]:
+    specs = []
+    for stage in pipeline.getStages():
+        spec = _stage_spec(stage)
+        if isinstance(stage, Pipeline):
+            spec["stages"] = _pipeline_spec(stage)
+        specs.append(spec)
+    return specs
+
+
+def _fingerprint(
+    spark,
+    pipeline: Pipeline,
+    df: DataFrame,
+    settings: Dict[str, Any],
+    data: Optional[Dict[str, Any]] = None,
+    search: Optional[Dict[str, Any]] = None,
+) -> str:
+    """The fingerprint of fitting ``pipeline`` on ``df`` (of a ``search`` for its best LR).
+
+    ``data``: ``df``'s :func:`data_fingerprint` when it is known already.
+    """
+    import ctr_lab
+
+    doc = {
+        "data": data if data is not None else data_fingerprint(df),
+        "pipeline": _pipeline_spec(pipeline),
+        "settings": {k: repr(v) for k, v in sorted(settings.items())},
+        "ctr_lab": getattr(ctr_lab, "__version__", "unknown"),
+        "spark": spark.version,
+    }
+    if search is not None:
+        doc["search"] = {k: repr(v) for k, v in sorted(search.items())}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def _marker(model_dir: str) -> str:
+    return model_dir.rstrip("/") + "/" + COMPLETE_MARKER
+
+
+#: A ``.tmp-*`` folder without a marker older than this is a save that died: it is deleted.
+STALE_SAVE_SECONDS = 3600.0
+
+
+def _saved_marker(fs: _Fs, model_dir: str) -> Dict[str, Any]:
+    """The completion marker of the model in ``model_dir``; empty when there is none."""
+    saved = fs.read_text(_marker(model_dir))
+    if saved is None:
+        return {}
+    try:
+        marker = json.loads(saved)
+    except ValueError:
+        return {}
+    return marker if isinstance(marker, dict) else {}
+
+
+def _saved_fingerprint(fs: _Fs, model_dir: str) -> Optional[str]:
+    return _saved_marker(fs, model_dir).get("fingerprint")
+
+
+def _restore_left_over(fs: _Fs, model_dir: str, fingerprint: str) -> bool:
+    """Move a complete model with ``fingerprint`` that a killed save left aside back into place.
+
+    A save killed after its marker was written leaves the new model in ``<dir>.tmp-*``; one
+    killed between the two renames leaves the previous model in ``<dir>.old-*``.
+    """
+    for pattern in (".old-*", ".tmp-*"):
+        for path, _age in fs.glob(model_dir + pattern):
+            if _saved_fingerprint(fs, path) != fingerprint:
+                continue
+            if fs.exists(model_dir):
+                fs.rename(model_dir, f"{model_dir}.old-{uuid.uuid4().hex[:12]}")
+            return fs.rename(path, model_dir)
+    return False
+
+
+def _sweep_left_overs(fs: _Fs, model_dir: str) -> None:
+    """Delete what killed saves left beside ``model_dir``: ``.old-*`` folders, and ``.tmp-*``
+    folders with no marker and untouched for :data:`STALE_SAVE_SECONDS` (a younger one may be
+    another process's save in progress)."""
+    for path, _age in fs.glob(model_dir + ".old-*"):
+        fs.delete(path)
+    for path, age in fs.glob(model_dir + ".tmp-*"):
+        if age > STALE_SAVE_SECONDS and not fs.exists(_marker(path)):
+            fs.delete(path)
+
+
+def fit_or_load(
+    pipeline_or_name: Union[str, Pipeline],
+    train_df: DataFrame,
+    model_dir: str,
+    **settings: Any,
+) -> Tuple[PipelineModel, Dict[str, Any]]:
+    """Fit a pipeline once: reload the saved model when nothing changed, else fit and save it.
+
+    The fingerprint covers the data (row count + sum of row hashes: one pass), the pipeline's
+    stages and params, ``settings``, the ctr_lab version and the Spark version. A saved model is
+    loaded only when its folder holds the completion marker (:data:`COMPLETE_MARKER`) with the
+    same fingerprint. Saving is atomic: the model is written to a temporary sibling folder, the
+    marker is written last, and the folder is renamed into place (atomic on local disks and
+    HDFS; on S3 a rename is a copy, but a half-copied folder has no marker, so it is never
+    loaded). A folder without the marker (a crash mid-save) is deleted and refitted. A
+    complete model that a killed save left beside the folder (``<model_dir>.old-*`` or
+    ``.tmp-*``, with the marker) is moved back and loaded when its fingerprint matches; what
+    killed saves left otherwise is deleted (``.tmp-*`` once :data:`STALE_SAVE_SECONDS` old).
+
+    A model is trained once per data and settings, whatever folder asks for it: when another
+    folder beside ``model_dir`` (same parent) holds a complete model with the same fingerprint,
+    for example the baseline of notebook 03 or the winner :func:`tune` saved, it is copied
+    into ``model_dir`` (the same atomic save) and loaded instead of fitted.
+
+    Parameters
+    ----------
+    pipeline_or_name
+        A :data:`PIPELINES` name (built with ``settings``) or a ``Pipeline``.
+    train_df
+        The training rows.
+    model_dir
+        Where the model lives: a local path or an ``s3://`` URI.
+
+    Returns
+    -------
+    (PipelineModel, info)
+        ``info`` has ``loaded`` (bool), ``fingerprint``, ``seconds`` and ``model_dir``, and
+        ``copied_from`` when the model came from a folder beside it.
+
+    Examples
+    --------
+    >>> model, info = fit_or_load("recommended", train_df, "build/models/rec")   # doctest: +SKIP
+    >>> info["loaded"]                                                          # doctest: +SKIP
+    True
+    """
+    t0 = time.perf_counter()
+    spark = train_df.sparkSession
+    if isinstance(pipeline_or_name, str):
+        pipeline = build_pipeline(pipeline_or_name, **settings)
+    else:
+        pipeline = pipeline_or_name
+    fingerprint = _fingerprint(spark, pipeline, train_df, settings)
+    fs = _Fs(spark, model_dir)
+    info: Dict[str, Any] = {"fingerprint": fingerprint, "model_dir": model_dir}
+
+    base = model_dir.rstrip("/")
+    if _saved_fingerprint(fs, base) == fingerprint or _restore_left_over(fs, base, fingerprint):
+        model = PipelineModel.load(model_dir)
+        _sweep_left_overs(fs, base)
+        info.update(loaded=True, seconds=time.perf_counter() - t0)
+        return model, info
+    twin = _same_model_beside(fs, base, fingerprint)
+    if twin is not None:
+        _save_model(fs, base, fingerprint, copy_of=twin)
+        model = PipelineModel.load(model_dir)
+        info.update(loaded=True, copied_from=twin, seconds=time.perf_counter() - t0)
+        return model, info
+
+    model = fit_featurized(pipeline, train_df)
+    _save_model(fs, base, fingerprint, model=model)
+    info.update(loaded=False, seconds=time.perf_counter() - t0)
+    return model, info
+
+
+def _same_model_beside(fs: _Fs, base: str, fingerprint: str) -> Optional[str]:
+    """A complete model with ``fingerprint`` in another folder beside ``base``, if any."""
+    parent = base.rsplit("/", 1)[0] if "/" in base else "."
+    for marker, _age in fs.glob(f"{parent}/*/{COMPLETE_MARKER}"):
+        folder = marker[: -len(COMPLETE_MARKER) - 1]
+        name = folder.rsplit("/", 1)[-1]
+        if ".tmp-" in name or ".old-" in name or name == base.rsplit("/", 1)[-1]:
+            continue
+        if _saved_fingerprint(fs, folder) == fingerprint:
+            return folder
+    return None
+
+
+def _save_model(
+    fs: _Fs,
+    base: str,
+    fingerprint: str,
+    model: Optional[PipelineModel] = None,
+    copy_of: Optional[str] = None,
+    extra: Optional[Dict[str, Any]] = None,
+) -> None:
+    """Save ``model`` (or copy the saved model at ``copy_of``) to ``base`` atomically.
+
+    Written to a temporary sibling, the marker (with ``extra`` in it) last, then renamed into
+    place; the previous folder is moved aside first and dropped after.
+    """
+    tmp_dir = f"{base}.tmp-{uuid.uuid4().hex[:12]}"
+    old_dir = f"{base}.old-{uuid.uuid4().hex[:12]}"
+    try:
+        if model is not None:
+            model.write().overwrite().save(tmp_dir)
+        else:
+            assert copy_of is not None
+            fs.copy_tree(copy_of, tmp_dir, skip=COMPLETE_MARKER)
+        marker = {
+            "fingerprint": fingerprint,
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        if copy_of is not None:
+            marker["copied_from"] = copy_of
+        marker.update(extra or {})
+        fs.write_text(_marker(tmp_dir), json.dumps(marker))
+        if fs.exists(base):  # stale or half-written: move it aside, then drop it
+            fs.rename(base, old_dir)
+        if not fs.rename(tmp_dir, base):
+            raise CtrLabError(f"fit_or_load: could not rename {tmp_dir} to {base}")
+        fs.delete(old_dir)
+    except Exception:
+        fs.delete(tmp_dir)
+        raise
+    _sweep_left_overs(fs, base)
