@@ -10,14 +10,19 @@ import ctr_lab
 from ctr_lab.tools.bundle import build_zip, package_dir, sha256_of
 
 
-def test_zip_holds_every_module_at_the_root(tmp_path):
+def test_zip_holds_the_core_and_no_tool(tmp_path):
     path = build_zip(tmp_path)
     assert path.name == f"ctr_lab-{ctr_lab.__version__}.zip"
     names = set(zipfile.ZipFile(path).namelist())
-    modules = {f"ctr_lab/{p.name}" for p in package_dir().glob("*.py")}
-    assert modules <= names
-    assert "ctr_lab/log4j2.properties" in names
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    root = package_dir()
+    core = {
+        f"ctr_lab/{p.relative_to(root).as_posix()}"
+        for p in root.rglob("*.py")
+        if p.relative_to(root).parts[0] != "tools"
+    }
+    assert {"ctr_lab/train/pipelines.py", "ctr_lab/train/stages.py"} <= core
+    assert names == core | {"ctr_lab/log4j2.properties"}
+    assert not [n for n in names if n.startswith("ctr_lab/tools")]
 
 
 def test_zip_bytes_depend_on_the_sources_only(tmp_path):

@@ -3,8 +3,9 @@
 On EMR the notebook code runs in a Livy session whose Python does not have the laptop's files, and
 executors are other machines again. Spark's own mechanism delivers pure-Python packages: a zip with
 the package at its root, named in ``pyFiles`` (Livy), ``spark.submit.pyFiles``, ``--py-files``
-(``spark-submit``) or ``sc.addPyFile``. ``build_zip`` makes that zip from the installed package, the
-same bytes every time for the same sources, so its sha256 identifies the code.
+(``spark-submit``) or ``sc.addPyFile``. ``build_zip`` makes that zip from the installed package's core (not
+:mod:`ctr_lab.tools`, which executors never need), the same bytes every time for the same sources,
+so its sha256 identifies the code.
 
 Examples
 --------
@@ -36,11 +37,15 @@ def package_dir() -> Path:
 
 
 def _entries() -> Iterator[Tuple[str, Path]]:
+    """The core's files; the tools (``ctr_lab/tools``) never run on an executor."""
     root = package_dir()
     for path in sorted(root.rglob("*")):
+        inside = path.relative_to(root)
         if "__pycache__" in path.parts or not path.is_file() or path.suffix not in _SUFFIXES:
             continue
-        yield f"ctr_lab/{path.relative_to(root).as_posix()}", path
+        if inside.parts[0] == "tools":
+            continue
+        yield f"ctr_lab/{inside.as_posix()}", path
 
 
 def build_zip(out_dir: Union[str, os.PathLike] = "build/dist") -> Path:
