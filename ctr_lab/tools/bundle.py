@@ -3,9 +3,9 @@
 On EMR the notebook code runs in a Livy session whose Python does not have the laptop's files, and
 executors are other machines again. Spark's own mechanism delivers pure-Python packages: a zip with
 the package at its root, named in ``pyFiles`` (Livy), ``spark.submit.pyFiles``, ``--py-files``
-(``spark-submit``) or ``sc.addPyFile``. ``build_zip`` makes that zip from the installed package's core (not
-:mod:`ctr_lab.tools`, which executors never need), the same bytes every time for the same sources,
-so its sha256 identifies the code.
+(``spark-submit``) or ``sc.addPyFile``. ``build_zip`` makes that zip from the installed package's
+core (not :mod:`ctr_lab.tools`, which executors never need), the same bytes every time for the
+same sources, so its sha256 identifies the code.
 
 Examples
 --------
@@ -17,13 +17,13 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import os
 import zipfile
 from pathlib import Path
 from typing import Iterator, Tuple, Union
 
 import ctr_lab
+from ctr_lab.samples import sha256_of
 
 #: Files of the package that go into the zip (no caches, no compiled files).
 _SUFFIXES = (".py", ".properties")
@@ -76,10 +76,4 @@ def build_zip(out_dir: Union[str, os.PathLike] = "build/dist") -> Path:
     return target
 
 
-def sha256_of(path: Union[str, os.PathLike]) -> str:
-    """The hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+__all__ = ["build_zip", "package_dir", "sha256_of"]

@@ -15,6 +15,7 @@ from typing import List, Optional
 from ctr_lab import __version__
 from ctr_lab import schema as S
 from ctr_lab.errors import CtrLabError
+from ctr_lab.tools.arguments import positive_int
 from ctr_lab.train.names import PIPELINE_NAMES
 
 
@@ -145,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate synthetic Avazu-like click data. The true click probability of "
         "every row is known, so the best achievable log loss is known too.",
     )
-    make.add_argument("--rows", type=_positive_int, required=True, help="number of rows")
+    make.add_argument("--rows", type=positive_int, required=True, help="number of rows")
     make.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     make.add_argument(
         "--format",
@@ -205,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="time: the last day is the test set (default)",
     )
     train.add_argument("--model-dir", help="save the model here; reload it on the next run")
-    train.add_argument("--max-iter", type=_positive_int, help="cap the optimizer's iterations")
+    train.add_argument("--max-iter", type=positive_int, help="cap the optimizer's iterations")
     train.add_argument("--json", metavar="PATH", help="also write the metrics as JSON")
     train.set_defaults(func=_train)
 
@@ -215,16 +216,6 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (casestudy, magics, jvm, emr, bench):
         module.add_parser(sub)
     return parser
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text}")
-    return value
 
 
 def main(argv: Optional[List[str]] = None) -> int:

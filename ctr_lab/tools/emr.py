@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from ctr_lab.errors import CtrLabError
+from ctr_lab.tools.arguments import positive_int
 
 #: The S3 folder the checked-in JSON files name; replaced by the real folder when rendered.
 PLACEHOLDER_FOLDER = "s3://YOUR-BUCKET/ctr-lab"
@@ -1019,16 +1020,6 @@ def _cmd_terminate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text}")
-    return value
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``ctr-lab emr`` and its subcommands."""
     emr = sub.add_parser(
@@ -1094,7 +1085,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(throughput measured in BENCHMARKS.md, scaled to the cluster's cores).",
     )
     p.add_argument("--preset", required=True, help="a preset of emr_bootstrap/presets.json")
-    p.add_argument("--rows", type=_positive_int, help="rows in the run (default: the preset's)")
+    p.add_argument("--rows", type=positive_int, help="rows in the run (default: the preset's)")
     p.add_argument("--efficiency", type=float, help="parallel efficiency in (0, 1] (default 0.6)")
     p.add_argument("--json", action="store_true", help="print the estimate as JSON")
     p.set_defaults(func=_cmd_estimate)
