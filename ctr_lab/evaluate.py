@@ -113,6 +113,17 @@ def _clip(c: Column) -> Column:
     return F.least(F.greatest(c, F.lit(EPSILON)), F.lit(1 - EPSILON))
 
 
+def _log_loss_sum(clicks: Column, non_clicks: Column, score: Column) -> Column:
+    """The summed log loss of ``clicks`` + ``non_clicks`` rows that all scored ``score``.
+
+    The one log-loss formula here: :func:`log_loss_of` applies it to single rows (1 + 0 or
+    0 + 1), :func:`metrics` to the rows grouped by score. Scores are clipped to
+    ``[1e-15, 1 - 1e-15]``, as scikit-learn does.
+    """
+    p = _clip(score)
+    return F.sum(-(clicks * F.log(p) + non_clicks * F.log(1 - p)))
+
+
 def score_counts(
     df: DataFrame, label_col: str = "label", prob_col: str = "probability"
 ) -> DataFrame:
@@ -304,13 +315,14 @@ def log_loss_of(df, label_col: str = "label", prob_col: str = "probability") -> 
     0.2231
     """
     _check_columns(df, label_col, prob_col)
-    p = _clip(probability_of_click(df, prob_col))
     y = F.col(label_col).cast("double")
-    loss = -(y * F.log(p) + (1 - y) * F.log(1 - p))
-    value = df.agg(F.avg(loss).alias("log_loss")).first()[0]
-    if value is None:
+    row = df.agg(
+        _log_loss_sum(y, 1 - y, probability_of_click(df, prob_col)).alias("loss_sum"),
+        F.count(F.lit(1)).alias("rows"),
+    ).first()
+    if row is None or not row["rows"]:
         raise EvaluationError("log_loss_of: the DataFrame has no rows")
-    return float(value)
+    return float(row["loss_sum"]) / row["rows"]
 
 
 def _confusion(df: DataFrame, threshold: float, label_col: str, prob_col: str) -> Dict[str, int]:
@@ -424,11 +436,10 @@ def metrics(
     """
     cum = cumulative_counts(df, label_col, prob_col)
     count = F.col("pos") + F.col("neg")
-    p = _clip(F.col("s"))
     predicted = F.col("s") > F.lit(float(threshold))
     row = cum.agg(
         *_curve_sums(cum),
-        F.sum(-(F.col("pos") * F.log(p) + F.col("neg") * F.log(1 - p))).alias("loss_sum"),
+        _log_loss_sum(F.col("pos"), F.col("neg"), F.col("s")).alias("loss_sum"),
         F.sum(F.col("s") * count).alias("p_sum"),
         F.sum(F.when(predicted, F.col("pos")).otherwise(0)).cast("long").alias("tp"),
         F.sum(F.when(predicted, F.col("neg")).otherwise(0)).cast("long").alias("fp"),

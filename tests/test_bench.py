@@ -47,13 +47,14 @@ def _independent_split(spec):
     return rows, test
 
 
-def test_metrics_match_scikit_learn():
+def test_predictions_are_scored_as_scikit_learn_scores_them(spark, tmp_path):
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 2_000)
     p = np.round(rng.random(2_000), 2)  # rounded: many tied scores
-    assert bench.auc_of(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
-    assert bench.log_loss_np(y, p) == pytest.approx(log_loss(y, np.clip(p, 1e-15, 1 - 1e-15)))
-    assert math.isnan(bench.auc_of([1, 1], [0.2, 0.3]))
+    path = bench._write_predictions(y, p, str(tmp_path / "p.parquet"))
+    scores = bench.score_predictions(path)
+    assert scores["auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    assert scores["log_loss"] == pytest.approx(log_loss(y, np.clip(p, 1e-15, 1 - 1e-15)))
 
 
 def test_parse_rows():
@@ -63,7 +64,7 @@ def test_parse_rows():
             bench.parse_rows(bad)
 
 
-def test_prepare_data_split_and_bayes_floor(spec):
+def test_prepare_data_split_and_bayes_floor(spark, spec):
     rows, test = _independent_split(spec)
     assert spec["rows"] == len(rows) == ROWS
     assert spec["test_rows"] == len(test) and spec["train_rows"] == ROWS - len(test)
@@ -71,8 +72,9 @@ def test_prepare_data_split_and_bayes_floor(spec):
     ys = [y for y, _ in test]
     ps = [p for _, p in test]
     by_hand = -sum(math.log(p if y else 1 - p) for y, p in test) / len(test)
-    assert spec["bayes_log_loss"] == pytest.approx(by_hand, rel=1e-9)
-    assert spec["bayes_auc"] == pytest.approx(roc_auc_score(ys, ps), abs=1e-12)
+    bayes = bench.score_predictions(spec["bayes_predictions"])
+    assert bayes["log_loss"] == pytest.approx(by_hand, rel=1e-9)
+    assert bayes["auc"] == pytest.approx(roc_auc_score(ys, ps), abs=1e-12)
     # Reused, not regenerated, on the second call.
     again = bench.prepare_data(ROWS, seed=3, data_dir=os.path.dirname(spec["data"]))
     assert again["generate_seconds"] is None and again["test_rows"] == spec["test_rows"]
@@ -82,17 +84,23 @@ def test_prepare_data_split_and_bayes_floor(spec):
 UNREGULARISED = ("course_ctr04", "course_baseline")
 
 
-def _check_scored(result, spec):
+@pytest.fixture(scope="module")
+def bayes_log_loss(spark, spec):
+    return bench.score_predictions(spec["bayes_predictions"])["log_loss"]
+
+
+def _check_scored(result, spec, bayes_log_loss):
     assert result["status"] == "ok", result["note"]
     assert set(bench.RESULT_FIELDS) <= set(result)
     assert result["test_rows"] == spec["test_rows"]
     assert result["train_rows"] == spec["train_rows"]
-    assert math.isfinite(result["log_loss"]) and result["log_loss"] > spec["bayes_log_loss"]
+    bench.add_scores(result, bayes_log_loss)
+    assert math.isfinite(result["log_loss"]) and result["log_loss"] > bayes_log_loss
     if result["peer"] not in UNREGULARISED:
         # Better than nonsense: constant-CTR log loss is ~0.45 on this data.
         assert result["log_loss"] < 0.7
     assert 0.5 < result["auc"] <= 1.0
-    vs = 100 * (result["log_loss"] / spec["bayes_log_loss"] - 1)
+    vs = 100 * (result["log_loss"] / bayes_log_loss - 1)
     assert result["log_loss_vs_bayes_pct"] == pytest.approx(vs)
     for stage in ("load", "fit", "score"):
         assert result["stages"][stage] >= 0.0
@@ -100,14 +108,14 @@ def _check_scored(result, spec):
 
 
 @pytest.mark.parametrize("peer", MODEL_PEERS)
-def test_spark_peers_run_on_the_same_split(spark, spec, peer):
-    _check_scored(bench.run_peer(peer, spec), spec)
+def test_spark_peers_run_on_the_same_split(spark, spec, bayes_log_loss, peer):
+    _check_scored(bench.run_peer(peer, spec), spec, bayes_log_loss)
 
 
-def test_recommended_takes_bench_settings(spark, spec):
+def test_recommended_takes_bench_settings(spark, spec, bayes_log_loss):
     settings = {"maxIter": 3, "numFeatures": 1 << 12, "aggregationDepth": 3, "staging": "parquet"}
     result = bench.run_peer("recommended", {**spec, "settings": settings})
-    _check_scored(result, spec)
+    _check_scored(result, spec, bayes_log_loss)
     assert result["iterations"] <= 3
     assert {k: result["settings"][k] for k in settings} == settings
     assert result["settings"]["regParam"] > 0
@@ -120,13 +128,13 @@ def test_scan_floor(spark, spec):
 
 
 @pytest.mark.parametrize("peer", sorted(PYTHON_PEERS))
-def test_python_peers_or_their_missing_line(spec, peer):
+def test_python_peers_or_their_missing_line(spark, spec, bayes_log_loss, peer):
     result = bench.run_peer(peer, spec)
     if importlib.util.find_spec(PYTHON_PEERS[peer]) is None:
         assert result["status"] == "unavailable"
         assert "not installed" in result["note"]
     else:
-        _check_scored(result, spec)
+        _check_scored(result, spec, bayes_log_loss)
 
 
 def _shim_hiding(folder: Path, module: str) -> Path:

@@ -58,13 +58,13 @@ from ctr_lab.errors import CtrLabError
 __all__ = [
     "DEFAULT_ROWS",
     "PEERS",
-    "auc_of",
-    "log_loss_np",
+    "add_scores",
     "markdown_report",
     "parse_rows",
     "prepare_data",
     "run_bench",
     "run_peer",
+    "score_predictions",
 ]
 
 #: Peers in table order: name -> what it is.
@@ -103,6 +103,7 @@ RESULT_FIELDS = (
     "log_loss_vs_bayes_pct",
     "auc",
     "settings",
+    "predictions",
 )
 MEMORY_METHOD = (
     "peak resident set size (RSS) of the peer's process and all its children (the Spark "
@@ -115,7 +116,6 @@ _HASH_BITS = 22
 _RAW_FEATURES = S.FEATURE_COLUMNS
 #: Spark peers: their results carry the Spark version.
 _SPARK_PEERS = ("recommended", "course_ctr04", "course_baseline", "course_improved", "onehot")
-_EPS = 1e-15
 
 
 # ----------------------------------------------------------------------------------------------
@@ -173,42 +173,45 @@ def _parse_settings(items: Sequence[str]) -> Dict[str, Any]:
     return settings
 
 
-def log_loss_np(y, p) -> float:
-    """Mean log loss of probabilities ``p`` against 0/1 labels ``y``, clipped at 1e-15.
-
-    Examples
-    --------
-    >>> round(log_loss_np([1, 0], [0.8, 0.2]), 4)
-    0.2231
-    """
+def _write_predictions(y, p, path: str) -> str:
+    """Write test labels and predicted probabilities to a Parquet file; return its path."""
     import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    y = np.asarray(y, dtype=np.float64)
-    p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1.0 - _EPS)
-    return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log1p(-p)))
+    table = pa.table(
+        {
+            "label": np.asarray(y).astype(np.int8),
+            "p": np.asarray(p, dtype=np.float64),
+        }
+    )
+    pq.write_table(table, path)
+    return path
 
 
-def auc_of(y, p) -> float:
-    """Exact ROC AUC (ties count one half) from ranks, as ``sklearn.metrics.roc_auc_score``.
+def score_predictions(path: str) -> Dict[str, float]:
+    """Test log loss and exact ROC AUC of a predictions file, by :mod:`ctr_lab.evaluate`.
 
-    Examples
-    --------
-    >>> auc_of([1, 0, 1, 0], [0.9, 0.8, 0.8, 0.1])
-    0.875
+    Every peer, Spark or not, and the generator's true probabilities are scored here, by the
+    lab's one log loss and one AUC, in the parent's Spark session after the peers have run.
     """
-    import numpy as np
+    from ctr_lab.evaluate import log_loss_of, roc_auc
 
-    y = np.asarray(y).astype(bool)
-    p = np.asarray(p, dtype=np.float64)
-    _, inverse, counts = np.unique(p, return_inverse=True, return_counts=True)
-    ends = np.cumsum(counts)
-    mean_rank = ends - (counts - 1) / 2.0  # 1-based average rank of each tied group
-    ranks = mean_rank[inverse]
-    n1 = int(y.sum())
-    n0 = y.size - n1
-    if n1 == 0 or n0 == 0:
-        return float("nan")
-    return float((ranks[y].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
+    df = _spark().read.parquet("file://" + os.path.abspath(path)).cache()
+    try:
+        return {"log_loss": log_loss_of(df, "label", "p"), "auc": roc_auc(df, "label", "p")}
+    finally:
+        df.unpersist()
+
+
+def add_scores(result: Dict[str, Any], bayes_log_loss: Optional[float]) -> Dict[str, Any]:
+    """Fill ``log_loss``, ``auc`` and ``log_loss_vs_bayes_pct`` of a peer's result."""
+    if result.get("status") != "ok" or not result.get("predictions"):
+        return result
+    result.update(score_predictions(result["predictions"]))
+    if bayes_log_loss:
+        result["log_loss_vs_bayes_pct"] = 100.0 * (result["log_loss"] / bayes_log_loss - 1.0)
+    return result
 
 
 class _Timer:
@@ -283,8 +286,8 @@ def prepare_data(rows: int, seed: int, data_dir: str) -> Dict[str, Any]:
     -------
     dict
         ``data``, ``truth``, ``rows``, ``seed``, ``test_from_hour``, ``train_rows``,
-        ``test_rows``, ``bayes_log_loss`` and ``bayes_auc`` (the true probabilities on the
-        test rows), ``generate_seconds`` (None when reused).
+        ``test_rows``, ``bayes_predictions`` (a Parquet file of the test rows' labels and true
+        probabilities, for :func:`score_predictions`), ``generate_seconds`` (None when reused).
     """
     import numpy as np
 
@@ -318,8 +321,9 @@ def prepare_data(rows: int, seed: int, data_dir: str) -> Dict[str, Any]:
         "test_from_hour": test_from_hour,
         "train_rows": int((~is_test).sum()),
         "test_rows": int(is_test.sum()),
-        "bayes_log_loss": log_loss_np(labels[is_test], p_true[is_test]),
-        "bayes_auc": auc_of(labels[is_test], p_true[is_test]),
+        "bayes_predictions": _write_predictions(
+            labels[is_test], p_true[is_test], os.path.splitext(truth)[0] + "_test.parquet"
+        ),
         "generate_seconds": generated,
     }
 
@@ -352,6 +356,17 @@ def _spark():
             "spark.ui.showConsoleProgress": "false",
         },
     )
+
+
+def _stop_spark() -> None:
+    """Stop the parent's scoring session, if one was started."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        return
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()
 
 
 def _collect_scores(scored_df) -> Tuple[Any, Any]:
@@ -443,28 +458,6 @@ def _load_split(spec: Dict[str, Any], timer: _Timer, settings: Dict[str, Any]):
     return train_df, test_df
 
 
-@contextmanager
-def _lr_fit_seconds() -> Iterator[List[float]]:
-    """Seconds spent inside ``LogisticRegression._fit`` while the block runs."""
-    from pyspark.ml.classification import LogisticRegression
-
-    spent: List[float] = []
-    original = LogisticRegression._fit
-
-    def timed(self, dataset):
-        t0 = time.perf_counter()
-        try:
-            return original(self, dataset)
-        finally:
-            spent.append(time.perf_counter() - t0)
-
-    LogisticRegression._fit = timed  # type: ignore[method-assign]
-    try:
-        yield spent
-    finally:
-        LogisticRegression._fit = original  # type: ignore[method-assign]
-
-
 def _fit_featurized_and_score(stages: List[Any], train_df, test_df, timer: _Timer):
     """ctr_lab's own ``fit_featurized`` (features cached once, its LR settings), then scoring.
 
@@ -474,12 +467,9 @@ def _fit_featurized_and_score(stages: List[Any], train_df, test_df, timer: _Time
 
     from ctr_lab.train import fit_featurized, lr_model_of
 
-    t0 = time.perf_counter()
-    with _lr_fit_seconds() as spent:
-        model = fit_featurized(Pipeline(stages=stages), train_df)
-    total = time.perf_counter() - t0
-    timer.stages["fit"] = sum(spent)
-    timer.stages["featurize"] = total - sum(spent)
+    timings: Dict[str, float] = {}
+    model = fit_featurized(Pipeline(stages=stages), train_df, timings=timings)
+    timer.stages.update(timings)
     lr_model = lr_model_of(model)
     iterations = lr_model.summary.totalIterations if lr_model.hasSummary else None
     with timer("score"):
@@ -796,7 +786,8 @@ def run_peer(peer: str, spec: Dict[str, Any]) -> Dict[str, Any]:
 
     ``spec`` is what :func:`prepare_data` returns plus ``work_dir`` and ``settings``. The
     ``start`` stage is the Spark session (Spark peers) or nothing; ``total_seconds`` and
-    ``peak_rss_mib`` are filled in by the parent process (see :func:`run_bench`).
+    ``peak_rss_mib`` are filled in by the parent process (see :func:`run_bench`), and the
+    metrics by :func:`add_scores` from the ``predictions`` file this writes.
     """
     result = _empty_result(peer, spec)
     timer = _Timer()
@@ -821,11 +812,8 @@ def run_peer(peer: str, spec: Dict[str, Any]) -> Dict[str, Any]:
         if len(y) != spec.get("test_rows"):
             result["status"] = "split mismatch"
             result["note"] = f"{len(y):,} test rows, the split has {spec.get('test_rows'):,}"
-        result["log_loss"] = log_loss_np(y, p)
-        result["auc"] = auc_of(y, p)
-        bayes = spec.get("bayes_log_loss")
-        if bayes:
-            result["log_loss_vs_bayes_pct"] = 100.0 * (result["log_loss"] / bayes - 1.0)
+        name = f"predictions_{peer}_{spec['rows']}_{os.getpid()}.parquet"
+        result["predictions"] = _write_predictions(y, p, os.path.join(spec["work_dir"], name))
     return result
 
 
@@ -1001,27 +989,40 @@ def run_bench(
         report["data"].append(data)
         log(
             f"  train {data['train_rows']:,} rows, test {data['test_rows']:,} rows (from hour "
-            f"{data['test_from_hour']}), Bayes-optimal test log loss {data['bayes_log_loss']:.4f}"
+            f"{data['test_from_hour']})"
         )
+        spec = {**data, "work_dir": work_dir, "settings": dict(settings or {})}
+        results = []
+        for peer in peers:
+            log(f"  {peer} ...")
+            result = _run_peer_process(peer, spec, timeout)
+            results.append(result)
+            report["results"].append(result)
+            log("    " + _one_line(result))
+            if checkpoint is not None:  # partial results survive an interrupted run
+                checkpoint(report)
+        # Scored after every peer of this size has run and exited, so no peer shares the
+        # machine with the scoring session.
         bayes = _empty_result("bayes", data)
         bayes.update(
             status="ok",
             note="the generator's true probabilities",
             train_rows=data["train_rows"],
             test_rows=data["test_rows"],
-            log_loss=data["bayes_log_loss"],
+            predictions=data["bayes_predictions"],
             log_loss_vs_bayes_pct=0.0,
-            auc=data["bayes_auc"],
+            **score_predictions(data["bayes_predictions"]),
         )
-        spec = {**data, "work_dir": work_dir, "settings": dict(settings or {})}
-        for peer in peers:
-            log(f"  {peer} ...")
-            result = _run_peer_process(peer, spec, timeout)
-            report["results"].append(result)
-            log("    " + _one_line(result))
-            if checkpoint is not None:  # partial results survive an interrupted run
-                checkpoint(report)
+        data["bayes_log_loss"], data["bayes_auc"] = bayes["log_loss"], bayes["auc"]
+        log(f"  scores (ctr_lab.evaluate); Bayes-optimal test log loss {bayes['log_loss']:.4f}")
+        for result in results:
+            add_scores(result, bayes["log_loss"])
+            if result.get("log_loss") is not None:
+                log(f"    {result['peer']}: " + _one_line(result))
         report["results"].append(bayes)
+        if checkpoint is not None:
+            checkpoint(report)
+    _stop_spark()
     report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     report["load_average_after"] = _load_average()
     return report

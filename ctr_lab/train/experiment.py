@@ -9,19 +9,10 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 
 from ctr_lab.errors import CtrLabError
-from ctr_lab.evaluate import log_loss_of
+from ctr_lab.evaluate import log_loss_of, roc_auc
 from ctr_lab.train.pipelines import build_pipeline, click_probability, fit_featurized, lr_model_of
 from ctr_lab.train.splits import hash_split, random_split, time_split
 from ctr_lab.train.store import fit_or_load
-
-
-def _auc(pred_df: DataFrame) -> float:
-    from pyspark.ml.evaluation import BinaryClassificationEvaluator
-
-    evaluator = BinaryClassificationEvaluator(
-        rawPredictionCol="probability", labelCol="label", metricName="areaUnderROC", numBins=0
-    )
-    return float(evaluator.evaluate(pred_df))
 
 
 def train_and_evaluate(
@@ -81,7 +72,7 @@ def train_and_evaluate(
             "train_rows": train_df.count(),
             "test_rows": test_rows,
             "log_loss": log_loss_of(scored, "label", "p_hat"),
-            "auc": _auc(scored),
+            "auc": roc_auc(scored, "label", "p_hat"),
             "fit_seconds": fit_seconds,
             "iterations": iterations,
             "reg_param": lr_model.getRegParam(),

@@ -4,6 +4,7 @@ on features computed once.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from pyspark import StorageLevel
@@ -388,7 +389,9 @@ def _scaled_lr(lr: Any, rows: int) -> Any:
     return lr.copy({lr.regParam: float(prior_rows) / rows})
 
 
-def fit_featurized(pipeline: Pipeline, train_df: DataFrame) -> PipelineModel:
+def fit_featurized(
+    pipeline: Pipeline, train_df: DataFrame, timings: Optional[Dict[str, float]] = None
+) -> PipelineModel:
     """Fit ``pipeline`` with its features computed once and cached for the LR iterations.
 
     ``Pipeline.fit`` would compute the joins and windows of the feature stages once per
@@ -396,15 +399,26 @@ def fit_featurized(pipeline: Pipeline, train_df: DataFrame) -> PipelineModel:
     recomputes; here the features are computed once, cached (only the columns the LR reads),
     the LR fitted, and the cache released.
 
+    Parameters
+    ----------
+    timings
+        A dict that, when given, receives the wall seconds of ``featurize`` (fitting the
+        feature stages and computing their cached output) and ``fit`` (the LR alone).
+
     Examples
     --------
     >>> model = fit_featurized(build_pipeline("recommended"), train_df)   # doctest: +SKIP
     """
     before, lr, after = _split_stages(pipeline.getStages())
     cols = ["features", "label"] + ([lr.getWeightCol()] if lr.isSet(lr.weightCol) else [])
+    started = time.perf_counter()
     feature_model, features_df, rows = _fit_features(before, train_df, cols)
+    featurized = time.perf_counter()
     try:
         lr_model = _scaled_lr(lr, rows).fit(features_df)
     finally:
         features_df.unpersist()
+    if timings is not None:
+        timings["featurize"] = featurized - started
+        timings["fit"] = time.perf_counter() - featurized
     return PipelineModel(stages=[*feature_model.stages, lr_model, *after])
