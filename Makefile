@@ -42,11 +42,11 @@ lint: $(VENV)/.installed ## ruff, Python 3.9 compatibility (vermin) and mypy
 unit: $(VENV)/.installed ## The test suite on the lab environment (PySpark 3.5)
 	@$(PY) -m pytest --ignore=tests/e2e
 
-unit-spark4: $(VENV4)/.installed ## The test suite on the newest PySpark 4.x
-	@$(PY4) -m pytest --ignore=tests/e2e
+unit-spark4: $(VENV4)/.installed ## The tests that run Spark, again on the newest PySpark 4.x
+	@$(PY4) -m pytest --ignore=tests/e2e --spark-only
 
-notebooks-check: $(VENV)/.installed ## nbval: every notebook against its committed outputs (local kernel)
-	@CTR_LAB_PROGRESS=0 $(PY) -m pytest -p no:randomly --nbval notebooks \
+notebooks-check: $(VENV)/.installed ## nbval: every notebook against its committed outputs (local kernel, one JVM)
+	@CTR_LAB_PROGRESS=0 $(PY) -m pytest -p no:randomly -p tests.nbval_shared_jvm --nbval notebooks \
 	  --nbval-kernel-name ctr-lab --nbval-sanitize-with notebooks/nbval_sanitize.cfg \
 	  --nbval-kernel-startup-timeout 120 -o testpaths=notebooks
 

@@ -8,6 +8,32 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+SPARK_MARK = "spark"
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--spark-only",
+        action="store_true",
+        help="run only the tests that run Spark (the `spark` fixture or the `spark` mark): "
+        "those whose outcome can depend on the Spark version (`make unit-spark4`)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that uses the session; with --spark-only, keep the marked tests alone."""
+    for item in items:
+        if "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(SPARK_MARK)
+    if not config.getoption("--spark-only"):
+        return
+    kept = [item for item in items if item.get_closest_marker(SPARK_MARK)]
+    dropped = [item for item in items if not item.get_closest_marker(SPARK_MARK)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    items[:] = kept
+
+
 REAL_SAMPLES = REPO.parent / "shared" / "real_samples"
 
 

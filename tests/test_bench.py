@@ -145,6 +145,7 @@ def _shim_hiding(folder: Path, module: str) -> Path:
     return folder
 
 
+@pytest.mark.spark
 def test_cli_writes_json_table_and_plot_and_names_a_missing_peer(tmp_path):
     shim = _shim_hiding(tmp_path / "shim", "vowpalwabbit")
     out = tmp_path / "out"

@@ -48,6 +48,7 @@ def test_inspect_real_course_sample(spark, real_samples, capsys):
     assert "ids repaired" in text and "ids unrepairable" in text
 
 
+@pytest.mark.spark
 def test_inspect_fatal_error_is_one_line_and_exit_1(tmp_path):
     bad = tmp_path / "labels.csv"
     header = "id,click,hour,C1,banner_pos,site_id,site_domain,site_category,app_id,app_domain,"

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ctr_lab.session import get_spark, local_settings
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ctr_lab"
@@ -96,6 +98,7 @@ def _pid(result: subprocess.CompletedProcess) -> int:
     return int(result.stdout.split()[-1])
 
 
+@pytest.mark.spark
 def test_other_processes_start_their_sessions_in_the_shared_driver(tmp_path, monkeypatch):
     from ctr_lab.session import shared_driver
 
