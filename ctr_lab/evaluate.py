@@ -31,6 +31,7 @@ import math
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import pandas as pd
+from pyspark.ml.evaluation import Evaluator
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -323,6 +324,39 @@ def log_loss_of(df, label_col: str = "label", prob_col: str = "probability") -> 
     if row is None or not row["rows"]:
         raise EvaluationError("log_loss_of: the DataFrame has no rows")
     return float(row["loss_sum"]) / row["rows"]
+
+
+class MetricEvaluator(Evaluator):
+    """A Spark ML evaluator that scores with :func:`log_loss_of` or :func:`roc_auc`.
+
+    For ``TrainValidationSplit`` and ``CrossValidator``: the model a search picks is judged by
+    the same log loss and AUC that every table of the lab reports.
+
+    Parameters
+    ----------
+    metric
+        ``"logLoss"`` (smaller is better) or ``"areaUnderROC"`` (larger is better).
+    label_col, prob_col
+        The label column and the probability column (a double or Spark ML's vector).
+    """
+
+    METRICS = ("logLoss", "areaUnderROC")
+
+    def __init__(
+        self, metric: str = "logLoss", label_col: str = "label", prob_col: str = "probability"
+    ) -> None:
+        super().__init__()
+        if metric not in self.METRICS:
+            raise EvaluationError(f"metric {metric!r}. Fix: use one of {', '.join(self.METRICS)}")
+        self.metric, self.label_col, self.prob_col = metric, label_col, prob_col
+
+    def _evaluate(self, dataset: DataFrame) -> float:
+        if self.metric == "logLoss":
+            return log_loss_of(dataset, self.label_col, self.prob_col)
+        return roc_auc(dataset, self.label_col, self.prob_col)
+
+    def isLargerBetter(self) -> bool:
+        return self.metric != "logLoss"
 
 
 def _confusion(df: DataFrame, threshold: float, label_col: str, prob_col: str) -> Dict[str, int]:

@@ -402,3 +402,17 @@ def test_top_coefficients_names_collisions_from_a_mapping():
     assert table["index"].tolist() == [2, 0, 3]
     assert table["feature"].tolist() == ["pub_id=a | C14=9", "C1=1005", "feature_3"]
     assert table["shared_by"].tolist() == [2, 1, 0]
+
+
+def test_the_tuning_evaluator_scores_as_scikit_learn(spark):
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 2, 300).tolist()
+    p = np.round(rng.random(300), 2).tolist()  # ties
+    df = spark.createDataFrame(list(zip(y, p)), ["label", "p"])
+    by_log_loss = ev.MetricEvaluator("logLoss", prob_col="p")
+    by_auc = ev.MetricEvaluator("areaUnderROC", prob_col="p")
+    assert by_log_loss.evaluate(df) == pytest.approx(log_loss(y, p), rel=1e-12)
+    assert by_auc.evaluate(df) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    assert (by_log_loss.isLargerBetter(), by_auc.isLargerBetter()) == (False, True)
+    with pytest.raises(CtrLabError, match="Fix: use one of logLoss, areaUnderROC"):
+        ev.MetricEvaluator("accuracy")

@@ -8,6 +8,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 
 from ctr_lab.errors import CtrLabError
+from ctr_lab.evaluate import MetricEvaluator
 from ctr_lab.fs import HadoopFs as _Fs
 from ctr_lab.train.pipelines import _fit_features, _scaled_lr, _split_stages, build_pipeline
 from ctr_lab.train.store import _fingerprint, _save_model, _saved_marker, data_fingerprint
@@ -59,10 +60,6 @@ def tune(
     >>> model, table = tune(train_df, "recommended", {"regParam": [1e-5, 1e-4]})  # doctest: +SKIP
     """
     import pandas as pd
-    from pyspark.ml.evaluation import (
-        BinaryClassificationEvaluator,
-        MulticlassClassificationEvaluator,
-    )
     from pyspark.ml.tuning import CrossValidator, ParamGridBuilder, TrainValidationSplit
 
     pipeline = build_pipeline(pipeline_name, **settings)
@@ -91,14 +88,9 @@ def tune(
         builder = builder.addGrid(lr.getParam(name), list(values))
     param_maps = builder.build()
 
-    if metric == "logLoss":
-        # Spark >= 3.0 has logLoss; the type stubs do not list it.
-        log_loss_kwargs: Dict[str, Any] = {"metricName": "logLoss"}
-        evaluator: Any = MulticlassClassificationEvaluator(**log_loss_kwargs)
-    elif metric == "areaUnderROC":
-        evaluator = BinaryClassificationEvaluator(metricName="areaUnderROC", numBins=0)
-    else:
+    if metric not in MetricEvaluator.METRICS:
         raise CtrLabError(f"tune: metric {metric!r}. Fix: 'logLoss' or 'areaUnderROC'")
+    evaluator = MetricEvaluator(metric)
 
     cols = ["features", "label"] + ([lr.getWeightCol()] if lr.isSet(lr.weightCol) else [])
     feature_model, features_df, n_rows = _fit_features(before, train_df, cols)
