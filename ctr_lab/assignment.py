@@ -6,8 +6,20 @@ on the same training days, saved with ``fit_or_load`` so grading twice does not 
 
 Examples
 --------
->>> table = grade("models/my_model", loaded.df, baseline_dir="models/baseline")  # doctest: +SKIP
->>> print(table.to_string(index=False))                                          # doctest: +SKIP
+The baseline graded against itself, as a student would grade a saved model: ``grade`` fits
+the baseline into ``baseline_dir`` once, and the student's folder holding the same model
+scores the same.
+
+>>> import ctr_lab as cl
+>>> df = cl.load("course_10k", spark).df
+>>> train_df, _ = cl.train.time_split(df)
+>>> my_model_dir = str(tmp_path / "my_model")
+>>> _ = cl.train.fit_or_load("course_baseline", train_df, my_model_dir)
+>>> table = grade(my_model_dir, df, baseline_dir=str(tmp_path / "baseline"))
+>>> print(table[["model", "test_rows", "log_loss_vs_baseline_%"]].to_string(index=False))
+                     model  test_rows  log_loss_vs_baseline_%
+baseline (course_baseline)       1050                     0.0
+                     yours       1050                     0.0
 """
 
 from __future__ import annotations

@@ -9,9 +9,21 @@ raise :class:`~ctr_lab.errors.DataLoadError` with the file, the column or value,
 Examples
 --------
 >>> import ctr_lab as cl
->>> loaded = cl.load("data_samples/avazu_raw_50k.csv.gz")          # doctest: +SKIP
->>> print(loaded.report)                                            # doctest: +SKIP
->>> train_df = loaded.df                                            # doctest: +SKIP
+>>> loaded = cl.load("course_10k", spark)
+>>> print(loaded.report)
+load report: course_10k (data_samples/course_10k.csv)
+  format            course (26 columns, click TRUE/FALSE), csv
+  rows read         10,000
+  rows accepted     10,000
+  rows rejected     0
+  clicks            1,673 (click rate 0.1673)
+  event hours       2014-10-21 00:00 .. 2014-10-30 23:00 UTC
+  ids repaired      site_id 4, device_id 1, device_ip 17, device_model 40
+  ids unrepairable  site_id 41, app_id 1, app_domain 3, device_id 7, device_ip 52,
+                    device_model 71 (kept as-is)
+>>> train_df = loaded.df
+>>> train_df.columns[:4]
+['id', 'label', 'event_time', 'C1']
 """
 
 from __future__ import annotations
@@ -285,8 +297,9 @@ def detect_format(columns: List[str]) -> Tuple[str, Dict[str, str], List[str], L
     --------
     >>> detect_format(list(S.RAW_COLUMNS))[0]
     'raw'
-    >>> detect_format(["click", "C1"])[3][:3]
-    ['banner_pos', 'site_id', 'site_domain']
+    >>> fmt, renames, ignored, missing = detect_format(["click", "C1"])
+    >>> fmt, missing[:3]
+    ('raw', ['id', 'hour', 'banner_pos'])
     """
     renames = {c: S.COURSE_HEADER_ALIASES[c] for c in columns if c in S.COURSE_HEADER_ALIASES}
     names = [renames.get(c, c) for c in columns]
@@ -805,8 +818,12 @@ def read_truth(path: str, spark=None):
 
     Examples
     --------
-    >>> truth_df = read_truth("data_samples/avazu_raw_50k_truth.csv.gz")   # doctest: +SKIP
-    >>> scored_df = loaded.df.join(truth_df, on="id", how="inner")           # doctest: +SKIP
+    >>> truth_df = read_truth("data_samples/avazu_raw_50k_truth.csv.gz", spark)
+    >>> truth_df.dtypes
+    [('id', 'string'), ('p_click', 'double')]
+
+    Join it to the rows of ``cl.load("avazu_raw_50k")`` on ``id`` to score a model against
+    the truth.
     """
     from ctr_lab.session import get_spark
 
@@ -835,7 +852,17 @@ def click_rate_by(df, col_name: str):
 
     Examples
     --------
-    >>> click_rate_by(loaded.df, "banner_pos").show()          # doctest: +SKIP
+    >>> df = spark.createDataFrame(
+    ...     [(0, 1), (0, 0), (0, 0), (0, 0), (1, 1), (1, 0)], "banner_pos int, label int"
+    ... )
+    >>> click_rate_by(df, "banner_pos").show()
+    +----------+-----------+------+----------+
+    |banner_pos|impressions|clicks|click_rate|
+    +----------+-----------+------+----------+
+    |         0|          4|     1|      0.25|
+    |         1|          2|     1|       0.5|
+    +----------+-----------+------+----------+
+    <BLANKLINE>
     """
     from pyspark.sql import functions as F
 

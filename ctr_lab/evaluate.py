@@ -18,11 +18,22 @@ The threshold rule
 
 Examples
 --------
+A logistic regression on one feature, scored with its ``probability`` vector:
+
 >>> import ctr_lab.evaluate as ev
->>> predictions_df = model.transform(test_df)                     # doctest: +SKIP
->>> ev.metrics(predictions_df, threshold=0.2)                      # doctest: +SKIP
-{'rows': 30075, 'clicks': 5098, 'ctr': 0.1695, 'log_loss': 0.4012, 'roc_auc': 0.7301, ...}
->>> ev.threshold_table(predictions_df)                             # doctest: +SKIP
+>>> from pyspark.ml.classification import LogisticRegression
+>>> from pyspark.ml.linalg import Vectors
+>>> train_df = spark.createDataFrame(
+...     [(Vectors.dense([float(x)]), y) for x, y in enumerate([0, 0, 1, 0, 1, 1])],
+...     ["features", "label"],
+... )
+>>> predictions_df = LogisticRegression(maxIter=10).fit(train_df).transform(train_df)
+>>> m = ev.metrics(predictions_df, threshold=0.5)
+>>> m["rows"], m["clicks"], round(m["roc_auc"], 4)
+(6, 3, 0.8889)
+>>> ev.threshold_table(predictions_df, thresholds=[0.5])[["threshold", "recall"]]
+   threshold    recall
+0        0.5  0.666667
 """
 
 from __future__ import annotations
@@ -85,7 +96,10 @@ def probability_of_click(df: DataFrame, prob_col: str = "probability") -> Column
 
     Examples
     --------
-    >>> predictions_df.select(probability_of_click(predictions_df).alias("p"))  # doctest: +SKIP
+    >>> from pyspark.ml.linalg import Vectors
+    >>> df = spark.createDataFrame([(Vectors.dense([0.7, 0.3]),)], ["probability"])
+    >>> df.select(probability_of_click(df).alias("p")).first().p
+    0.3
     """
     from pyspark.ml.linalg import VectorUDT
     from pyspark.sql.types import ArrayType
@@ -132,7 +146,15 @@ def score_counts(
 
     Examples
     --------
-    >>> score_counts(predictions_df, prob_col="p_click").show(3)        # doctest: +SKIP
+    >>> df = spark.createDataFrame([(1, 0.8), (0, 0.8), (0, 0.1)], ["label", "p_click"])
+    >>> score_counts(df, prob_col="p_click").orderBy("s").show()
+    +---+---+---+
+    |  s|pos|neg|
+    +---+---+---+
+    |0.1|  0|  1|
+    |0.8|  1|  1|
+    +---+---+---+
+    <BLANKLINE>
     """
     return (
         _scores(df, label_col, prob_col)
@@ -156,7 +178,16 @@ def cumulative_counts(
 
     Examples
     --------
-    >>> cumulative_counts(predictions_df).orderBy(F.desc("s")).show(5)   # doctest: +SKIP
+    >>> df = spark.createDataFrame([(1, 0.9), (0, 0.8), (1, 0.8), (0, 0.1)], ["label", "p"])
+    >>> cumulative_counts(df, prob_col="p").orderBy(F.desc("s")).show()
+    +---+---+---+---+---+---------+---------+
+    |  s|pos|neg| tp| fp|total_pos|total_neg|
+    +---+---+---+---+---+---------+---------+
+    |0.9|  1|  0|  1|  0|        2|        2|
+    |0.8|  1|  1|  2|  1|        2|        2|
+    |0.1|  0|  1|  2|  2|        2|        2|
+    +---+---+---+---+---+---------+---------+
+    <BLANKLINE>
     """
     grouped = score_counts(df, label_col, prob_col).withColumn(
         "range_id",
@@ -255,9 +286,10 @@ def roc_auc(df: DataFrame, label_col: str = "label", prob_col: str = "probabilit
 
     Examples
     --------
-    >>> df = spark.createDataFrame(
-    ...     [(1, 0.9), (0, 0.8), (1, 0.8), (0, 0.1)], ["label", "p"])    # doctest: +SKIP
-    >>> roc_auc(df, prob_col="p")                                        # doctest: +SKIP
+    Of the 2 x 2 (click, non-click) pairs, 3 are ranked right and the tie counts one half:
+
+    >>> df = spark.createDataFrame([(1, 0.9), (0, 0.8), (1, 0.8), (0, 0.1)], ["label", "p"])
+    >>> roc_auc(df, prob_col="p")
     0.875
     """
     value = _both_aucs(df, label_col, prob_col)["roc_auc"]
@@ -282,10 +314,11 @@ def pr_auc(df: DataFrame, label_col: str = "label", prob_col: str = "probability
 
     Examples
     --------
-    >>> df = spark.createDataFrame(
-    ...     [(1, 0.9), (0, 0.8), (1, 0.8), (0, 0.1)], ["label", "p"])    # doctest: +SKIP
-    >>> pr_auc(df, prob_col="p")                                         # doctest: +SKIP
-    0.8333333333333333
+    Recall steps of 1/2 at precision 1 (score 0.9) and 2/3 (score 0.8):
+
+    >>> df = spark.createDataFrame([(1, 0.9), (0, 0.8), (1, 0.8), (0, 0.1)], ["label", "p"])
+    >>> round(pr_auc(df, prob_col="p"), 4)
+    0.8333
     """
     value = _both_aucs(df, label_col, prob_col)["pr_auc"]
     if math.isnan(value):
@@ -311,8 +344,10 @@ def log_loss_of(df, label_col: str = "label", prob_col: str = "probability") -> 
 
     Examples
     --------
-    >>> df = spark.createDataFrame([(1, 0.8), (0, 0.2)], ["label", "p"])   # doctest: +SKIP
-    >>> round(log_loss_of(df, "label", "p"), 4)                             # doctest: +SKIP
+    Both rows are 0.8 sure of the right answer, so the loss is ``-ln 0.8``:
+
+    >>> df = spark.createDataFrame([(1, 0.8), (0, 0.2)], ["label", "p"])
+    >>> round(log_loss_of(df, "label", "p"), 4)
     0.2231
     """
     _check_columns(df, label_col, prob_col)
@@ -395,8 +430,12 @@ def accuracy(
 
     Examples
     --------
-    >>> accuracy(predictions_df, threshold=0.5)                       # doctest: +SKIP
-    0.8312
+    >>> df = spark.createDataFrame(
+    ...     [(1, 0.9), (1, 0.7), (0, 0.6), (1, 0.4), (0, 0.3), (0, 0.2), (0, 0.2), (0, 0.1)],
+    ...     ["label", "p"],
+    ... )
+    >>> accuracy(df, threshold=0.5, prob_col="p")
+    0.75
     """
     c = _confusion(df, threshold, label_col, prob_col)
     return (c["tp"] + c["tn"]) / (c["tp"] + c["tn"] + c["fp"] + c["fn"])
@@ -425,7 +464,16 @@ def classification_report(
 
     Examples
     --------
-    >>> classification_report(predictions_df, threshold=0.2).round(3)  # doctest: +SKIP
+    >>> df = spark.createDataFrame(
+    ...     [(1, 0.9), (1, 0.7), (0, 0.6), (1, 0.4), (0, 0.3), (0, 0.2), (0, 0.2), (0, 0.1)],
+    ...     ["label", "p"],
+    ... )
+    >>> classification_report(df, threshold=0.5, prob_col="p").round(3)
+                  precision  recall     f1  support
+    0                 0.800   0.800  0.800        5
+    1                 0.667   0.667  0.667        3
+    macro avg         0.733   0.733  0.733        8
+    weighted avg      0.750   0.750  0.750        8
     """
     c = _confusion(df, threshold, label_col, prob_col)
     per_label = {
@@ -464,9 +512,14 @@ def metrics(
 
     Examples
     --------
-    >>> m = metrics(predictions_df, threshold=0.2, prob_col="probability")  # doctest: +SKIP
-    >>> round(m["roc_auc"], 4), round(m["log_loss"], 4)                  # doctest: +SKIP
-    (0.7301, 0.4012)
+    >>> df = spark.createDataFrame(
+    ...     [(1, 0.9), (1, 0.7), (0, 0.6), (1, 0.4), (0, 0.3), (0, 0.2), (0, 0.2), (0, 0.1)],
+    ...     ["label", "p"],
+    ... )
+    >>> {k: round(v, 4) for k, v in metrics(df, threshold=0.5, prob_col="p").items()}
+    {'rows': 8, 'clicks': 3, 'ctr': 0.375, 'log_loss': 0.4004, 'roc_auc': 0.9333,
+     'pr_auc': 0.9167, 'accuracy': 0.75, 'precision': 0.6667, 'recall': 0.6667, 'f1': 0.6667,
+     'mean_predicted': 0.425, 'threshold': 0.5}
     """
     cum = cumulative_counts(df, label_col, prob_col)
     count = F.col("pos") + F.col("neg")
@@ -522,9 +575,14 @@ def threshold_table(
 
     Examples
     --------
-    >>> threshold_table(predictions_df, thresholds=[0.1, 0.2, 0.5])    # doctest: +SKIP
+    >>> df = spark.createDataFrame(
+    ...     [(1, 0.9), (1, 0.7), (0, 0.6), (1, 0.4), (0, 0.3), (0, 0.2), (0, 0.2), (0, 0.1)],
+    ...     ["label", "p"],
+    ... )
+    >>> threshold_table(df, thresholds=[0.1, 0.5], prob_col="p").round(3)
        threshold  precision  recall  predicted_positives  true_positives
-    0        0.1      0.204   0.911                22748            4644
+    0        0.1      0.429   1.000                    7               3
+    1        0.5      0.667   0.667                    3               2
     """
     ts = [float(t) for t in thresholds]
     if not ts:
@@ -579,7 +637,15 @@ def business_table(
 
     Examples
     --------
-    >>> business_table(predictions_df, cost_per_ad=25.0)               # doctest: +SKIP
+    >>> df = spark.createDataFrame(
+    ...     [(1, 0.9), (1, 0.7), (0, 0.6), (1, 0.4), (0, 0.3), (0, 0.2), (0, 0.2), (0, 0.1)],
+    ...     ["label", "p"],
+    ... )
+    >>> table = business_table(df, cost_per_ad=25.0, thresholds=[0.1, 0.5], prob_col="p")
+    >>> table[["threshold", "ads_shown", "ad_spend", "conversions", "spend_per_conversion"]]
+       threshold  ads_shown  ad_spend  conversions  spend_per_conversion
+    0        0.1          7     175.0            3             58.333333
+    1        0.5          3      75.0            2             37.500000
     """
     base = threshold_table(df, thresholds, label_col, prob_col)
     clicks = base.attrs["clicks"]
@@ -641,7 +707,14 @@ def calibration_table(
 
     Examples
     --------
-    >>> calibration_table(predictions_df, bins=10, strategy="quantile")  # doctest: +SKIP
+    >>> df = spark.createDataFrame(
+    ...     [(1, 0.9), (1, 0.7), (0, 0.6), (1, 0.4), (0, 0.3), (0, 0.2), (0, 0.2), (0, 0.1)],
+    ...     ["label", "p"],
+    ... )
+    >>> calibration_table(df, bins=2, prob_col="p").round(3)
+       bin  lower  upper  count  mean_predicted  observed_rate
+    0    0    0.0    0.5      5           0.240          0.200
+    1    1    0.5    1.0      3           0.733          0.667
     """
     if bins < 1:
         raise EvaluationError(f"calibration_table: bins={bins}. Fix: use bins >= 1")
@@ -694,8 +767,12 @@ def expected_calibration_error(
 
     Examples
     --------
-    >>> expected_calibration_error(predictions_df, bins=10)            # doctest: +SKIP
-    0.0123
+    >>> df = spark.createDataFrame(
+    ...     [(1, 0.9), (1, 0.7), (0, 0.6), (1, 0.4), (0, 0.3), (0, 0.2), (0, 0.2), (0, 0.1)],
+    ...     ["label", "p"],
+    ... )
+    >>> round(expected_calibration_error(df, bins=2, prob_col="p"), 4)
+    0.05
     """
     if table is None:
         table = calibration_table(df, bins, strategy, label_col, prob_col)
@@ -721,7 +798,14 @@ def lift_table(
 
     Examples
     --------
-    >>> lift_table(predictions_df).round(3)                            # doctest: +SKIP
+    >>> df = spark.createDataFrame(
+    ...     [(1, 0.9), (1, 0.7), (0, 0.6), (1, 0.4), (0, 0.3), (0, 0.2), (0, 0.2), (0, 0.1)],
+    ...     ["label", "p"],
+    ... )
+    >>> lift_table(df, deciles=2, prob_col="p")[["decile", "rows", "clicks", "lift"]]
+       decile  rows  clicks  lift
+    0       1     4       3   2.0
+    1       2     4       0   0.0
     """
     if deciles < 1:
         raise EvaluationError(f"lift_table: deciles={deciles}. Fix: use deciles >= 1")
@@ -799,7 +883,13 @@ def roc_curve_table(
 
     Examples
     --------
-    >>> roc_curve_table(predictions_df).tail(3)                        # doctest: +SKIP
+    >>> df = spark.createDataFrame([(1, 0.9), (0, 0.8), (1, 0.8), (0, 0.1)], ["label", "p"])
+    >>> roc_curve_table(df, prob_col="p")
+       threshold  fpr  tpr
+    0        inf  0.0  0.0
+    1        0.9  0.0  0.5
+    2        0.8  0.5  1.0
+    3        0.1  1.0  1.0
     """
     t = _downsampled_curve(df, label_col, prob_col, max(2, int(max_points)))
     pos, neg = int(t["total_pos"].iloc[0]), int(t["total_neg"].iloc[0])
@@ -828,7 +918,12 @@ def pr_curve_table(
 
     Examples
     --------
-    >>> pr_curve_table(predictions_df).head()                          # doctest: +SKIP
+    >>> df = spark.createDataFrame([(1, 0.9), (0, 0.8), (1, 0.8), (0, 0.1)], ["label", "p"])
+    >>> pr_curve_table(df, prob_col="p").round(3)
+       threshold  recall  precision
+    0        0.9     0.5      1.000
+    1        0.8     1.0      0.667
+    2        0.1     1.0      0.500
     """
     t = _downsampled_curve(df, label_col, prob_col, max(2, int(max_points)))
     pos = int(t["total_pos"].iloc[0])
@@ -890,8 +985,13 @@ def top_coefficients(
 
     Examples
     --------
-    >>> top_coefficients(pipeline_model, n=10)                         # doctest: +SKIP
-    >>> top_coefficients(pipeline_model.stages[-1], names, n=10)       # doctest: +SKIP
+    A fitted ``PipelineModel`` or ``LogisticRegressionModel`` is read the same way as these
+    plain numbers:
+
+    >>> top_coefficients([0.5, -2.0, 1.0], ["banner_pos=0", "C1=1005"], n=2).round(3)
+       index    feature  coefficient  odds_ratio  shared_by
+    0      1    C1=1005         -2.0       0.135          1
+    1      2  feature_2          1.0       2.718          0
     """
     import numpy as np
 

@@ -26,17 +26,20 @@ What the course got wrong, and this module fixes:
 Examples
 --------
 >>> from pyspark.ml import Pipeline, PipelineModel
+>>> import ctr_lab as cl
 >>> import ctr_lab.features as fe
->>> train_df = loaded.df.transform(fe.with_all_row_features)             # doctest: +SKIP
+>>> train_df, test_df = cl.train.time_split(cl.load("course_10k", spark).df)
 >>> pipeline = Pipeline(stages=[
 ...     fe.RareLevelBucketer(inputCols=["pub_id", "C14", "C20_level"], minCount=10),
 ...     fe.FrequencyEncoder(keys=["user", "device_ip"], logScale=True),
 ... ])
->>> model = pipeline.fit(train_df)                                        # doctest: +SKIP
->>> model.write().overwrite().save("build/features_model")                # doctest: +SKIP
->>> test_features_df = PipelineModel.load("build/features_model").transform(
+>>> model = pipeline.fit(train_df.transform(fe.with_all_row_features))
+>>> model.write().overwrite().save(str(tmp_path / "features_model"))
+>>> test_features_df = PipelineModel.load(str(tmp_path / "features_model")).transform(
 ...     test_df.transform(fe.with_all_row_features)
-... )                                                                     # doctest: +SKIP
+... )
+>>> test_features_df.columns[-5:]
+['pub_id_bucketed', 'C14_bucketed', 'C20_level_bucketed', 'user_count', 'device_ip_count']
 """
 
 from __future__ import annotations
@@ -272,7 +275,17 @@ def with_all_row_features(df: DataFrame, time_col: str = "event_time") -> DataFr
 
     Examples
     --------
-    >>> features_df = loaded.df.transform(with_all_row_features)   # doctest: +SKIP
+    >>> from datetime import datetime, timezone
+    >>> df = spark.createDataFrame(
+    ...     [(datetime(2014, 10, 26, 13, tzinfo=timezone.utc), "85f751fd", "c4e18dd6", "50e219e0",
+    ...       "a1", "ad1", "ac1", "a99f214a", "ip1", "m1", -1)],
+    ...     "event_time timestamp, site_id string, site_domain string, site_category string, "
+    ...     "app_id string, app_domain string, app_category string, "
+    ...     "device_id string, device_ip string, device_model string, C20 int",
+    ... )
+    >>> row = df.transform(with_all_row_features).first()
+    >>> row.hour_of_day, row.pub_id, row.is_app, row.user, row.C20_level
+    (13, 'a1', 1, 'ip1_m1', 'missing')
     """
     return (
         df.transform(with_time_features, time_col=time_col)

@@ -13,9 +13,14 @@ Examples
 --------
 >>> import ctr_lab.evaluate as ev
 >>> import ctr_lab.plots as cp
->>> fig = cp.roc_curve(predictions_df, prob_col="probability")        # doctest: +SKIP
->>> fig.savefig("roc.png")                                             # doctest: +SKIP
->>> cp.precision_recall_vs_threshold(ev.threshold_table(predictions_df))  # doctest: +SKIP
+>>> predictions_df = spark.createDataFrame(
+...     [(1, 0.9), (0, 0.8), (1, 0.8), (0, 0.1)], ["label", "probability"]
+... )
+>>> fig = cp.roc_curve(predictions_df)
+>>> fig.savefig(tmp_path / "roc.png")
+>>> fig = cp.precision_recall_vs_threshold(ev.threshold_table(predictions_df))
+>>> fig.axes[0].get_title()
+'Precision and recall by threshold'
 """
 
 from __future__ import annotations
@@ -84,7 +89,10 @@ def roc_curve(
 
     Examples
     --------
-    >>> fig = roc_curve(predictions_df)                                 # doctest: +SKIP
+    >>> df = spark.createDataFrame([(1, 0.9), (0, 0.8), (1, 0.8), (0, 0.1)], ["label", "p"])
+    >>> fig = roc_curve(df, prob_col="p")
+    >>> [line.get_label() for line in fig.axes[0].get_lines()]
+    ['model (AUC = 0.8750)', 'chance (AUC = 0.5)']
     """
     points = ev.roc_curve_table(df, label_col, prob_col, max_points=max_points)
     if auc is None:
@@ -124,7 +132,10 @@ def pr_curve(
 
     Examples
     --------
-    >>> fig = pr_curve(predictions_df, prob_col="p_click")              # doctest: +SKIP
+    >>> df = spark.createDataFrame([(1, 0.9), (0, 0.8), (1, 0.8), (0, 0.1)], ["label", "p"])
+    >>> fig = pr_curve(df, prob_col="p")
+    >>> [line.get_label() for line in fig.axes[0].get_lines()]
+    ['model (AP = 0.8333)', 'random (CTR = 0.500)']
     """
     points = ev.pr_curve_table(df, label_col, prob_col, max_points=max_points)
     if average_precision is None:
@@ -164,7 +175,12 @@ def calibration(table: pd.DataFrame, ax: Optional[Axes] = None) -> Figure:
 
     Examples
     --------
-    >>> calibration(ev.calibration_table(predictions_df, strategy="quantile"))  # doctest: +SKIP
+    A table as :func:`ctr_lab.evaluate.calibration_table` returns it:
+
+    >>> table = pd.DataFrame({"mean_predicted": [0.05, 0.2], "observed_rate": [0.04, 0.25]})
+    >>> fig = calibration(table)
+    >>> fig.axes[0].get_xlim()
+    (0.0, 0.275)
     """
     _check_table(table, ("mean_predicted", "observed_rate"), "calibration")
     fig, ax = _figure_and_axes(ax, (5.0, 5.0))
@@ -198,7 +214,14 @@ def precision_recall_vs_threshold(table: pd.DataFrame, ax: Optional[Axes] = None
 
     Examples
     --------
-    >>> precision_recall_vs_threshold(ev.threshold_table(predictions_df))  # doctest: +SKIP
+    A table as :func:`ctr_lab.evaluate.threshold_table` returns it:
+
+    >>> table = pd.DataFrame(
+    ...     {"threshold": [0.1, 0.5], "precision": [0.43, 0.67], "recall": [1.0, 0.67]}
+    ... )
+    >>> fig = precision_recall_vs_threshold(table)
+    >>> [line.get_label() for line in fig.axes[0].get_lines()]
+    ['precision', 'recall']
     """
     _check_table(table, ("threshold", "precision", "recall"), "precision_recall_vs_threshold")
     fig, ax = _figure_and_axes(ax, (6.0, 4.0))
@@ -231,7 +254,11 @@ def lift(table: pd.DataFrame, ax: Optional[Axes] = None) -> Figure:
 
     Examples
     --------
-    >>> lift(ev.lift_table(predictions_df))                             # doctest: +SKIP
+    A table as :func:`ctr_lab.evaluate.lift_table` returns it:
+
+    >>> fig = lift(pd.DataFrame({"decile": [1, 2], "lift": [2.0, 0.0]}))
+    >>> [bar.get_height() for bar in fig.axes[0].patches]
+    [2.0, 0.0]
     """
     _check_table(table, ("decile", "lift"), "lift")
     fig, ax = _figure_and_axes(ax, (6.0, 4.0))
@@ -279,7 +306,14 @@ def ctr_by_value(
 
     Examples
     --------
-    >>> ctr_by_value(rates_df, column="banner_pos", overall_ctr=0.17)   # doctest: +SKIP
+    A table as ``ctr_lab.data.click_rate_by(df, "banner_pos").toPandas()`` returns it:
+
+    >>> rates = pd.DataFrame(
+    ...     {"banner_pos": [1, 0], "impressions": [300, 700], "clicks": [60, 105]}
+    ... ).assign(click_rate=lambda t: t.clicks / t.impressions)
+    >>> fig = ctr_by_value(rates, column="banner_pos", overall_ctr=0.165)
+    >>> [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    ['0', '1']
     """
     value_col = "value" if "value" in table.columns or column is None else column
     _check_table(table, (value_col, "impressions", "clicks", "click_rate"), "ctr_by_value")
@@ -323,7 +357,10 @@ def top_coefficients(table: pd.DataFrame, ax: Optional[Axes] = None) -> Figure:
 
     Examples
     --------
-    >>> top_coefficients(ev.top_coefficients(lr_model, names, n=15))    # doctest: +SKIP
+    >>> table = ev.top_coefficients([0.5, -2.0, 1.0], ["banner_pos=0", "C1=1005", "C1=1002"])
+    >>> fig = top_coefficients(table)
+    >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    ['banner_pos=0', 'C1=1002', 'C1=1005']
     """
     _check_table(table, ("feature", "coefficient"), "top_coefficients")
     fig, ax = _figure_and_axes(ax, (7.0, max(3.0, 0.3 * len(table) + 1.0)))

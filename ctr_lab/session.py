@@ -335,8 +335,19 @@ def shared_driver(
 
     Examples
     --------
-    >>> with shared_driver({"spark.driver.memory": "2g"}) as driver:   # doctest: +SKIP
-    ...     subprocess.run([sys.executable, "job.py"], env={**os.environ, **driver.env})
+    A process started with ``driver.env`` finds the driver's gateway (a real one would call
+    :func:`get_spark`):
+
+    >>> import subprocess
+    >>> job = [sys.executable, "-c", "import os; print(os.environ['PYSPARK_GATEWAY_PORT'])"]
+    >>> with shared_driver(log=str(tmp_path / "driver.log")) as driver:
+    ...     run = subprocess.run(
+    ...         job, env={**os.environ, **driver.env}, capture_output=True, text=True
+    ...     )
+    ...     run.stdout.strip() == driver.env["PYSPARK_GATEWAY_PORT"]
+    ...     driver.stop_leftover_session()
+    True
+    False
     """
     from subprocess import STDOUT
 

@@ -10,9 +10,13 @@ same sources, so its sha256 identifies the code.
 Examples
 --------
 >>> from ctr_lab.tools.bundle import build_zip
->>> path = build_zip("build/dist")            # doctest: +SKIP
->>> path.name                                  # doctest: +SKIP
+>>> import zipfile
+>>> path = build_zip(tmp_path / "dist")
+>>> path.name
 'ctr_lab-0.1.0.zip'
+>>> names = zipfile.ZipFile(path).namelist()
+>>> "ctr_lab/__init__.py" in names, any(n.startswith("ctr_lab/tools/") for n in names)
+(True, False)
 """
 
 from __future__ import annotations

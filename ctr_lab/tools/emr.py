@@ -9,9 +9,9 @@ secret is read or written here.
 Examples
 --------
 >>> from ctr_lab.tools import emr
->>> request = emr.build_request("quiz", "s3://my-bucket/ctr-lab", "0" * 64)   # doctest: +SKIP
->>> emr.validate_request(request)                                            # doctest: +SKIP
->>> request["AutoTerminationPolicy"]                                         # doctest: +SKIP
+>>> request = emr.build_request("quiz", "s3://my-bucket/ctr-lab", "0" * 64)
+>>> emr.validate_request(request)
+>>> request["AutoTerminationPolicy"]
 {'IdleTimeout': 1800}
 """
 

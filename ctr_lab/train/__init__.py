@@ -31,7 +31,8 @@ Examples
 >>> import ctr_lab as cl
 >>> df = cl.load("course_10k", spark).df
 >>> train_df, test_df = cl.train.time_split(df, test_days=1)
->>> model, info = cl.train.fit_or_load("course_baseline", train_df, str(tmp_path / "m"))
+>>> model_dir = str(tmp_path / "m")
+>>> model, info = cl.train.fit_or_load("course_baseline", train_df, model_dir, maxIter=5)
 >>> info["loaded"]
 False
 >>> scored_df = model.transform(test_df)

@@ -407,7 +407,20 @@ def fit_featurized(
 
     Examples
     --------
-    >>> model = fit_featurized(build_pipeline("recommended"), train_df)   # doctest: +SKIP
+    >>> from pyspark.ml import Pipeline
+    >>> from pyspark.ml.classification import LogisticRegression
+    >>> from pyspark.ml.feature import VectorAssembler
+    >>> df = spark.createDataFrame(
+    ...     [(float(x), y) for x, y in enumerate([0, 0, 1, 0, 1, 1])], ["x", "label"]
+    ... )
+    >>> pipeline = Pipeline(
+    ...     stages=[VectorAssembler(inputCols=["x"], outputCol="features"), LogisticRegression()]
+    ... )
+    >>> model = fit_featurized(pipeline, df)
+    >>> [type(stage).__name__ for stage in model.stages]
+    ['VectorAssembler', 'LogisticRegressionModel']
+    >>> lr_model_of(model).coefficients[0] > 0
+    True
     """
     before, lr, after = _split_stages(pipeline.getStages())
     cols = ["features", "label"] + ([lr.getWeightCol()] if lr.isSet(lr.weightCol) else [])

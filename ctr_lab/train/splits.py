@@ -43,7 +43,15 @@ def time_split(
 
     Examples
     --------
-    >>> train_df, test_df = time_split(loaded.df, test_days=1)   # doctest: +SKIP
+    >>> from datetime import datetime, timezone
+    >>> hours = [(21, 0), (21, 23), (22, 5)]  # (day of October 2014, hour), UTC
+    >>> df = spark.createDataFrame(
+    ...     [(datetime(2014, 10, d, h, tzinfo=timezone.utc),) for d, h in hours],
+    ...     "event_time timestamp",
+    ... )
+    >>> train_df, test_df = time_split(df, test_days=1)
+    >>> train_df.count(), test_df.count()
+    (2, 1)
     """
     if test_days < 1:
         raise CtrLabError(f"time_split: test_days is {test_days}. Fix: use 1 or more")
@@ -69,7 +77,9 @@ def random_split(
 
     Examples
     --------
-    >>> train_df, test_df = random_split(loaded.df, 0.2, seed=12345)   # doctest: +SKIP
+    >>> train_df, test_df = random_split(spark.range(100), 0.2, seed=12345)
+    >>> train_df.count() + test_df.count()
+    100
     """
     _check_fraction("random_split: test_fraction", test_fraction)
     train_df, test_df = df.randomSplit([1.0 - test_fraction, test_fraction], seed=seed)
@@ -111,7 +121,10 @@ def hash_split(
 
     Examples
     --------
-    >>> train_df, test_df = hash_split(loaded.df, 0.2, key_col="id")   # doctest: +SKIP
+    >>> df = spark.range(1000).selectExpr("CAST(id AS STRING) AS id")
+    >>> train_df, test_df = hash_split(df, 0.2, key_col="id")
+    >>> train_df.count(), test_df.count()
+    (790, 210)
     """
     _check_fraction("hash_split: test_fraction", test_fraction)
     keys = [key_col] if isinstance(key_col, str) else list(key_col)
@@ -142,7 +155,9 @@ def stratified_sample(
 
     Examples
     --------
-    >>> sample_df = stratified_sample(loaded.df, {0: 0.1, 1: 0.5}, seed=1)   # doctest: +SKIP
+    >>> df = spark.createDataFrame([(0,), (1,), (1,), (0,), (0,)], "label int")
+    >>> sorted(r.label for r in stratified_sample(df, {0: 0.0, 1: 1.0}).collect())
+    [1, 1]
     """
     for key, value in fractions.items():
         if not 0.0 <= value <= 1.0:
@@ -163,7 +178,12 @@ def balanced_sample(
 
     Examples
     --------
-    >>> sample_df, w = balanced_sample(train_df, negatives_per_positive=2)   # doctest: +SKIP
+    Two clicks and eight non-clicks: keep about four non-clicks, each worth two.
+
+    >>> df = spark.createDataFrame([(1,)] * 2 + [(0,)] * 8, "label int")
+    >>> sample_df, w = balanced_sample(df, negatives_per_positive=2)
+    >>> w, sample_df.where("label = 1").count()
+    (2.0, 2)
     """
     counts = {int(r[0]): int(r[1]) for r in df.groupBy(label_col).count().collect()}
     positives, negatives = counts.get(1, 0), counts.get(0, 0)

@@ -32,7 +32,15 @@ class RowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWritable):
 
     Examples
     --------
-    >>> RowFeatures().transform(loaded.df).columns[-3:]   # doctest: +SKIP
+    >>> from datetime import datetime, timezone
+    >>> df = spark.createDataFrame(
+    ...     [(datetime(2014, 10, 26, 13, tzinfo=timezone.utc), "85f751fd", "c4e18dd6", "50e219e0",
+    ...       "a1", "ad1", "ac1", "a99f214a", "ip1", "m1", -1)],
+    ...     "event_time timestamp, site_id string, site_domain string, site_category string, "
+    ...     "app_id string, app_domain string, app_category string, "
+    ...     "device_id string, device_ip string, device_model string, C20 int",
+    ... )
+    >>> RowFeatures().transform(df).columns[-3:]
     ['is_app', 'user', 'C20_level']
     """
 
@@ -124,13 +132,16 @@ def recalibrate(pred_df: DataFrame, w: float, threshold: float = 0.5) -> DataFra
 
     Examples
     --------
+    A model fitted with clicks weighted 3 says 0.5; the honest probability is 0.5 / (0.5 + 1.5):
+
     >>> from pyspark.ml.linalg import Vectors
     >>> df = spark.createDataFrame(
     ...     [(Vectors.dense([0.0, 0.0]), Vectors.dense([0.5, 0.5]), 1.0)],
-    ...     "rawPrediction vector, probability vector, prediction double",
-    ... )   # doctest: +SKIP
-    >>> round(recalibrate(df, 3.0).first().probability[1], 4)   # doctest: +SKIP
-    0.25
+    ...     ["rawPrediction", "probability", "prediction"],
+    ... )
+    >>> row = recalibrate(df, 3.0).first()
+    >>> round(row.probability[1], 4), row.prediction
+    (0.25, 0.0)
     """
     if not w > 0:
         raise CtrLabError(f"recalibrate: weight {w} must be > 0")

@@ -174,8 +174,20 @@ def fit_or_load(
 
     Examples
     --------
-    >>> model, info = fit_or_load("recommended", train_df, "build/models/rec")   # doctest: +SKIP
-    >>> info["loaded"]                                                          # doctest: +SKIP
+    >>> from pyspark.ml import Pipeline
+    >>> from pyspark.ml.classification import LogisticRegression
+    >>> from pyspark.ml.feature import VectorAssembler
+    >>> df = spark.createDataFrame(
+    ...     [(float(x), y) for x, y in enumerate([0, 0, 1, 0, 1, 1])], ["x", "label"]
+    ... )
+    >>> pipeline = Pipeline(
+    ...     stages=[VectorAssembler(inputCols=["x"], outputCol="features"), LogisticRegression()]
+    ... )
+    >>> model, info = fit_or_load(pipeline, df, str(tmp_path / "model"))
+    >>> info["loaded"]
+    False
+    >>> model, info = fit_or_load(pipeline, df, str(tmp_path / "model"))
+    >>> info["loaded"]
     True
     """
     t0 = time.perf_counter()

@@ -57,7 +57,13 @@ def tune(
 
     Examples
     --------
-    >>> model, table = tune(train_df, "recommended", {"regParam": [1e-5, 1e-4]})  # doctest: +SKIP
+    >>> import ctr_lab as cl
+    >>> train_df, _ = cl.train.time_split(cl.load("course_10k", spark).df)
+    >>> model, table = tune(train_df, "course_baseline", {"regParam": [0.0, 0.1]}, maxIter=5)
+    >>> table.round(3)
+       regParam  logLoss
+    0       0.1    0.461
+    1       0.0    0.526
     """
     import pandas as pd
     from pyspark.ml.tuning import CrossValidator, ParamGridBuilder, TrainValidationSplit
