@@ -342,8 +342,12 @@ def split_s3(uri: str) -> Tuple[str, str]:
 
 
 def render(obj: Any, folder: str) -> Any:
-    """A deep copy of ``obj`` with the placeholder folder replaced by ``folder`` in every string."""
+    """A deep copy of ``obj`` with the placeholder folder replaced by ``folder`` in every string
+    (and a value that is just the placeholder bucket, such as ``jupyter-s3-conf``'s, by its
+    bucket)."""
     if isinstance(obj, str):
+        if obj == PLACEHOLDER_BUCKET:
+            return split_s3(folder)[0]
         return obj.replace(PLACEHOLDER_FOLDER, folder)
     if isinstance(obj, list):
         return [render(item, folder) for item in obj]

@@ -5,10 +5,10 @@
 # put in the cluster request. Running it again changes nothing.
 #
 # Usage (the arguments `ctr-lab emr create` writes into the bootstrap action):
-#   bootstrap.sh --s3 s3://BUCKET/ctr-lab --version 0.1.0 --sha256 HEX [--requirements-sha256 HEX]
+#   bootstrap.sh --s3 s3://BUCKET/ctr-lab --version 0.1.0 --sha256 HEX --requirements-sha256 HEX
 #                [--python /usr/bin/python3] [--max-lifetime-minutes N]
 #
-# The wheel (and the requirements, given their sha256) are read from content-addressed keys,
+# The wheel and the requirements are read from content-addressed keys,
 # s3://BUCKET/ctr-lab/sha256/<hex>/<name>, which a later `ctr-lab emr upload` never changes: a
 # node that joins hours later (a Spot replacement, a resize) gets the same bytes.
 #
@@ -67,7 +67,7 @@ step() {
 }
 
 usage() {
-  echo "usage: bootstrap.sh --s3 s3://BUCKET/PREFIX --version X.Y.Z --sha256 HEX [--requirements-sha256 HEX] [--python PATH] [--max-lifetime-minutes N]" >&2
+  echo "usage: bootstrap.sh --s3 s3://BUCKET/PREFIX --version X.Y.Z --sha256 HEX --requirements-sha256 HEX [--python PATH] [--max-lifetime-minutes N]" >&2
   exit 2
 }
 
@@ -151,13 +151,11 @@ if [ -n "${CTR_LAB_REQUIREMENTS:-}" ]; then
   REQUIREMENTS="${CTR_LAB_REQUIREMENTS}"
   [ -r "${REQUIREMENTS}" ] || die "CTR_LAB_REQUIREMENTS=${REQUIREMENTS} cannot be read. Fix: point it at a requirements file"
 else
+  [ -n "${REQUIREMENTS_SHA256}" ] || die "--requirements-sha256 is missing. Fix: pass the value in SHA256SUMS (or set CTR_LAB_REQUIREMENTS to a local file)"
   REQUIREMENTS="${WORK_DIR}/requirements-emr.txt"
-  if [ -n "${REQUIREMENTS_SHA256}" ]; then
-    fetch "${S3_PREFIX}/sha256/${REQUIREMENTS_SHA256}/requirements-emr.txt" "${REQUIREMENTS}"
-    verify "${REQUIREMENTS}" "${REQUIREMENTS_SHA256}" "${S3_PREFIX}/sha256/${REQUIREMENTS_SHA256}/requirements-emr.txt"
-  else
-    fetch "${S3_PREFIX}/requirements-emr.txt" "${REQUIREMENTS}"
-  fi
+  REQUIREMENTS_URI="${S3_PREFIX}/sha256/${REQUIREMENTS_SHA256}/requirements-emr.txt"
+  fetch "${REQUIREMENTS_URI}" "${REQUIREMENTS}"
+  verify "${REQUIREMENTS}" "${REQUIREMENTS_SHA256}" "${REQUIREMENTS_URI}"
 fi
 # PIP_OPTS holds several words on purpose (e.g. --no-index --find-links DIR).
 # shellcheck disable=SC2086

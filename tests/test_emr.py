@@ -757,3 +757,169 @@ def test_notebooks_archive_ships_the_starter_but_not_the_solution(tmp_path):
         names = set(tar.getnames())
     assert "00_setup.ipynb" in names and "assignment/starter.ipynb" in names
     assert "assignment/solution.ipynb" not in names
+
+
+# ------------------------------------------------------------------------------------------------
+# Content-addressed uploads, the lifetime cap and what keeps a cluster busy
+# ------------------------------------------------------------------------------------------------
+
+
+def _real_package(dist, wheel_bytes):
+    """A package stand-in whose SHA256SUMS holds the real sha256 of each file."""
+    files = {}
+    for name, data in (
+        (emr.wheel_name(), wheel_bytes),
+        (emr.zip_name(), None),
+        ("notebooks.tar.gz", b"notebooks"),
+    ):
+        files[name] = dist / name
+        if data is None:  # the zip of the sources imported now, as `package` builds it
+            from ctr_lab.bundle import build_zip
+
+            files[name] = Path(build_zip(dist))
+        else:
+            files[name].write_bytes(data)
+    sums = {name: _sha256(path) for name, path in files.items()}
+    (dist / "SHA256SUMS").write_text("".join(f"{d}  {n}\n" for n, d in sums.items()))
+    return {"dir": dist, "files": files, "sha256": sums}
+
+
+def _get(bucket, uri_or_key):
+    key = uri_or_key.split(f"s3://{bucket}/", 1)[-1]
+    s3 = boto3.client("s3", region_name=REGION)
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def test_a_second_upload_never_changes_what_a_running_cluster_verifies(
+    aws, dist, monkeypatch, capsys
+):
+    bucket = _bucket()
+    first = _real_package(dist, b"wheel, first build")
+    monkeypatch.setattr(emr, "build_package", lambda out_dir=None: first)
+    assert main(["emr", "upload", "--bucket", f"s3://{bucket}", "--no-data"]) == 0
+    assert main(["emr", "create", "--preset", "quiz", "--bucket", f"s3://{bucket}"]) == 0
+    cluster_id = capsys.readouterr().out.split("created ")[1].split()[0]
+    client = boto3.client("emr", region_name=REGION)
+    (action,) = client.list_bootstrap_actions(ClusterId=cluster_id)["BootstrapActions"]
+    args = dict(zip(action["Args"][::2], action["Args"][1::2]))
+    assert args["--sha256"] == hashlib.sha256(b"wheel, first build").hexdigest()
+
+    second = _real_package(dist, b"wheel, second build with changes")
+    monkeypatch.setattr(emr, "build_package", lambda out_dir=None: second)
+    assert main(["emr", "upload", "--bucket", f"s3://{bucket}", "--no-data"]) == 0
+    latest = emr.read_sums(_get(bucket, "ctr-lab/SHA256SUMS").decode())
+    assert latest[emr.wheel_name()] != args["--sha256"]  # the folder moved on ...
+
+    # ... and a node of the first cluster that bootstraps now reads what bootstrap.sh reads:
+    folder = args["--s3"]
+    wheel = _get(bucket, f"{folder}/sha256/{args['--sha256']}/{emr.wheel_name()}")
+    assert hashlib.sha256(wheel).hexdigest() == args["--sha256"]
+    req = _get(bucket, f"{folder}/sha256/{args['--requirements-sha256']}/requirements-emr.txt")
+    assert hashlib.sha256(req).hexdigest() == args["--requirements-sha256"]
+    script = _get(bucket, action["ScriptPath"])
+    assert hashlib.sha256(script).hexdigest() == action["ScriptPath"].split("/")[-2]
+    # and its Livy sessions still load the first build's pyFiles zip
+    config = client.describe_cluster(ClusterId=cluster_id)["Cluster"]["Configurations"]
+    magic = next(c for c in config if c["Classification"] == "jupyter-sparkmagic-conf")
+    (zip_uri,) = json.loads(magic["Properties"]["session_configs_defaults"])["pyFiles"]
+    assert hashlib.sha256(_get(bucket, zip_uri)).hexdigest() == first["sha256"][emr.zip_name()]
+
+
+class _Livy:
+    """GET /sessions as Livy 0.8 answers it (SessionServlet: from, total, sessions)."""
+
+    def __init__(self, sessions):
+        import http.server
+        import threading
+
+        body = json.dumps({"from": 0, "total": len(sessions), "sessions": sessions}).encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's name)
+                if self.path.split("?")[0] != "/sessions":
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args):
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_status_shows_the_cap_steps_and_open_livy_sessions(aws, capsys):
+    client = boto3.client("emr", region_name=REGION)
+    request = emr.build_request("quiz", "s3://lab-bucket", SHA, max_hours=3)
+    cluster_id = client.run_job_flow(**request)["JobFlowId"]
+    convert = emr.convert_request(cluster_id, "s3://lab-bucket")
+    client.add_job_flow_steps(**convert)
+    livy = _Livy(
+        [
+            {"id": 0, "kind": "pyspark", "state": "idle", "appId": "application_1_0001"},
+            {"id": 1, "kind": "pyspark", "state": "dead", "appId": "application_1_0002"},
+            {"id": 2, "kind": "pyspark", "state": "busy", "appId": "application_1_0003"},
+        ]
+    )
+    try:
+        assert main(["emr", "status", cluster_id, "--livy-url", livy.url, "--json"]) == 0
+        (found,) = json.loads(capsys.readouterr().out)
+        assert found["max_lifetime_hours"] == 3
+        created = client.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["Timeline"]
+        import datetime
+
+        halts = datetime.datetime.fromisoformat(found["halts_by"])
+        assert halts - created["CreationDateTime"] == datetime.timedelta(hours=3)
+        (step,) = found["activity"]["steps"]
+        assert step["name"] == "ctr-lab: convert train.gz to Parquet"
+        assert [s["id"] for s in found["activity"]["livy_sessions"]] == [0, 2]  # not the dead one
+        assert main(["emr", "status", cluster_id, "--livy-url", livy.url]) == 0
+        out = capsys.readouterr().out
+        assert "hard cap: halts 3 h after it started" in out
+        assert "1 step(s) pending or running" in out and "Livy sessions open: 2" in out
+    finally:
+        livy.close()
+    assert main(["emr", "status", cluster_id]) == 0
+    assert "Livy sessions: not checked (add --livy-url" in capsys.readouterr().out
+    assert main(["emr", "status", cluster_id, "--livy-url", livy.url]) == 1
+    err = capsys.readouterr().err
+    assert "cannot read" in err and "-L 8998:localhost:8998" in err
+
+
+def test_convert_dry_run_is_a_valid_step_and_adds_it(aws, capsys):
+    assert main(["emr", "convert", "--bucket", "s3://lab-bucket", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    request = json.loads(out.split("# AddJobFlowSteps request")[1].split("\n", 1)[1].split("\n#")[0])
+    assert _botocore_errors(request, "AddJobFlowSteps") == ""
+    args = request["Steps"][0]["HadoopJarStep"]["Args"]
+    script_sha = _sha256(REPO / "ctr_lab" / "emr_convert.py")
+    assert args[:4] == [
+        "spark-submit",
+        "--deploy-mode",
+        "cluster",
+        f"s3://lab-bucket/ctr-lab/sha256/{script_sha}/emr_convert.py",
+    ]
+    assert args[4:6] == [
+        "s3://lab-bucket/ctr-lab/data/avazu/train.gz",
+        "s3://lab-bucket/ctr-lab/data/avazu/train_parquet",
+    ]
+    assert "aws emr add-steps" in out
+    assert main(["emr", "convert", "--bucket", "s3://lab-bucket"]) == 1
+    assert "--cluster-id is missing" in capsys.readouterr().err
+    client = boto3.client("emr", region_name=REGION)
+    cluster_id = client.run_job_flow(**emr.build_request("quiz", "s3://lab-bucket", SHA))[
+        "JobFlowId"
+    ]
+    assert main(["emr", "convert", "--bucket", "s3://lab-bucket", "--cluster-id", cluster_id]) == 0
+    assert "added step" in capsys.readouterr().out
+    (step,) = client.list_steps(ClusterId=cluster_id)["Steps"]
+    assert step["Config"]["Args"] == args
