@@ -545,7 +545,7 @@ def build_request(
                         "--python",
                         pyspark_python(configs),
                         "--max-lifetime-minutes",
-                        str(int(round(hours * 60))),
+                        str(round(hours * 60)),
                     ],
                 },
             }
@@ -1095,8 +1095,7 @@ def livy_sessions(livy_url: str, timeout: float = 5.0) -> List[Dict[str, Any]]:
             body = json.loads(response.read().decode())
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise CtrLabError(
-            f"cannot read {url} ({exc}). Fix: open the tunnel first: "
-            f"{tunnel_hint(None, port=8998)}"
+            f"cannot read {url} ({exc}). Fix: open the tunnel first: {tunnel_hint(None, port=8998)}"
         ) from None
     return [
         {"id": s.get("id"), "kind": s.get("kind"), "state": s.get("state"), "app": s.get("appId")}

@@ -52,7 +52,11 @@ def test_shellcheck_reports_nothing_on_every_script():
         checker = str(SHELLCHECK)
     scripts = _shell_scripts()
     names = {p.relative_to(REPO).as_posix() for p in scripts}
-    assert {"emr_bootstrap/bootstrap.sh", "tests/fakes/aws_stub.sh", "tests/fakes/shutdown_stub.sh"} <= names
+    assert {
+        "emr_bootstrap/bootstrap.sh",
+        "tests/fakes/aws_stub.sh",
+        "tests/fakes/shutdown_stub.sh",
+    } <= names
     result = subprocess.run(
         [checker, "--severity=style", *map(str, scripts)], capture_output=True, text=True
     )
@@ -127,7 +131,9 @@ class Node:
         _probe_wheel(self.wheels)
         requirements = f"{PROBE}==1.0\n".encode()
         self.requirements_sha256 = hashlib.sha256(requirements).hexdigest()
-        self.requirements = self.folder / "sha256" / self.requirements_sha256 / "requirements-emr.txt"
+        self.requirements = (
+            self.folder / "sha256" / self.requirements_sha256 / "requirements-emr.txt"
+        )
         self.requirements.parent.mkdir(parents=True)
         self.requirements.write_bytes(requirements)
         self.shutdown_log = root / "shutdown.log"

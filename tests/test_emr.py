@@ -135,7 +135,7 @@ def test_labels_need_a_release_that_has_them(dist, monkeypatch):
     presets = emr.load_presets()
     presets["defaults"]["release_label"] = "emr-7.1.0"
     monkeypatch.setattr(emr, "load_presets", lambda: presets)
-    with pytest.raises(CtrLabError, match="need emr-7.2.0 or later"):
+    with pytest.raises(CtrLabError, match=r"need emr-7\.2\.0 or later"):
         emr.build_request("quiz", emr.PLACEHOLDER_FOLDER, SHA)
 
 
@@ -256,7 +256,7 @@ def test_layout_refuses_what_does_not_fit():
     prices = json.loads((EMR_DIR / "prices.json").read_text())
     huge = json.loads(json.dumps(presets["quiz"]))
     huge["spark_defaults"]["spark.executor.memory"] = "12g"
-    with pytest.raises(CtrLabError, match="does not fit a m5.xlarge"):
+    with pytest.raises(CtrLabError, match=r"does not fit a m5\.xlarge"):
         emr_layout.layout(huge, prices)
     with pytest.raises(CtrLabError, match="not a Spark memory size"):
         emr_layout.memory_mb("lots")
@@ -609,7 +609,9 @@ def test_create_refuses_when_s3_holds_another_build(aws, fake_package, capsys):
     assert main(["emr", "upload", "--bucket", f"s3://{bucket}", "--no-data"]) == 0
     # S3 now holds a build of other sources: its pyFiles zip has another sha256
     s3 = boto3.client("s3", region_name=REGION)
-    sums = emr.read_sums(s3.get_object(Bucket=bucket, Key="ctr-lab/SHA256SUMS")["Body"].read().decode())
+    sums = emr.read_sums(
+        s3.get_object(Bucket=bucket, Key="ctr-lab/SHA256SUMS")["Body"].read().decode()
+    )
     sums[emr.zip_name()] = "ef" * 32
     s3.put_object(Bucket=bucket, Key=f"ctr-lab/sha256/{'ef' * 32}/{emr.zip_name()}", Body=b"x")
     text = "".join(f"{digest}  {name}\n" for name, digest in sums.items())
@@ -835,7 +837,7 @@ class _Livy:
         body = json.dumps({"from": 0, "total": len(sessions), "sessions": sessions}).encode()
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server's name)
+            def do_GET(self):
                 if self.path.split("?")[0] != "/sessions":
                     self.send_error(404)
                     return
@@ -898,7 +900,9 @@ def test_status_shows_the_cap_steps_and_open_livy_sessions(aws, capsys):
 def test_convert_dry_run_is_a_valid_step_and_adds_it(aws, capsys):
     assert main(["emr", "convert", "--bucket", "s3://lab-bucket", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    request = json.loads(out.split("# AddJobFlowSteps request")[1].split("\n", 1)[1].split("\n#")[0])
+    request = json.loads(
+        out.split("# AddJobFlowSteps request")[1].split("\n", 1)[1].split("\n#")[0]
+    )
     assert _botocore_errors(request, "AddJobFlowSteps") == ""
     args = request["Steps"][0]["HadoopJarStep"]["Args"]
     script_sha = _sha256(REPO / "ctr_lab" / "emr_convert.py")

@@ -127,9 +127,11 @@ def _shorthand(text: str, shape) -> Dict[str, Any]:
             assert key is not None and isinstance(result[key], list), f"bad shorthand {text}"
             result[key].append(part)
     for name, value in result.items():
-        result[name] = _typed(value, shape.members[name]) if not isinstance(value, list) else [
-            _typed(v, shape.members[name].member) for v in value
-        ]
+        result[name] = (
+            _typed(value, shape.members[name])
+            if not isinstance(value, list)
+            else [_typed(v, shape.members[name].member) for v in value]
+        )
     return result
 
 
