@@ -1,8 +1,11 @@
-"""``ctr-lab emr``: package, upload, create, estimate, watch and terminate the lab's EMR cluster.
+"""``ctr-lab emr``: package, upload, create, estimate, watch, convert and terminate the lab's EMR
+cluster.
 
 The cluster is described by data in ``emr_bootstrap/`` (``presets.json``, ``configurations.json``,
 ``prices.json``, ``throughput.json``); this module turns it into one ``RunJobFlow`` request, checks
-that request against botocore's own EMR service model, and sends it only when asked. AWS
+that request against botocore's own EMR service model, and sends it only when asked. Uploads are
+content-addressed (``sha256/<hex>/<name>``), every cluster carries a hard lifetime cap that its
+primary node enforces, and the executor layout comes from :mod:`ctr_lab.emr_layout`. AWS
 credentials come from boto3's normal chain (environment, ``~/.aws``, instance role); nothing
 secret is read or written here.
 
@@ -389,8 +392,7 @@ def _replace(obj: Any, old: str, new: str) -> Any:
 
 def pin_zip(obj: Any, folder: str, zip_sha256: str) -> Any:
     """``obj`` with the pyFiles zip's path replaced by its content-addressed path."""
-    _, prefix = split_s3(folder)
-    bucket = split_s3(folder)[0]
+    bucket, prefix = split_s3(folder)
     pinned = f"s3://{bucket}/{content_key(prefix, zip_name(), zip_sha256)}"
     return _replace(obj, f"{folder}/{zip_name()}", pinned)
 
