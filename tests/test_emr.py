@@ -153,6 +153,12 @@ def test_dry_run_with_a_bucket_renders_every_placeholder(dist, capsys):
     text = json.dumps(request)
     assert "YOUR-BUCKET" not in text
     assert request["LogUri"] == "s3://my-lab-bucket/course/logs/"
+    # JupyterHub saves notebooks to the lab's bucket (EMR's jupyter-s3-conf), not only on the
+    # primary node that terminate deletes
+    assert _conf(request, "jupyter-s3-conf") == {
+        "s3.persistence.enabled": "true",
+        "s3.persistence.bucket": "my-lab-bucket",
+    }
     conf = next(
         c for c in request["Configurations"] if c["Classification"] == "jupyter-sparkmagic-conf"
     )
