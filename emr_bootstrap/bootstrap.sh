@@ -5,7 +5,16 @@
 # put in the cluster request. Running it again changes nothing.
 #
 # Usage (the arguments `ctr-lab emr create` writes into the bootstrap action):
-#   bootstrap.sh --s3 s3://BUCKET/ctr-lab --version 0.1.0 --sha256 HEX [--python /usr/bin/python3]
+#   bootstrap.sh --s3 s3://BUCKET/ctr-lab --version 0.1.0 --sha256 HEX --requirements-sha256 HEX
+#                [--python /usr/bin/python3] [--max-lifetime-minutes N]
+#
+# The wheel and the requirements are read from content-addressed keys,
+# s3://BUCKET/ctr-lab/sha256/<hex>/<name>, which a later `ctr-lab emr upload` never changes: a
+# node that joins hours later (a Spot replacement, a resize) gets the same bytes.
+#
+# --max-lifetime-minutes N is the cluster's hard spending cap: on the primary node it schedules
+# `shutdown -h +N`. When the primary node halts, EMR ends the whole cluster and its billing,
+# busy or idle; nothing has to keep running on the student's laptop for this to happen.
 #
 # Environment overrides (for tests and for running it by hand; none is needed on EMR):
 #   CTR_LAB_INSTANCE_JSON  instance info file     (default /mnt/var/lib/info/instance.json)
@@ -16,6 +25,7 @@
 #   CTR_LAB_STATE_DIR      where the installed wheel's sha256 is remembered (default ~/.ctr-lab)
 #   CTR_LAB_HOME           the primary node's copy of the notebooks goes to $CTR_LAB_HOME/ctr-lab
 #                          (default /home/hadoop)
+#   CTR_LAB_SHUTDOWN       the shutdown command    (default shutdown)
 set -euo pipefail
 set -o errtrace  # the ERR trap below also fires inside functions
 
@@ -25,10 +35,13 @@ readonly SUDO="${CTR_LAB_SUDO-sudo}"
 readonly PIP_OPTS="${CTR_LAB_PIP_OPTS:-}"
 readonly STATE_DIR="${CTR_LAB_STATE_DIR:-${HOME:-/home/hadoop}/.ctr-lab}"
 readonly LAB_HOME="${CTR_LAB_HOME:-/home/hadoop}"
+readonly SHUTDOWN="${CTR_LAB_SHUTDOWN:-shutdown}"
 
 S3_PREFIX=""
 VERSION=""
 EXPECTED_SHA256=""
+REQUIREMENTS_SHA256=""
+MAX_LIFETIME_MINUTES=""
 PYTHON="/usr/bin/python3"
 STEP="start"
 
@@ -54,19 +67,21 @@ step() {
 }
 
 usage() {
-  echo "usage: bootstrap.sh --s3 s3://BUCKET/PREFIX --version X.Y.Z --sha256 HEX [--python PATH]" >&2
+  echo "usage: bootstrap.sh --s3 s3://BUCKET/PREFIX --version X.Y.Z --sha256 HEX --requirements-sha256 HEX [--python PATH] [--max-lifetime-minutes N]" >&2
   exit 2
 }
 
 while [ "$#" -gt 0 ]; do
   case "$1" in
-    --s3|--version|--sha256|--python)
+    --s3|--version|--sha256|--requirements-sha256|--python|--max-lifetime-minutes)
       [ "$#" -ge 2 ] || die "$1 needs a value. Fix: see the usage line in bootstrap.sh" ;;
   esac
   case "$1" in
     --s3) S3_PREFIX="${2:-}"; shift 2 ;;
     --version) VERSION="${2:-}"; shift 2 ;;
     --sha256) EXPECTED_SHA256="${2:-}"; shift 2 ;;
+    --requirements-sha256) REQUIREMENTS_SHA256="${2:-}"; shift 2 ;;
+    --max-lifetime-minutes) MAX_LIFETIME_MINUTES="${2:-}"; shift 2 ;;
     --python) PYTHON="${2:-}"; shift 2 ;;
     -h|--help) usage ;;
     *) log "ERROR: unknown argument '$1'"; usage ;;
@@ -77,6 +92,8 @@ done
 [[ "${S3_PREFIX}" == s3://* ]] || die "--s3 '${S3_PREFIX}' is not an s3:// URI. Fix: pass e.g. --s3 s3://my-bucket/ctr-lab"
 [ -n "${VERSION}" ] || die "--version is missing. Fix: pass the ctr_lab version, e.g. --version 0.1.0"
 [[ "${EXPECTED_SHA256}" =~ ^[0-9a-f]{64}$ ]] || die "--sha256 '${EXPECTED_SHA256}' is not 64 lowercase hex digits. Fix: use the value in SHA256SUMS from 'ctr-lab emr package'"
+[ -z "${REQUIREMENTS_SHA256}" ] || [[ "${REQUIREMENTS_SHA256}" =~ ^[0-9a-f]{64}$ ]] || die "--requirements-sha256 '${REQUIREMENTS_SHA256}' is not 64 lowercase hex digits. Fix: use the value in SHA256SUMS"
+[ -z "${MAX_LIFETIME_MINUTES}" ] || [[ "${MAX_LIFETIME_MINUTES}" =~ ^[1-9][0-9]*$ ]] || die "--max-lifetime-minutes '${MAX_LIFETIME_MINUTES}' is not a positive whole number. Fix: e.g. --max-lifetime-minutes 240"
 S3_PREFIX="${S3_PREFIX%/}"
 readonly WHEEL="ctr_lab-${VERSION}-py3-none-any.whl"
 
@@ -93,6 +110,15 @@ fetch() {  # fetch s3://... local-path
   fi
 }
 
+verify() {  # verify FILE EXPECTED-SHA256 S3-URI
+  local actual
+  actual="$(sha256sum "$1" | cut -d' ' -f1)"
+  if [ "${actual}" != "$2" ]; then
+    die "$3 has sha256 ${actual}, expected $2: it is not the file this cluster was created for. Fix: run 'ctr-lab emr upload' and 'ctr-lab emr create' from the same checkout"
+  fi
+  log "sha256 ok: $(basename "$1") ${actual}"
+}
+
 step "check the node"
 [ -r "${INSTANCE_JSON}" ] || die "${INSTANCE_JSON} not found: this does not look like an EMR node. Fix: run it as an EMR bootstrap action, or set CTR_LAB_INSTANCE_JSON"
 if grep -Eq '"isMaster"[[:space:]]*:[[:space:]]*true' "${INSTANCE_JSON}"; then
@@ -101,6 +127,14 @@ else
   IS_PRIMARY=false
 fi
 log "primary node: ${IS_PRIMARY}; Python for PySpark: ${PYTHON}; packages from ${S3_PREFIX}"
+
+if [ "${IS_PRIMARY}" = true ] && [ -n "${MAX_LIFETIME_MINUTES}" ]; then
+  # First, so that a failure further down cannot leave a cluster without its cap. Running the
+  # script again schedules the same halt again (shutdown replaces its pending schedule).
+  step "primary node: halt in ${MAX_LIFETIME_MINUTES} minutes (the cluster's maximum lifetime)"
+  ${SUDO} "${SHUTDOWN}" -h "+${MAX_LIFETIME_MINUTES}" "ctr-lab: the cluster's maximum lifetime is reached; EMR ends the cluster" >&2 \
+    || die "could not schedule the halt with '${SHUTDOWN} -h +${MAX_LIFETIME_MINUTES}'. Fix: check that the hadoop user may run it with sudo"
+fi
 
 step "check the Python PySpark will use"
 [ -x "${PYTHON}" ] || die "${PYTHON} not found or not executable. Fix: pick a Python the release has (EMR 7: /usr/bin/python3 is 3.9; 7.1+ also has /usr/bin/python3.11) in configurations.json"
@@ -117,8 +151,11 @@ if [ -n "${CTR_LAB_REQUIREMENTS:-}" ]; then
   REQUIREMENTS="${CTR_LAB_REQUIREMENTS}"
   [ -r "${REQUIREMENTS}" ] || die "CTR_LAB_REQUIREMENTS=${REQUIREMENTS} cannot be read. Fix: point it at a requirements file"
 else
+  [ -n "${REQUIREMENTS_SHA256}" ] || die "--requirements-sha256 is missing. Fix: pass the value in SHA256SUMS (or set CTR_LAB_REQUIREMENTS to a local file)"
   REQUIREMENTS="${WORK_DIR}/requirements-emr.txt"
-  fetch "${S3_PREFIX}/requirements-emr.txt" "${REQUIREMENTS}"
+  REQUIREMENTS_URI="${S3_PREFIX}/sha256/${REQUIREMENTS_SHA256}/requirements-emr.txt"
+  fetch "${REQUIREMENTS_URI}" "${REQUIREMENTS}"
+  verify "${REQUIREMENTS}" "${REQUIREMENTS_SHA256}" "${REQUIREMENTS_URI}"
 fi
 # PIP_OPTS holds several words on purpose (e.g. --no-index --find-links DIR).
 # shellcheck disable=SC2086
@@ -126,12 +163,10 @@ ${SUDO} "${PYTHON}" -m pip install --quiet --disable-pip-version-check ${PIP_OPT
   || die "pip could not install ${REQUIREMENTS} for ${PYTHON}. Fix: read pip's message above; the pins must have wheels for this Python"
 
 step "fetch and verify ${WHEEL}"
-fetch "${S3_PREFIX}/${WHEEL}" "${WORK_DIR}/${WHEEL}"
-ACTUAL_SHA256="$(sha256sum "${WORK_DIR}/${WHEEL}" | cut -d' ' -f1)"
-if [ "${ACTUAL_SHA256}" != "${EXPECTED_SHA256}" ]; then
-  die "${S3_PREFIX}/${WHEEL} has sha256 ${ACTUAL_SHA256}, expected ${EXPECTED_SHA256}: it is not the wheel this cluster was created for. Fix: run 'ctr-lab emr upload' and 'ctr-lab emr create' from the same checkout"
-fi
-log "sha256 ok: ${ACTUAL_SHA256}"
+readonly WHEEL_URI="${S3_PREFIX}/sha256/${EXPECTED_SHA256}/${WHEEL}"
+fetch "${WHEEL_URI}" "${WORK_DIR}/${WHEEL}"
+verify "${WORK_DIR}/${WHEEL}" "${EXPECTED_SHA256}" "${WHEEL_URI}"
+ACTUAL_SHA256="${EXPECTED_SHA256}"
 
 step "install ctr_lab ${VERSION}"
 INSTALLED_SHA256=""

@@ -23,11 +23,13 @@ from typing import Dict, Tuple
 
 import pytest
 
-from ctr_lab import __version__, emr
+from ctr_lab import __version__
+from ctr_lab.tools import emr
 
 REPO = Path(__file__).resolve().parents[1]
 BOOTSTRAP = REPO / "emr_bootstrap" / "bootstrap.sh"
 AWS_STUB = REPO / "tests" / "fakes" / "aws_stub.sh"
+SHUTDOWN_STUB = REPO / "tests" / "fakes" / "shutdown_stub.sh"
 SHELLCHECK = Path(sys.executable).parent / "shellcheck"
 FOLDER = "s3://lab-bucket/ctr-lab"
 PROBE = "ctrlab_probe"
@@ -51,7 +53,11 @@ def test_shellcheck_reports_nothing_on_every_script():
         checker = str(SHELLCHECK)
     scripts = _shell_scripts()
     names = {p.relative_to(REPO).as_posix() for p in scripts}
-    assert {"emr_bootstrap/bootstrap.sh", "tests/fakes/aws_stub.sh"} <= names
+    assert {
+        "emr_bootstrap/bootstrap.sh",
+        "tests/fakes/aws_stub.sh",
+        "tests/fakes/shutdown_stub.sh",
+    } <= names
     result = subprocess.run(
         [checker, "--severity=style", *map(str, scripts)], capture_output=True, text=True
     )
@@ -110,8 +116,13 @@ class Node:
         self.s3 = root / "s3"
         self.folder = self.s3 / "lab-bucket" / "ctr-lab"
         self.folder.mkdir(parents=True)
+        # the layout `ctr-lab emr upload` writes: the wheel and the requirements under their
+        # sha256 (emr.content_key), the primary node's files by name
         for name, path in package["files"].items():
-            shutil.copyfile(path, self.folder / name)
+            digest = package["sha256"][name]
+            target = self.folder / ("sha256/" + digest if name.endswith(".whl") else "") / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
         shutil.copyfile(
             REPO / "emr_bootstrap" / "sparkmagic_config.json",
             self.folder / "sparkmagic_config.json",
@@ -119,7 +130,14 @@ class Node:
         self.wheels = root / "wheels"
         self.wheels.mkdir()
         _probe_wheel(self.wheels)
-        (self.folder / "requirements-emr.txt").write_text(f"{PROBE}==1.0\n")
+        requirements = f"{PROBE}==1.0\n".encode()
+        self.requirements_sha256 = hashlib.sha256(requirements).hexdigest()
+        self.requirements = (
+            self.folder / "sha256" / self.requirements_sha256 / "requirements-emr.txt"
+        )
+        self.requirements.parent.mkdir(parents=True)
+        self.requirements.write_bytes(requirements)
+        self.shutdown_log = root / "shutdown.log"
         self.venv = root / "venv"
         shutil.copytree(template_venv, self.venv, symlinks=True)
         self.python = self.venv / "bin" / "python"
@@ -143,12 +161,15 @@ class Node:
             CTR_LAB_STATE_DIR=str(self.home / ".ctr-lab"),
             CTR_LAB_HOME=str(self.home),
             FAKE_S3_ROOT=str(self.s3),
+            CTR_LAB_SHUTDOWN=str(SHUTDOWN_STUB),
+            FAKE_SHUTDOWN_LOG=str(self.shutdown_log),
         )
         return env
 
     def run(self, *extra: str, sha256: str = "", **env: str) -> subprocess.CompletedProcess:
         args = ["--s3", FOLDER, "--version", __version__, "--sha256", sha256 or self.sha256]
-        args += ["--python", str(self.python), *extra]
+        args += ["--requirements-sha256", self.requirements_sha256]
+        args += ["--python", str(self.python), "--max-lifetime-minutes", "240", *extra]
         return subprocess.run(
             ["bash", str(BOOTSTRAP), *args],
             cwd=self.root,
@@ -224,7 +245,11 @@ def test_primary_node_installs_everything(primary, first_run):
     # one log line per step, and the sha256 check is reported
     steps = [line for line in result.stderr.splitlines() if "ctr-lab-bootstrap: step:" in line]
     assert len(steps) >= 5
-    assert f"sha256 ok: {primary.sha256}" in result.stderr
+    assert f"sha256 ok: {emr.wheel_name()} {primary.sha256}" in result.stderr
+    # the hard cap: the primary node schedules its own halt, first of all
+    (call,) = primary.shutdown_log.read_text().splitlines()
+    assert call.startswith("-h +240 ")
+    assert result.stderr.index("halt in 240 minutes") < result.stderr.index("install the pinned")
 
 
 def test_second_run_changes_nothing(primary, first_run):
@@ -245,25 +270,33 @@ def test_core_node_skips_primary_only_steps(core):
     calls = (core.s3 / "calls.log").read_text()
     assert "notebooks.tar.gz" not in calls
     assert "core/task node: no primary-only steps" in result.stderr
+    assert not core.shutdown_log.exists()  # only the primary node's halt ends the cluster
+
+
+def _wheel(node: Node, sha256: str = "") -> Path:
+    return node.folder / "sha256" / (sha256 or node.sha256) / emr.wheel_name()
 
 
 def test_wheel_with_another_sha256_is_refused(core):
-    wheel = core.folder / emr.wheel_name()
+    wheel = _wheel(core)
     wheel.write_bytes(wheel.read_bytes() + b"\0")  # one byte more than the build that was hashed
     result = core.run()
     assert result.returncode != 0
     assert f"expected {core.sha256}" in result.stderr
-    assert "it is not the wheel this cluster was created for" in result.stderr
+    assert "it is not the file this cluster was created for" in result.stderr
     assert core.imports("ctr_lab")[0] != 0
     assert not (core.home / ".ctr-lab" / "wheel.sha256").exists()
 
 
 def test_a_changed_wheel_with_its_own_sha256_replaces_the_installed_one(core, tmp_path):
     assert core.run().returncode == 0
-    wheel = core.folder / emr.wheel_name()
+    wheel = core.root / emr.wheel_name()
+    shutil.copyfile(_wheel(core), wheel)
     with zipfile.ZipFile(wheel, "a") as zf:  # a different build of the same version
         zf.writestr("ctr_lab/_rebuilt.py", "MARK = 1\n")
     new_sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    _wheel(core, new_sha).parent.mkdir(parents=True)
+    shutil.copyfile(wheel, _wheel(core, new_sha))
     result = core.run(sha256=new_sha)
     assert result.returncode == 0, result.stderr
     assert "already installed" not in result.stderr
@@ -279,10 +312,11 @@ def test_missing_instance_info_is_a_clear_error(core):
 
 
 def test_missing_upload_is_a_clear_error_and_a_local_requirements_file_stands_in(core):
-    (core.folder / "requirements-emr.txt").unlink()
+    core.requirements.unlink()
     result = core.run()
     assert result.returncode == 1
-    assert f"could not download {FOLDER}/requirements-emr.txt" in result.stderr
+    key = f"sha256/{core.requirements_sha256}/requirements-emr.txt"
+    assert f"could not download {FOLDER}/{key}" in result.stderr
     assert "ctr-lab emr upload" in result.stderr
     # CTR_LAB_REQUIREMENTS replaces the uploaded requirements with a local file
     local = core.root / "requirements-local.txt"
@@ -292,10 +326,20 @@ def test_missing_upload_is_a_clear_error_and_a_local_requirements_file_stands_in
     assert core.imports(PROBE)[0] == 0 and core.imports("ctr_lab")[0] == 0
 
 
+def test_requirements_with_another_sha256_are_refused(core):
+    core.requirements.write_text(f"{PROBE}==1.0\nsomething-else==2.0\n")
+    result = core.run()
+    assert result.returncode == 1
+    assert f"expected {core.requirements_sha256}" in result.stderr
+    assert core.imports(PROBE)[0] != 0  # nothing was installed from it
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--sha256", "abc"], "is not 64 lowercase hex digits"),
+        (["--max-lifetime-minutes", "4h"], "is not a positive whole number"),
+        (["--requirements-sha256", "XYZ"], "is not 64 lowercase hex digits"),
         (["--python", "/nonexistent/python3"], "/nonexistent/python3 not found"),
         (["--frobnicate"], "unknown argument '--frobnicate'"),
         (["--python"], "--python needs a value"),

@@ -6,6 +6,7 @@ goes to moto's in-process AWS (``mock_aws``) or to a botocore ``Stubber``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 from pathlib import Path
@@ -16,8 +17,9 @@ import pytest
 from botocore.stub import Stubber
 from botocore.validate import ParamValidator
 
-from ctr_lab import __version__, emr
+from ctr_lab import __version__
 from ctr_lab.errors import CtrLabError
+from ctr_lab.tools import emr, emr_layout
 from ctr_lab.tools.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,27 +70,83 @@ def _dry_run_with_stderr(capsys, preset, *extra):
 # ------------------------------------------------------------------------------------------------
 
 
+def _sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _conf(request, name):
+    return next(c for c in request["Configurations"] if c["Classification"] == name)["Properties"]
+
+
 @pytest.mark.parametrize("preset", PRESETS)
 def test_dry_run_request_is_valid_for_botocore(preset, dist, no_aws_clients, capsys):
     request = _dry_run(capsys, preset)
     assert _botocore_errors(request) == ""
     # the livy session timeout, at least 3 hours
-    livy = next(c for c in request["Configurations"] if c["Classification"] == "livy-conf")
-    assert emr.duration_seconds(livy["Properties"]["livy.server.session.timeout"]) >= 3 * 3600
+    livy = _conf(request, "livy-conf")
+    assert emr.duration_seconds(livy["livy.server.session.timeout"]) >= 3 * 3600
     # auto-termination inside the API's range (60 s to 7 days)
     assert 60 <= request["AutoTerminationPolicy"]["IdleTimeout"] <= 604800
-    # the bootstrap action, with the wheel's sha256 from SHA256SUMS and the PySpark Python
+    # the bootstrap action: the script under its own sha256, the wheel's sha256 from
+    # SHA256SUMS, the requirements' sha256, the PySpark Python and the lifetime cap
     (action,) = request["BootstrapActions"]
     script = action["ScriptBootstrapAction"]
-    assert script["Path"] == "s3://YOUR-BUCKET/ctr-lab/bootstrap.sh"
+    script_sha = _sha256(EMR_DIR / "bootstrap.sh")
+    assert script["Path"] == f"s3://YOUR-BUCKET/ctr-lab/sha256/{script_sha}/bootstrap.sh"
     args = dict(zip(script["Args"][::2], script["Args"][1::2]))
+    hours = json.loads((EMR_DIR / "presets.json").read_text())["presets"][preset][
+        "max_lifetime_hours"
+    ]
     assert args == {
         "--s3": "s3://YOUR-BUCKET/ctr-lab",
         "--version": __version__,
         "--sha256": SHA,
+        "--requirements-sha256": _sha256(EMR_DIR / "requirements-emr.txt"),
         "--python": "/usr/bin/python3",
+        "--max-lifetime-minutes": str(hours * 60),
     }
     assert {"Key": "project", "Value": "ctr-lab"} in request["Tags"]
+    assert {"Key": "max-lifetime-hours", "Value": str(hours)} in request["Tags"]
+    assert 1 <= hours <= 8  # "a few hours"
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_dry_run_keeps_the_driver_off_spot(preset, dist, no_aws_clients, capsys):
+    """Livy runs the driver as the YARN application master (cluster deploy mode); node labels
+    put application masters on ON_DEMAND nodes only (EMR 7.2+, AWS's 'Application Master
+    placement'); every On-Demand node of the request is a core (or primary) node, every Spot one
+    is capped at the On-Demand price."""
+    request = _dry_run(capsys, preset)
+    livy = _conf(request, "livy-conf")
+    assert livy["livy.spark.master"] == "yarn"
+    assert livy["livy.spark.deploy-mode"] == "cluster"
+    yarn = _conf(request, "yarn-site")
+    assert yarn["yarn.node-labels.enabled"] == "true"
+    assert yarn["yarn.node-labels.am.default-node-label-expression"] == "ON_DEMAND"
+    major, minor, _ = (int(x) for x in request["ReleaseLabel"].split("-")[1].split("."))
+    assert (major, minor) >= (7, 2)
+    groups = {g["InstanceRole"]: g for g in request["Instances"]["InstanceGroups"]}
+    assert groups["CORE"]["Market"] == "ON_DEMAND" and "BidPrice" not in groups["CORE"]
+    assert groups["TASK"]["Market"] == "SPOT" and groups["TASK"]["BidPrice"] == "OnDemandPrice"
+    # one attempt: a lost driver ends the session rather than re-running it elsewhere
+    assert _conf(request, "spark-defaults")["spark.yarn.maxAppAttempts"] == "1"
+
+
+def test_labels_need_a_release_that_has_them(dist, monkeypatch):
+    presets = emr.load_presets()
+    presets["defaults"]["release_label"] = "emr-7.1.0"
+    monkeypatch.setattr(emr, "load_presets", lambda: presets)
+    with pytest.raises(CtrLabError, match=r"need emr-7\.2\.0 or later"):
+        emr.build_request("quiz", emr.PLACEHOLDER_FOLDER, SHA)
+
+
+def test_max_hours_sets_the_cap(dist, capsys):
+    request = _dry_run(capsys, "assignment", "--max-hours", "2.5")
+    args = request["BootstrapActions"][0]["ScriptBootstrapAction"]["Args"]
+    assert args[args.index("--max-lifetime-minutes") + 1] == "150"
+    assert {"Key": "max-lifetime-hours", "Value": "2.5"} in request["Tags"]
+    assert main(["emr", "create", "--preset", "quiz", "--dry-run", "--max-hours", "500"]) == 1
+    assert "--max-hours 500 is outside" in capsys.readouterr().err
 
 
 def test_dry_run_with_a_bucket_renders_every_placeholder(dist, capsys):
@@ -96,23 +154,34 @@ def test_dry_run_with_a_bucket_renders_every_placeholder(dist, capsys):
     text = json.dumps(request)
     assert "YOUR-BUCKET" not in text
     assert request["LogUri"] == "s3://my-lab-bucket/course/logs/"
+    # JupyterHub saves notebooks to the lab's bucket (EMR's jupyter-s3-conf), not only on the
+    # primary node that terminate deletes
+    assert _conf(request, "jupyter-s3-conf") == {
+        "s3.persistence.enabled": "true",
+        "s3.persistence.bucket": "my-lab-bucket",
+    }
     conf = next(
         c for c in request["Configurations"] if c["Classification"] == "jupyter-sparkmagic-conf"
     )
     defaults = json.loads(conf["Properties"]["session_configs_defaults"])
-    assert defaults["pyFiles"] == [f"s3://my-lab-bucket/course/ctr_lab-{__version__}.zip"]
+    # the pyFiles zip under its sha256 (the dry run's SHA256SUMS lists none: the sources' own)
+    zip_sha = emr.current_zip_sha256()
+    assert defaults["pyFiles"] == [
+        f"s3://my-lab-bucket/course/sha256/{zip_sha}/ctr_lab-{__version__}.zip"
+    ]
 
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_groups_spot_only_for_task_nodes_capped_at_on_demand(preset, dist, capsys):
     request = _dry_run(capsys, preset)
-    prices = json.loads((EMR_DIR / "prices.json").read_text())["instances"]
     groups = {g["InstanceRole"]: g for g in request["Instances"]["InstanceGroups"]}
     assert set(groups) == {"MASTER", "CORE", "TASK"}
     assert groups["MASTER"]["Market"] == groups["CORE"]["Market"] == "ON_DEMAND"
     task = groups["TASK"]
     assert task["Market"] == "SPOT"
-    assert float(task["BidPrice"]) == pytest.approx(prices[task["InstanceType"]]["ec2_on_demand"])
+    # AWS's InstanceGroupConfig.BidPrice: "Specify OnDemandPrice to set the amount equal to the
+    # On-Demand price, or specify an amount in USD" (a string in botocore's model)
+    assert task["BidPrice"] == "OnDemandPrice"
     for group in groups.values():
         (volume,) = group["EbsConfiguration"]["EbsBlockDeviceConfigs"]
         assert volume["VolumeSpecification"]["SizeInGB"] >= 32
@@ -129,16 +198,75 @@ def test_preset_spark_sizes_go_into_spark_defaults(dist, capsys):
             assert spark["Properties"][key] == value
 
 
-def test_executors_fit_the_nodes_of_each_preset():
-    """Executor cores never exceed a node's vCPUs; the quiz core node also holds the driver."""
+def _container(heap_mb, step=32):
+    """Spark 3.5 on YARN by hand: heap + max(10 %, 384 MiB), rounded up to YARN's step."""
+    need = heap_mb + max(int(heap_mb * 0.10), 384)
+    return -(-need // step) * step
+
+
+def test_layout_by_hand():
+    """EMR's yarn.nodemanager.resource.memory-mb: 12288 (m5.xlarge), 24576 (m5.2xlarge)."""
     presets = json.loads((EMR_DIR / "presets.json").read_text())["presets"]
-    prices = json.loads((EMR_DIR / "prices.json").read_text())["instances"]
-    for name in PRESETS:
-        spark = presets[name]["spark_defaults"]
-        cores = int(spark["spark.executor.cores"])
-        for role in ("CORE", "TASK"):
-            vcpu = prices[presets[name]["instance_groups"][role]["instance_type"]]["vcpu"]
-            assert vcpu % cores == 0 and vcpu >= cores
+    prices = json.loads((EMR_DIR / "prices.json").read_text())
+    assert prices["instances"]["m5.xlarge"]["yarn_mb"] == 12288
+    assert prices["instances"]["m5.2xlarge"]["yarn_mb"] == 24576
+    quiz = emr_layout.layout(presets["quiz"], prices)
+    # quiz: driver 2g -> 2432, executor 4g -> 4096 + 409 = 4505 -> 4512
+    assert (quiz["driver_mb"], quiz["executor_mb"]) == (2432, 4512)
+    # core: (12288 - 2432) // 4512 = 2; task: 12288 // 4512 = 2
+    assert [(n["role"], n["driver"], n["executors"]) for n in quiz["nodes"]] == [
+        ("CORE", True, 2),
+        ("TASK", False, 2),
+    ]
+    assert (quiz["executors"], quiz["executor_cores"]) == (4, 8)
+    big = emr_layout.layout(presets["assignment"], prices)
+    # assignment: driver 4g -> 4505 -> 4512; executor 8g -> 8192 + 819 = 9011 -> 9024
+    assert (big["driver_mb"], big["executor_mb"]) == (4512, 9024)
+    # the driver's core node: (24576 - 4512) // 9024 = 2; other nodes 24576 // 9024 = 2
+    assert [n["executors"] for n in big["nodes"]] == [2] * 6
+    assert (big["executors"], big["executor_cores"]) == (12, 48)
+
+
+def test_nine_gig_executors_leave_eleven_not_twelve():
+    """The issue's point: 9g executors (10137 -> 10144 MiB) beside the driver fit once."""
+    presets = json.loads((EMR_DIR / "presets.json").read_text())["presets"]
+    prices = json.loads((EMR_DIR / "prices.json").read_text())
+    old = json.loads(json.dumps(presets["assignment"]))
+    old["spark_defaults"]["spark.executor.memory"] = "9g"
+    plan = emr_layout.layout(old, prices)
+    assert plan["executor_mb"] == _container(9216) == 10144
+    assert (24576 - 4512) // 10144 == 1
+    assert [n["executors"] for n in plan["nodes"]] == [1, 2, 2, 2, 2, 2]
+    assert (plan["executors"], plan["executor_cores"]) == (11, 44)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_layout_fits_every_node(preset):
+    """Containers within YARN's memory and executor cores within the node's vCPUs."""
+    presets = json.loads((EMR_DIR / "presets.json").read_text())["presets"]
+    prices = json.loads((EMR_DIR / "prices.json").read_text())
+    spark = presets[preset]["spark_defaults"]
+    executor = _container(emr_layout.memory_mb(spark["spark.executor.memory"]))
+    driver = _container(emr_layout.memory_mb(spark["spark.driver.memory"]))
+    plan = emr_layout.layout(presets[preset], prices)
+    assert sum(n["driver"] for n in plan["nodes"]) == 1
+    for node in plan["nodes"]:
+        used = node["executors"] * executor + (driver if node["driver"] else 0)
+        assert used <= node["yarn_mb"]
+        assert used + executor > node["yarn_mb"]  # and no room is left for one more
+        assert node["executors"] * int(spark["spark.executor.cores"]) <= node["vcpu"]
+        assert node["role"] == "CORE" or not node["driver"]  # the driver stays off Spot
+
+
+def test_layout_refuses_what_does_not_fit():
+    presets = json.loads((EMR_DIR / "presets.json").read_text())["presets"]
+    prices = json.loads((EMR_DIR / "prices.json").read_text())
+    huge = json.loads(json.dumps(presets["quiz"]))
+    huge["spark_defaults"]["spark.executor.memory"] = "12g"
+    with pytest.raises(CtrLabError, match=r"does not fit a m5\.xlarge"):
+        emr_layout.layout(huge, prices)
+    with pytest.raises(CtrLabError, match="not a Spark memory size"):
+        emr_layout.memory_mb("lots")
 
 
 def test_validation_rejects_what_botocore_rejects(dist):
@@ -315,19 +443,22 @@ def test_estimate_matches_a_hand_computation():
     # EBS gp3 $0.08 per GB-month, 730 h: 32 GB root on every node, plus 32/128/64 GB volumes
     ebs_gb = 1 * (32 + 32) + 2 * (32 + 128) + 4 * (32 + 64)
     assert est["per_hour"]["total"] == pytest.approx(compute + ebs_gb * 0.08 / 730)
-    # BENCHMARKS.md: recommended fit 178,977 rows in 142 s and 1M rows loaded in 22.0 - 8 s, on
-    # 2 cores; 6 x 8 vCPU - 1 driver core = 47 cores at 60 % efficiency
-    fit_s = 40_428_967 / (178_977 / 142 / 2 * 47 * 0.6)
-    load_s = 40_428_967 / (1_000_000 / 14 / 2 * 47 * 0.6)
-    assert est["seconds"]["fit"] == pytest.approx(fit_s)
-    assert est["seconds"]["load"] == pytest.approx(load_s)
-    hours = (12 * 60 + load_s + fit_s + 3600) / 3600
+    # BENCHMARKS.md, 1M rows, `recommended` on 2 cores: load 55.1, featurize 79.7, fit 31.1,
+    # score 12.6 s; on 12 executors x 4 cores = 48 cores at 60 % efficiency
+    speedup = 48 * 0.6 / 2
+    scale = 40_428_967 / 1_000_000
+    for stage, measured in {"load": 55.1, "featurize": 79.7, "fit": 31.1, "score": 12.6}.items():
+        assert est["seconds"][stage] == pytest.approx(measured * scale / speedup)
+    hours = (12 * 60 + (55.1 + 79.7 + 31.1 + 12.6) * scale / speedup + 3600) / 3600
     assert est["run_cost"] == pytest.approx(hours * est["per_hour"]["total"])
     # a forgotten notebook: Livy's 3 h idle-session timeout, then the 1 h idle timeout
     assert est["forgotten_session_hours"] == pytest.approx(4.0)
+    # the hard cap: 6 h at most, whatever happens
+    assert est["max_lifetime_cost"] == pytest.approx(6 * est["per_hour"]["total"])
+    assert emr.estimate("assignment", max_hours=3)["forgotten_session_hours"] == 3
 
 
-def test_estimate_command_prints_cost_time_and_assumptions(capsys):
+def test_estimate_command_names_its_measurement(capsys):
     assert main(["emr", "estimate", "--preset", "assignment", "--rows", "40428967"]) == 0
     out = capsys.readouterr().out
     est = emr.estimate("assignment", rows=40_428_967)
@@ -335,7 +466,39 @@ def test_estimate_command_prints_cost_time_and_assumptions(capsys):
     assert f"${est['run_cost']:.2f}" in out
     assert "40,428,967 rows" in out
     assert "assumptions:" in out and "https://aws.amazon.com/emr/pricing/" in out
-    assert "BENCHMARKS.md" in out
+    measured = json.loads((EMR_DIR / "throughput.json").read_text())["measurement"]
+    assert measured["command"] in out and measured["date"] in out and "BENCHMARKS.md" in out
+    assert "12 executors (48 cores" in out
+    assert "hard cap: the cluster halts 6 h after it starts" in out
+    assert f"at most ${6 * est['per_hour']['total']:.2f}" in out
+    assert "train.gz to Parquet" in out  # the one-time gzip cost
+
+
+def _benchmarks_row(title, peer):
+    """One row of a BENCHMARKS.md table, by the table's bold title and the peer's name."""
+    text = (REPO / "BENCHMARKS.md").read_text()
+    block = text[text.index(title) :]
+    header = next(line for line in block.splitlines() if line.startswith("| peer"))
+    row = next(line for line in block.splitlines() if line.startswith(f"| {peer} |"))
+    cells = lambda line: [c.strip() for c in line.strip().strip("|").split("|")]  # noqa: E731
+    return dict(zip(cells(header), cells(row))), block.splitlines()[0]
+
+
+def test_throughput_is_the_benchmark_it_names():
+    """throughput.json's stages are the 1M-row `recommended` row of BENCHMARKS.md."""
+    speed = json.loads((EMR_DIR / "throughput.json").read_text())
+    row, title = _benchmarks_row("**1,000,000 rows**", "recommended")
+    assert "train 894,882, test 105,118" in title
+    stages = speed["stages"]
+    for stage in ("load", "featurize", "fit", "score"):
+        assert stages[stage]["seconds"] == float(row[f"{stage} s"]), stage
+    assert stages["load"]["rows"] == speed["measurement"]["rows"] == 1_000_000
+    assert stages["fit"]["rows"] == stages["featurize"]["rows"] == 894_882
+    assert stages["score"]["rows"] == 105_118
+    assert speed["measurement"]["command"] in (REPO / "BENCHMARKS.md").read_text()
+    conv = speed["convert"]
+    text = (REPO / "BENCHMARKS.md").read_text()
+    assert conv["command"] in text and f"{conv['seconds']:.1f}" in text
 
 
 def test_estimate_efficiency_scales_the_time():
@@ -399,17 +562,24 @@ def test_upload_puts_every_file_in_the_folder(aws, fake_package, capsys):
     bucket = _bucket()
     assert main(["emr", "upload", "--bucket", f"s3://{bucket}"]) == 0
     keys = _keys(bucket)
-    expected = set(emr.required_keys("ctr-lab")) | {"ctr-lab/configurations.json"}
+    s3 = boto3.client("s3", region_name=REGION)
+    body = s3.get_object(Bucket=bucket, Key="ctr-lab/SHA256SUMS")["Body"].read().decode()
+    sums = emr.read_sums(body)
+    assert sums["bootstrap.sh"] == _sha256(EMR_DIR / "bootstrap.sh")
+    assert sums["emr_convert.py"] == _sha256(REPO / "ctr_lab" / "tools" / "emr_convert.py")
+    expected = set(emr.required_keys("ctr-lab", sums)) | {"ctr-lab/configurations.json"}
+    assert f"ctr-lab/sha256/{SHA}/{emr.wheel_name()}" in expected
     assert expected <= keys
     samples = sorted(p.name for p in (REPO / "data_samples").glob("*.csv*"))
     assert samples and {f"ctr-lab/data/{n}" for n in samples} <= keys
-    s3 = boto3.client("s3", region_name=REGION)
     body = s3.get_object(Bucket=bucket, Key="ctr-lab/sparkmagic_config.json")["Body"].read()
     rendered = json.loads(body)
+    zip_sha = sums[emr.zip_name()]
     assert rendered["session_configs_defaults"]["pyFiles"] == [
-        f"s3://{bucket}/ctr-lab/ctr_lab-{__version__}.zip"
+        f"s3://{bucket}/ctr-lab/sha256/{zip_sha}/ctr_lab-{__version__}.zip"
     ]
-    script = s3.get_object(Bucket=bucket, Key="ctr-lab/bootstrap.sh")["Body"].read()
+    key = f"ctr-lab/sha256/{sums['bootstrap.sh']}/bootstrap.sh"
+    script = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     assert script == (EMR_DIR / "bootstrap.sh").read_bytes()
     out = capsys.readouterr().out
     assert out.index("SHA256SUMS") > out.index(emr.wheel_name())  # the sums go last
@@ -436,7 +606,8 @@ def test_create_checks_the_upload_then_starts_a_tagged_cluster(aws, fake_package
     assert cluster["Name"] == "ctr-lab-quiz"
     assert {"Key": "project", "Value": "ctr-lab"} in cluster["Tags"]
     (action,) = client.list_bootstrap_actions(ClusterId=cluster_id)["BootstrapActions"]
-    assert action["ScriptPath"] == f"s3://{bucket}/ctr-lab/bootstrap.sh"
+    script_sha = _sha256(EMR_DIR / "bootstrap.sh")
+    assert action["ScriptPath"] == f"s3://{bucket}/ctr-lab/sha256/{script_sha}/bootstrap.sh"
     assert SHA in action["Args"]
 
 
@@ -444,9 +615,14 @@ def test_create_refuses_when_s3_holds_another_build(aws, fake_package, capsys):
     bucket = _bucket()
     assert main(["emr", "upload", "--bucket", f"s3://{bucket}", "--no-data"]) == 0
     # S3 now holds a build of other sources: its pyFiles zip has another sha256
-    sums = f"{SHA}  {emr.wheel_name()}\n{'ef' * 32}  {emr.zip_name()}\n"
     s3 = boto3.client("s3", region_name=REGION)
-    s3.put_object(Bucket=bucket, Key="ctr-lab/SHA256SUMS", Body=sums.encode())
+    sums = emr.read_sums(
+        s3.get_object(Bucket=bucket, Key="ctr-lab/SHA256SUMS")["Body"].read().decode()
+    )
+    sums[emr.zip_name()] = "ef" * 32
+    s3.put_object(Bucket=bucket, Key=f"ctr-lab/sha256/{'ef' * 32}/{emr.zip_name()}", Body=b"x")
+    text = "".join(f"{digest}  {name}\n" for name, digest in sums.items())
+    s3.put_object(Bucket=bucket, Key="ctr-lab/SHA256SUMS", Body=text.encode())
     assert main(["emr", "create", "--preset", "quiz", "--bucket", f"s3://{bucket}"]) == 1
     err = capsys.readouterr().err
     assert "was made from other sources than this checkout" in err and "emr upload" in err
@@ -590,3 +766,171 @@ def test_notebooks_archive_ships_the_starter_but_not_the_solution(tmp_path):
         names = set(tar.getnames())
     assert "00_setup.ipynb" in names and "assignment/starter.ipynb" in names
     assert "assignment/solution.ipynb" not in names
+
+
+# ------------------------------------------------------------------------------------------------
+# Content-addressed uploads, the lifetime cap and what keeps a cluster busy
+# ------------------------------------------------------------------------------------------------
+
+
+def _real_package(dist, wheel_bytes):
+    """A package stand-in whose SHA256SUMS holds the real sha256 of each file."""
+    files = {}
+    for name, data in (
+        (emr.wheel_name(), wheel_bytes),
+        (emr.zip_name(), None),
+        ("notebooks.tar.gz", b"notebooks"),
+    ):
+        files[name] = dist / name
+        if data is None:  # the zip of the sources imported now, as `package` builds it
+            from ctr_lab.tools.bundle import build_zip
+
+            files[name] = Path(build_zip(dist))
+        else:
+            files[name].write_bytes(data)
+    sums = {name: _sha256(path) for name, path in files.items()}
+    (dist / "SHA256SUMS").write_text("".join(f"{d}  {n}\n" for n, d in sums.items()))
+    return {"dir": dist, "files": files, "sha256": sums}
+
+
+def _get(bucket, uri_or_key):
+    key = uri_or_key.split(f"s3://{bucket}/", 1)[-1]
+    s3 = boto3.client("s3", region_name=REGION)
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def test_a_second_upload_never_changes_what_a_running_cluster_verifies(
+    aws, dist, monkeypatch, capsys
+):
+    bucket = _bucket()
+    first = _real_package(dist, b"wheel, first build")
+    monkeypatch.setattr(emr, "build_package", lambda out_dir=None: first)
+    assert main(["emr", "upload", "--bucket", f"s3://{bucket}", "--no-data"]) == 0
+    assert main(["emr", "create", "--preset", "quiz", "--bucket", f"s3://{bucket}"]) == 0
+    cluster_id = capsys.readouterr().out.split("created ")[1].split()[0]
+    client = boto3.client("emr", region_name=REGION)
+    (action,) = client.list_bootstrap_actions(ClusterId=cluster_id)["BootstrapActions"]
+    args = dict(zip(action["Args"][::2], action["Args"][1::2]))
+    assert args["--sha256"] == hashlib.sha256(b"wheel, first build").hexdigest()
+
+    second = _real_package(dist, b"wheel, second build with changes")
+    monkeypatch.setattr(emr, "build_package", lambda out_dir=None: second)
+    assert main(["emr", "upload", "--bucket", f"s3://{bucket}", "--no-data"]) == 0
+    latest = emr.read_sums(_get(bucket, "ctr-lab/SHA256SUMS").decode())
+    assert latest[emr.wheel_name()] != args["--sha256"]  # the folder moved on ...
+
+    # ... and a node of the first cluster that bootstraps now reads what bootstrap.sh reads:
+    folder = args["--s3"]
+    wheel = _get(bucket, f"{folder}/sha256/{args['--sha256']}/{emr.wheel_name()}")
+    assert hashlib.sha256(wheel).hexdigest() == args["--sha256"]
+    req = _get(bucket, f"{folder}/sha256/{args['--requirements-sha256']}/requirements-emr.txt")
+    assert hashlib.sha256(req).hexdigest() == args["--requirements-sha256"]
+    script = _get(bucket, action["ScriptPath"])
+    assert hashlib.sha256(script).hexdigest() == action["ScriptPath"].split("/")[-2]
+    # and its Livy sessions still load the first build's pyFiles zip
+    config = client.describe_cluster(ClusterId=cluster_id)["Cluster"]["Configurations"]
+    magic = next(c for c in config if c["Classification"] == "jupyter-sparkmagic-conf")
+    (zip_uri,) = json.loads(magic["Properties"]["session_configs_defaults"])["pyFiles"]
+    assert hashlib.sha256(_get(bucket, zip_uri)).hexdigest() == first["sha256"][emr.zip_name()]
+
+
+class _Livy:
+    """GET /sessions as Livy 0.8 answers it (SessionServlet: from, total, sessions)."""
+
+    def __init__(self, sessions):
+        import http.server
+        import threading
+
+        body = json.dumps({"from": 0, "total": len(sessions), "sessions": sessions}).encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path.split("?")[0] != "/sessions":
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args):
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_status_shows_the_cap_steps_and_open_livy_sessions(aws, capsys):
+    client = boto3.client("emr", region_name=REGION)
+    request = emr.build_request("quiz", "s3://lab-bucket", SHA, max_hours=3)
+    cluster_id = client.run_job_flow(**request)["JobFlowId"]
+    convert = emr.convert_request(cluster_id, "s3://lab-bucket")
+    client.add_job_flow_steps(**convert)
+    livy = _Livy(
+        [
+            {"id": 0, "kind": "pyspark", "state": "idle", "appId": "application_1_0001"},
+            {"id": 1, "kind": "pyspark", "state": "dead", "appId": "application_1_0002"},
+            {"id": 2, "kind": "pyspark", "state": "busy", "appId": "application_1_0003"},
+        ]
+    )
+    try:
+        assert main(["emr", "status", cluster_id, "--livy-url", livy.url, "--json"]) == 0
+        (found,) = json.loads(capsys.readouterr().out)
+        assert found["max_lifetime_hours"] == 3
+        created = client.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["Timeline"]
+        import datetime
+
+        halts = datetime.datetime.fromisoformat(found["halts_by"])
+        assert halts - created["CreationDateTime"] == datetime.timedelta(hours=3)
+        (step,) = found["activity"]["steps"]
+        assert step["name"] == "ctr-lab: convert train.gz to Parquet"
+        assert [s["id"] for s in found["activity"]["livy_sessions"]] == [0, 2]  # not the dead one
+        assert main(["emr", "status", cluster_id, "--livy-url", livy.url]) == 0
+        out = capsys.readouterr().out
+        assert "hard cap: halts 3 h after it started" in out
+        assert "1 step(s) pending or running" in out and "Livy sessions open: 2" in out
+    finally:
+        livy.close()
+    assert main(["emr", "status", cluster_id]) == 0
+    assert "Livy sessions: not checked (add --livy-url" in capsys.readouterr().out
+    assert main(["emr", "status", cluster_id, "--livy-url", livy.url]) == 1
+    err = capsys.readouterr().err
+    assert "cannot read" in err and "-L 8998:localhost:8998" in err
+
+
+def test_convert_dry_run_is_a_valid_step_and_adds_it(aws, capsys):
+    assert main(["emr", "convert", "--bucket", "s3://lab-bucket", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    request = json.loads(
+        out.split("# AddJobFlowSteps request")[1].split("\n", 1)[1].split("\n#")[0]
+    )
+    assert _botocore_errors(request, "AddJobFlowSteps") == ""
+    args = request["Steps"][0]["HadoopJarStep"]["Args"]
+    script_sha = _sha256(REPO / "ctr_lab" / "tools" / "emr_convert.py")
+    assert args[:4] == [
+        "spark-submit",
+        "--deploy-mode",
+        "cluster",
+        f"s3://lab-bucket/ctr-lab/sha256/{script_sha}/emr_convert.py",
+    ]
+    assert args[4:6] == [
+        "s3://lab-bucket/ctr-lab/data/avazu/train.gz",
+        "s3://lab-bucket/ctr-lab/data/avazu/train_parquet",
+    ]
+    assert "aws emr add-steps" in out
+    assert main(["emr", "convert", "--bucket", "s3://lab-bucket"]) == 1
+    assert "--cluster-id is missing" in capsys.readouterr().err
+    client = boto3.client("emr", region_name=REGION)
+    cluster_id = client.run_job_flow(**emr.build_request("quiz", "s3://lab-bucket", SHA))[
+        "JobFlowId"
+    ]
+    assert main(["emr", "convert", "--bucket", "s3://lab-bucket", "--cluster-id", cluster_id]) == 0
+    assert "added step" in capsys.readouterr().out
+    (step,) = client.list_steps(ClusterId=cluster_id)["Steps"]
+    assert step["Config"]["Args"] == args

@@ -20,7 +20,8 @@ from typing import Dict, List, Tuple
 import numpy as np
 import pytest
 
-from ctr_lab import schema, synth
+from ctr_lab import schema
+from ctr_lab.tools import synth
 
 # -- facts (avazu_facts.md) -------------------------------------------------------------------
 FULL_ROWS = 40_428_967

@@ -15,7 +15,9 @@ the machine a student or an instructor types at:
 ``bench``
     ``ctr-lab bench``: the pipelines and their peers side by side.
 ``emr``
-    ``ctr-lab emr``: package, upload, create, watch and terminate the lab's EMR cluster.
+    ``ctr-lab emr``: package, upload, create, watch and terminate the lab's EMR cluster;
+    ``emr_layout`` (executors from YARN memory) and ``emr_convert`` (the one-time Parquet
+    conversion, run on the cluster by ``spark-submit``) beside it.
 ``bundle``
     The core as a zip for Spark's ``pyFiles``.
 ``synth``

@@ -1,8 +1,11 @@
-"""``ctr-lab emr``: package, upload, create, estimate, watch and terminate the lab's EMR cluster.
+"""``ctr-lab emr``: package, upload, create, estimate, watch, convert and terminate the lab's EMR
+cluster.
 
 The cluster is described by data in ``emr_bootstrap/`` (``presets.json``, ``configurations.json``,
 ``prices.json``, ``throughput.json``); this module turns it into one ``RunJobFlow`` request, checks
-that request against botocore's own EMR service model, and sends it only when asked. AWS
+that request against botocore's own EMR service model, and sends it only when asked. Uploads are
+content-addressed (``sha256/<hex>/<name>``), every cluster carries a hard lifetime cap that its
+primary node enforces, and the executor layout comes from :mod:`ctr_lab.emr_layout`. AWS
 credentials come from boto3's normal chain (environment, ``~/.aws``, instance role); nothing
 secret is read or written here.
 
@@ -47,6 +50,16 @@ SUMS_NAME = "SHA256SUMS"
 LIVY_DEFAULT_TIMEOUT = "1h"
 #: Cluster states that cost money.
 ACTIVE_STATES = ["STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING", "TERMINATING"]
+#: Tag and bootstrap argument that carry the hard cap on the cluster's lifetime.
+LIFETIME_TAG = "max-lifetime-hours"
+#: Longest lifetime ``--max-hours`` accepts (one week, as EMR's idle timeout).
+MAX_LIFETIME_HOURS = 168.0
+#: Folder (under the upload folder) of content-addressed objects: ``sha256/<hex>/<name>``.
+CONTENT_DIR = "sha256"
+#: Files the bootstrap action and the Livy sessions read, each stored under its own sha256.
+SUPPORT_FILES = ("bootstrap.sh", "requirements-emr.txt")
+#: The first release whose YARN node labels can keep application masters on On-Demand nodes.
+LABELS_RELEASE = (7, 2)
 _NOTEBOOK_SUFFIXES = (".ipynb", ".md")
 _DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 _FIXED_MTIME = 315532800  # 1980-01-01, the earliest time a zip entry can carry
@@ -333,14 +346,75 @@ def split_s3(uri: str) -> Tuple[str, str]:
 
 
 def render(obj: Any, folder: str) -> Any:
-    """A deep copy of ``obj`` with the placeholder folder replaced by ``folder`` in every string."""
+    """A deep copy of ``obj`` with the placeholder folder replaced by ``folder`` in every string
+    (and a value that is just the placeholder bucket, such as ``jupyter-s3-conf``'s, by its
+    bucket)."""
     if isinstance(obj, str):
+        if obj == PLACEHOLDER_BUCKET:
+            return split_s3(folder)[0]
         return obj.replace(PLACEHOLDER_FOLDER, folder)
     if isinstance(obj, list):
         return [render(item, folder) for item in obj]
     if isinstance(obj, dict):
         return {key: render(value, folder) for key, value in obj.items()}
     return obj
+
+
+def content_key(prefix: str, name: str, sha256: str) -> str:
+    """The key of a content-addressed object: ``<prefix>/sha256/<hex>/<name>``.
+
+    A new upload of changed bytes lands under a new key, so an object a running cluster's
+    bootstrap action (or its Livy sessions) reads never changes under it.
+    """
+    return f"{prefix}/{CONTENT_DIR}/{sha256}/{name}"
+
+
+def support_sums() -> Dict[str, str]:
+    """sha256 of ``bootstrap.sh`` and ``requirements-emr.txt`` in the checkout."""
+    from ctr_lab.bundle import sha256_of
+
+    return {name: sha256_of(emr_dir() / name) for name in SUPPORT_FILES}
+
+
+def convert_script() -> Path:
+    """The one-time gzip-to-Parquet script ``convert`` runs on the cluster."""
+    return Path(__file__).resolve().parent / "emr_convert.py"
+
+
+def _replace(obj: Any, old: str, new: str) -> Any:
+    if isinstance(obj, str):
+        return obj.replace(old, new)
+    if isinstance(obj, list):
+        return [_replace(item, old, new) for item in obj]
+    if isinstance(obj, dict):
+        return {key: _replace(value, old, new) for key, value in obj.items()}
+    return obj
+
+
+def pin_zip(obj: Any, folder: str, zip_sha256: str) -> Any:
+    """``obj`` with the pyFiles zip's path replaced by its content-addressed path."""
+    bucket, prefix = split_s3(folder)
+    pinned = f"s3://{bucket}/{content_key(prefix, zip_name(), zip_sha256)}"
+    return _replace(obj, f"{folder}/{zip_name()}", pinned)
+
+
+def release_version(label: str) -> Tuple[int, int]:
+    """``emr-7.12.0`` -> ``(7, 12)``."""
+    match = re.fullmatch(r"emr-(\d+)\.(\d+)\.\d+", label)
+    if not match:
+        raise CtrLabError(f"{label!r} is not an EMR release label. Fix: write it like emr-7.12.0")
+    return int(match.group(1)), int(match.group(2))
+
+
+def lifetime_hours(preset_name: str, max_hours: Optional[float] = None) -> float:
+    """The hard cap on a cluster's lifetime: ``--max-hours`` or the preset's default."""
+    hours = float(max_hours if max_hours is not None else preset(preset_name)["max_lifetime_hours"])
+    if not 0.25 <= hours <= MAX_LIFETIME_HOURS:
+        raise CtrLabError(
+            f"--max-hours {hours:g} is outside 0.25 to {MAX_LIFETIME_HOURS:g}. Fix: e.g. "
+            "--max-hours 4 (the cluster halts that long after it starts)"
+        )
+    return hours
 
 
 def sparkmagic_template() -> Dict[str, Any]:
@@ -369,6 +443,8 @@ def build_request(
     name: Optional[str] = None,
     key_name: Optional[str] = None,
     subnet_id: Optional[str] = None,
+    sums: Optional[Dict[str, str]] = None,
+    max_hours: Optional[float] = None,
 ) -> Dict[str, Any]:
     """The ``RunJobFlow`` parameters for a preset whose files ``upload`` put in ``folder``.
 
@@ -382,16 +458,33 @@ def build_request(
         The sha256 the bootstrap action checks the wheel against.
     name, key_name, subnet_id
         Cluster name (default ``ctr-lab-<preset>``), EC2 key pair for the SSH tunnel, VPC subnet.
+    sums
+        sha256 of the uploaded files by name (``SHA256SUMS``); the bootstrap script, the
+        requirements and the pyFiles zip are named by these content-addressed keys. Missing
+        entries are computed from the checkout.
+    max_hours
+        Hard cap on the cluster's lifetime (default: the preset's ``max_lifetime_hours``): the
+        bootstrap action schedules the primary node's halt, which ends the cluster.
     """
     import ctr_lab
 
     if not re.fullmatch(r"[0-9a-f]{64}", wheel_sha256):
         raise CtrLabError(f"{wheel_sha256!r} is not a sha256. Fix: run `ctr-lab emr package`")
     folder = s3_folder(folder)
+    bucket, prefix = split_s3(folder)
     defaults = load_presets()["defaults"]
     chosen = preset(preset_name)
-    prices = load_prices()["instances"]
-    configs = cluster_configurations(preset_name, folder)
+    hours = lifetime_hours(preset_name, max_hours)
+    known = {**support_sums(), **(sums or {})}
+    zip_sha = known.get(zip_name()) or current_zip_sha256()
+    configs = pin_zip(cluster_configurations(preset_name, folder), folder, zip_sha)
+    labels = next((c for c in configs if c.get("Classification") == "yarn-site"), None)
+    if labels and release_version(defaults["release_label"]) < LABELS_RELEASE:
+        raise CtrLabError(
+            f"{emr_dir() / 'presets.json'}: release {defaults['release_label']} cannot keep "
+            "application masters on On-Demand nodes (node labels by market need emr-7.2.0 or "
+            "later). Fix: use emr-7.2.0 or later"
+        )
     groups = []
     for role in ("MASTER", "CORE", "TASK"):
         spec = chosen["instance_groups"].get(role)
@@ -418,13 +511,9 @@ def build_request(
             },
         }
         if spec["market"] == "SPOT":
-            if itype not in prices:
-                raise CtrLabError(
-                    f"{itype} has no price in {emr_dir() / 'prices.json'}, so its Spot price "
-                    "cap is unknown. Fix: add it to prices.json"
-                )
-            # Cap Spot at the on-demand price: never pay more than on-demand.
-            group["BidPrice"] = f"{prices[itype]['ec2_on_demand']:.3f}"
+            # EMR's cap for Spot: never pay more than the on-demand price of this region (the
+            # API accepts the word OnDemandPrice in place of a dollar amount).
+            group["BidPrice"] = "OnDemandPrice"
         groups.append(group)
     instances: Dict[str, Any] = {
         "InstanceGroups": groups,
@@ -435,7 +524,7 @@ def build_request(
         instances["Ec2KeyName"] = key_name
     if subnet_id:
         instances["Ec2SubnetId"] = subnet_id
-    bucket, prefix = split_s3(folder)
+    script_key = content_key(prefix, "bootstrap.sh", known["bootstrap.sh"])
     return {
         "Name": name or f"ctr-lab-{preset_name}",
         "LogUri": f"s3://{bucket}/{prefix}/logs/",
@@ -446,7 +535,7 @@ def build_request(
             {
                 "Name": "ctr-lab packages",
                 "ScriptBootstrapAction": {
-                    "Path": f"{folder}/bootstrap.sh",
+                    "Path": f"s3://{bucket}/{script_key}",
                     "Args": [
                         "--s3",
                         folder,
@@ -454,8 +543,12 @@ def build_request(
                         ctr_lab.__version__,
                         "--sha256",
                         wheel_sha256,
+                        "--requirements-sha256",
+                        known["requirements-emr.txt"],
                         "--python",
                         pyspark_python(configs),
+                        "--max-lifetime-minutes",
+                        str(round(hours * 60)),
                     ],
                 },
             }
@@ -470,6 +563,7 @@ def build_request(
         "Tags": [
             {"Key": PROJECT_TAG[0], "Value": PROJECT_TAG[1]},
             {"Key": "preset", "Value": preset_name},
+            {"Key": LIFETIME_TAG, "Value": f"{hours:g}"},
         ],
     }
 
@@ -555,14 +649,21 @@ def create_cluster_command(request: Dict[str, Any], region: Optional[str] = None
 
 
 def estimate(
-    preset_name: str, rows: Optional[int] = None, efficiency: Optional[float] = None
+    preset_name: str,
+    rows: Optional[int] = None,
+    efficiency: Optional[float] = None,
+    max_hours: Optional[float] = None,
 ) -> Dict[str, Any]:
     """Cost per hour of a preset, and time and cost of one run over ``rows`` rows.
 
-    Prices come from ``prices.json`` (Spot task nodes at the on-demand price, an upper bound);
-    time from the throughput measured on 2 cores (``throughput.json``, from BENCHMARKS.md)
-    spread over the executor cores at ``parallel_efficiency``.
+    Prices come from ``prices.json`` (Spot task nodes at the on-demand price, their cap: an upper
+    bound). Time comes from one measurement named in ``throughput.json`` (per-stage seconds of
+    ``ctr-lab bench`` on 2 cores, from BENCHMARKS.md), scaled linearly in rows and spread over
+    the executor cores the YARN memory layout gives (:mod:`ctr_lab.emr_layout`) at
+    ``parallel_efficiency``. The one-time gzip conversion is not spread: one task reads a gzip.
     """
+    from ctr_lab.tools import emr_layout
+
     chosen = preset(preset_name)
     prices = load_prices()
     speed = load_throughput()
@@ -571,11 +672,11 @@ def estimate(
         if not 0 < efficiency <= 1:
             raise CtrLabError(f"--efficiency {efficiency} must be in (0, 1]. Fix: e.g. 0.6")
         assume["parallel_efficiency"] = efficiency
+    hours_cap = lifetime_hours(preset_name, max_hours)
     rows = int(rows if rows is not None else chosen["planned_rows"])
     gb_hour = prices["ebs_gp3_per_gb_month"] / prices["hours_per_month"]
     groups = []
     ec2 = emr_fee = ebs = 0.0
-    executor_vcpu = 0
     root_gb = load_presets()["defaults"]["ebs_root_volume_size_gb"]
     for role in ("MASTER", "CORE", "TASK"):
         spec = chosen["instance_groups"].get(role)
@@ -591,23 +692,23 @@ def estimate(
         ec2 += count * price["ec2_on_demand"]
         emr_fee += count * price["emr"]
         ebs += count * (int(spec["ebs_gb"]) + root_gb) * gb_hour
-        if role != "MASTER":
-            executor_vcpu += count * int(price["vcpu"])
         groups.append({"role": role, "type": itype, "count": count, "market": spec["market"]})
     per_hour = ec2 + emr_fee + ebs
-    cores = max(executor_vcpu - int(assume["driver_cores"]), 1)
-    per_core = {}
-    for stage in ("load", "fit"):
-        measured = speed[stage]
-        per_core[stage] = measured["rows"] / measured["seconds"] / speed["cores"]
-    rate = cores * assume["parallel_efficiency"]
-    seconds = {
-        "start": assume["cluster_start_minutes"] * 60.0,
-        "load": rows / (per_core["load"] * rate),
-        "fit": rows / (per_core["fit"] * rate),
-        "idle_before_termination": float(chosen["idle_timeout_seconds"]),
-    }
-    billed_hours = sum(seconds.values()) / 3600
+    plan = emr_layout.layout(chosen, prices)
+    measured = speed["measurement"]
+    # The measured rows ran on `cores` local cores; the cluster runs them on the layout's
+    # executor cores at the assumed efficiency.
+    speedup = plan["executor_cores"] * assume["parallel_efficiency"] / speed["cores"]
+    scale = rows / measured["rows"]
+    seconds = {"start": assume["cluster_start_minutes"] * 60.0}
+    for stage, value in speed["stages"].items():
+        seconds[stage] = value["seconds"] * scale / speedup
+    seconds["idle_before_termination"] = float(chosen["idle_timeout_seconds"])
+    conv = speed.get("convert", {})
+    convert_seconds = (
+        rows * conv["seconds"] / conv["rows"] if conv.get("rows") and conv.get("seconds") else None
+    )
+    billed_hours = min(sum(seconds.values()) / 3600, hours_cap)
     livy_timeout = classification(load_configurations(), "livy-conf")["Properties"].get(
         "livy.server.session.timeout", LIVY_DEFAULT_TIMEOUT
     )
@@ -619,21 +720,28 @@ def estimate(
         "region": prices["region"],
         "price_date": prices["date"],
         "per_hour": {"ec2": ec2, "emr": emr_fee, "ebs": ebs, "total": per_hour},
-        "executor_cores": cores,
-        "rows_per_core_second": per_core,
+        "layout": plan,
+        "executor_cores": plan["executor_cores"],
+        "measurement": measured,
         "seconds": seconds,
+        "convert_seconds": convert_seconds,
+        "convert_measurement": conv,
         "billed_hours": billed_hours,
         "run_cost": billed_hours * per_hour,
-        "forgotten_session_hours": forgotten_hours,
-        "forgotten_session_cost": forgotten_hours * per_hour,
+        "forgotten_session_hours": min(forgotten_hours, hours_cap),
+        "forgotten_session_cost": min(forgotten_hours, hours_cap) * per_hour,
         "livy_session_timeout": livy_timeout,
+        "max_lifetime_hours": hours_cap,
+        "max_lifetime_cost": hours_cap * per_hour,
         "assumptions": assume,
-        "sources": {"prices": prices["source"], "throughput": speed["source"]},
+        "sources": {"prices": prices["source"], "throughput": measured["what"]},
     }
 
 
 def format_estimate(est: Dict[str, Any]) -> str:
     """The estimate as the text ``ctr-lab emr estimate`` prints."""
+    from ctr_lab.tools import emr_layout
+
     hour = est["per_hour"]
     secs = est["seconds"]
     nodes = ", ".join(
@@ -642,32 +750,52 @@ def format_estimate(est: Dict[str, Any]) -> str:
         for g in est["groups"]
     )
     assume = est["assumptions"]
-    per_core = est["rows_per_core_second"]
+    measured = est["measurement"]
 
     def minutes(value: float) -> str:
         return f"{value / 60:6.1f} min"
 
+    stage_names = {
+        "load": "load (CSV to DataFrame)",
+        "featurize": "featurize",
+        "fit": "fit (recommended)",
+        "score": "score",
+    }
     lines = [
         f"preset {est['preset']}: {nodes}",
         f"price per hour: ${hour['total']:.2f} (EC2 ${hour['ec2']:.3f} + EMR ${hour['emr']:.3f}"
         f" + EBS ${hour['ebs']:.3f}), {est['region']}, prices of {est['price_date']}",
+        f"executors: {emr_layout.describe(est['layout'])}",
+        f"hard cap: the cluster halts {est['max_lifetime_hours']:g} h after it starts "
+        f"(--max-hours): at most ${est['max_lifetime_cost']:.2f} per cluster",
         f"planned run over {est['rows']:,} rows:",
         f"  cluster start            {minutes(secs['start'])}  (assumption)",
-        f"  load (CSV to DataFrame)  {minutes(secs['load'])}",
-        f"  fit (recommended)        {minutes(secs['fit'])}",
+    ]
+    for stage, label in stage_names.items():
+        if stage in secs:
+            lines.append(f"  {label:<24} {minutes(secs[stage])}")
+    lines += [
         f"  idle until auto-stop     {minutes(secs['idle_before_termination'])}",
         f"  billed                   {est['billed_hours']:6.2f} h    -> ${est['run_cost']:.2f}",
+    ]
+    if est["convert_seconds"] is not None:
+        conv = est["convert_measurement"]
+        lines.append(
+            f"once, before the first run: train.gz to Parquet {minutes(est['convert_seconds'])} "
+            f"(one task reads a gzip, whatever the cluster; measured {conv['rows']:,} rows in "
+            f"{conv['seconds']:.1f} s on {conv['date']}: `{conv['command']}`)"
+        )
+    lines += [
         f"a notebook left open: Livy ends an idle session after {est['livy_session_timeout']}, "
         f"then the cluster stops after its idle timeout: up to "
         f"{est['forgotten_session_hours']:.1f} h more, ${est['forgotten_session_cost']:.2f}",
         "assumptions:",
         "  - prices: emr_bootstrap/prices.json; Spot task nodes at the on-demand price (their "
         "cap, an upper bound); EMR fees unconfirmed: check https://aws.amazon.com/emr/pricing/",
-        f"  - throughput on 2 cores (BENCHMARKS.md): load {per_core['load']:,.0f} and fit "
-        f"{per_core['fit']:,.0f} rows per core-second",
-        f"  - spread over {est['executor_cores']} executor cores (core + task vCPUs, minus "
-        f"{assume['driver_cores']} for the driver) at {assume['parallel_efficiency']:.0%} "
-        f"efficiency (not measured; --efficiency changes it)",
+        f"  - time from one measurement: {measured['what']}, {measured['date']}, "
+        f"{measured['machine']}: `{measured['command']}`",
+        f"  - spread over {est['executor_cores']} executor cores at "
+        f"{assume['parallel_efficiency']:.0%} efficiency (not measured; --efficiency changes it)",
         "  - time grows linearly with rows; one fit, no tuning grid (a grid of k settings "
         "multiplies the fit time by about k)",
     ]
@@ -705,16 +833,36 @@ def _aws_error(exc: Exception, doing: str) -> CtrLabError:
 
 
 def upload_plan(folder: str, package: Dict[str, Any], with_data: bool = True) -> List[Tuple]:
-    """``(local path or bytes, s3 key)`` pairs that ``upload`` sends, wheel before SHA256SUMS."""
+    """``(local path or bytes, s3 key)`` pairs that ``upload`` sends, ``SHA256SUMS`` last.
+
+    What a running cluster reads after it started (the wheel and requirements a node added
+    later installs, the bootstrap script, the pyFiles zip a new Livy session fetches, the
+    conversion script) goes under content-addressed keys (:func:`content_key`), so a later
+    upload adds objects and never changes those. ``SHA256SUMS`` (the newest upload's sums) is
+    what ``create`` reads to name them.
+    """
+    from ctr_lab.bundle import sha256_of
+
     root = source_root()
     _, prefix = split_s3(folder)
     files = package["files"]
-    plan: List[Tuple[Any, str]] = [(files[name], f"{prefix}/{name}") for name in sorted(files)]
-    plan.append((emr_dir() / "bootstrap.sh", f"{prefix}/bootstrap.sh"))
-    plan.append((emr_dir() / "requirements-emr.txt", f"{prefix}/requirements-emr.txt"))
+    sums = dict(package["sha256"])
+    plan: List[Tuple[Any, str]] = []
+    for name in sorted(files):
+        if name in (wheel_name(), zip_name()):
+            plan.append((files[name], content_key(prefix, name, sums[name])))
+        else:
+            plan.append((files[name], f"{prefix}/{name}"))
+    for name, digest in support_sums().items():
+        sums[name] = digest
+        plan.append((emr_dir() / name, content_key(prefix, name, digest)))
+    script = convert_script()
+    sums[script.name] = sha256_of(script)
+    plan.append((script, content_key(prefix, script.name, sums[script.name])))
+    zip_sha = sums[zip_name()]
     rendered = {
-        "configurations.json": render(load_configurations(), folder),
-        "sparkmagic_config.json": render(sparkmagic_template(), folder),
+        "configurations.json": pin_zip(render(load_configurations(), folder), folder, zip_sha),
+        "sparkmagic_config.json": pin_zip(render(sparkmagic_template(), folder), folder, zip_sha),
     }
     for name, obj in rendered.items():
         plan.append(((json.dumps(obj, indent=2) + "\n").encode(), f"{prefix}/{name}"))
@@ -722,7 +870,8 @@ def upload_plan(folder: str, package: Dict[str, Any], with_data: bool = True) ->
         for path in sorted((root / "data_samples").glob("*")):
             if path.is_file() and path.name.endswith(_DATA_SUFFIXES):
                 plan.append((path, f"{prefix}/data/{path.name}"))
-    plan.append((package["dir"] / SUMS_NAME, f"{prefix}/{SUMS_NAME}"))
+    text = "".join(f"{digest}  {name}\n" for name, digest in sorted(sums.items()))
+    plan.append((text.encode(), f"{prefix}/{SUMS_NAME}"))
     return plan
 
 
@@ -753,28 +902,39 @@ def upload(folder: str, region: Optional[str] = None, with_data: bool = True, s3
     return uris
 
 
-#: Files ``create`` checks in S3 before it starts a cluster that would need them.
-def required_keys(prefix: str) -> List[str]:
-    """Keys the bootstrap action and the notebooks need, relative to the bucket."""
-    names = [
-        "bootstrap.sh",
-        "requirements-emr.txt",
-        wheel_name(),
-        zip_name(),
-        "notebooks.tar.gz",
-        "sparkmagic_config.json",
-        SUMS_NAME,
-    ]
-    return [f"{prefix}/{name}" for name in names]
+def required_keys(prefix: str, sums: Dict[str, str]) -> List[str]:
+    """Keys the bootstrap action and the notebooks need, relative to the bucket.
+
+    ``sums`` is the uploaded ``SHA256SUMS``: it names the content-addressed objects.
+    """
+    keys = [f"{prefix}/{name}" for name in ("notebooks.tar.gz", "sparkmagic_config.json")]
+    for name in (*SUPPORT_FILES, wheel_name(), zip_name()):
+        keys.append(content_key(prefix, name, sums[name]))
+    return keys
 
 
 def uploaded_sums(folder: str, s3) -> Dict[str, str]:
-    """Check that every required file is in ``folder``; return its ``SHA256SUMS`` as a dict."""
+    """Read ``folder``'s ``SHA256SUMS``, check every object it names is there, return it."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, prefix = split_s3(folder)
+    fix = f"Fix: run `ctr-lab emr upload --bucket {folder}`"
+    try:
+        body = s3.get_object(Bucket=bucket, Key=f"{prefix}/{SUMS_NAME}")["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            raise CtrLabError(
+                f"the file(s) the cluster needs are not in {folder} (no {SUMS_NAME}). {fix}"
+            ) from None
+        raise _aws_error(exc, f"reading s3://{bucket}/{prefix}/{SUMS_NAME}") from None
+    except BotoCoreError as exc:
+        raise _aws_error(exc, f"reading s3://{bucket}/{prefix}/{SUMS_NAME}") from None
+    sums = read_sums(body.decode())
+    absent = [n for n in (*SUPPORT_FILES, wheel_name(), zip_name()) if n not in sums]
+    if absent:
+        raise CtrLabError(f"{folder}/{SUMS_NAME} does not list {', '.join(absent)}. {fix}")
     missing = []
-    for key in required_keys(prefix):
+    for key in required_keys(prefix, sums):
         try:
             s3.head_object(Bucket=bucket, Key=key)
         except ClientError as exc:
@@ -787,14 +947,7 @@ def uploaded_sums(folder: str, s3) -> Dict[str, str]:
     if missing:
         raise CtrLabError(
             f"{len(missing)} file(s) the cluster needs are not in {folder}, first "
-            f"{missing[0]}. Fix: run `ctr-lab emr upload --bucket {folder}`"
-        )
-    body = s3.get_object(Bucket=bucket, Key=f"{prefix}/{SUMS_NAME}")["Body"].read()
-    sums = read_sums(body.decode())
-    if wheel_name() not in sums:
-        raise CtrLabError(
-            f"{folder}/{SUMS_NAME} does not list {wheel_name()}. "
-            f"Fix: run `ctr-lab emr upload --bucket {folder}`"
+            f"{missing[0]}. {fix}"
         )
     return sums
 
@@ -856,7 +1009,7 @@ def create(
             f"({zip_name()} differs). Fix: run `ctr-lab emr upload --bucket {folder}` so the "
             "cluster runs this checkout's code"
         )
-    request = build_request(preset_name, folder, sha, **options)
+    request = build_request(preset_name, folder, sha, sums=sums, **options)
     validate_request(request)
     emr = emr or _client("emr", region)
     try:
@@ -885,6 +1038,14 @@ def cluster_status(cluster_id: str, emr) -> Dict[str, Any]:
     except (BotoCoreError, ClientError, NotImplementedError):
         idle = None
     status = cluster.get("Status", {})
+    tags = _tags(cluster)
+    created = status.get("Timeline", {}).get("CreationDateTime")
+    lifetime = float(tags[LIFETIME_TAG]) if LIFETIME_TAG in tags else None
+    halts_by = None
+    if created is not None and lifetime is not None:
+        import datetime
+
+        halts_by = created + datetime.timedelta(hours=lifetime)
     return {
         "id": cluster["Id"],
         "name": cluster.get("Name"),
@@ -894,8 +1055,56 @@ def cluster_status(cluster_id: str, emr) -> Dict[str, Any]:
         "release": cluster.get("ReleaseLabel"),
         "normalized_instance_hours": cluster.get("NormalizedInstanceHours"),
         "idle_timeout_seconds": idle,
-        "tags": _tags(cluster),
+        "max_lifetime_hours": lifetime,
+        "created": created,
+        "halts_by": halts_by,
+        "tags": tags,
     }
+
+
+#: Livy session states that hold YARN resources (Livy's SessionState: the others are final).
+LIVY_OPEN_STATES = ("not_started", "starting", "idle", "busy", "shutting_down", "recovering")
+
+
+def open_steps(cluster_id: str, emr) -> List[Dict[str, str]]:
+    """The cluster's pending and running steps (ListSteps): each keeps it from being idle."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        pages = emr.get_paginator("list_steps").paginate(
+            ClusterId=cluster_id, StepStates=["PENDING", "RUNNING"]
+        )
+        steps = [s for page in pages for s in page.get("Steps", [])]
+    except (BotoCoreError, ClientError) as exc:
+        raise _aws_error(exc, f"listing the steps of {cluster_id}") from None
+    return [
+        {"id": s["Id"], "name": s.get("Name", ""), "state": s["Status"]["State"]} for s in steps
+    ]
+
+
+def livy_sessions(livy_url: str, timeout: float = 5.0) -> List[Dict[str, Any]]:
+    """Open Livy sessions from ``GET <livy_url>/sessions`` (through the SSH tunnel).
+
+    Livy's REST API (``SessionServlet``) answers ``{"from", "total", "sessions": [...]}``; a
+    session in a state of :data:`LIVY_OPEN_STATES` holds its driver's YARN container and keeps
+    the cluster from being idle.
+    """
+    import urllib.error
+    import urllib.request
+
+    url = livy_url.rstrip("/") + "/sessions?size=1000"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            body = json.loads(response.read().decode())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise CtrLabError(
+            f"cannot read {url} ({exc}). Fix: open the tunnel first: {tunnel_hint(None, port=8998)}"
+        ) from None
+    return [
+        {"id": s.get("id"), "kind": s.get("kind"), "state": s.get("state"), "app": s.get("appId")}
+        for s in body.get("sessions", [])
+        if s.get("state") in LIVY_OPEN_STATES
+    ]
 
 
 def active_clusters(emr) -> List[Dict[str, Any]]:
@@ -930,10 +1139,66 @@ def terminate(cluster_id: str, emr, force: bool = False) -> str:
     return f"{cluster_id} ({info['name']}) is terminating; billing stops when it is TERMINATED"
 
 
-def tunnel_hint(primary_dns: Optional[str]) -> str:
-    """The SSH tunnel command to JupyterHub on the primary node."""
+def tunnel_hint(primary_dns: Optional[str], port: int = 9443) -> str:
+    """The SSH tunnel command to JupyterHub (9443) or Livy (8998) on the primary node."""
     host = primary_dns or "<primary-node-public-dns>"
-    return f"ssh -i ~/.ssh/YOUR-KEY.pem -N -L 9443:localhost:9443 hadoop@{host}"
+    return f"ssh -i ~/.ssh/YOUR-KEY.pem -N -L {port}:localhost:{port} hadoop@{host}"
+
+
+def convert_request(
+    cluster_id: str,
+    folder: str,
+    source: Optional[str] = None,
+    target: Optional[str] = None,
+    partitions: Optional[int] = None,
+) -> Dict[str, Any]:
+    """The ``AddJobFlowSteps`` request that converts ``train.gz`` to Parquet on the cluster.
+
+    One step: ``spark-submit --deploy-mode cluster`` of ``emr_convert.py`` as ``upload`` stored
+    it (content-addressed), so its driver runs on an On-Demand node like a Livy session's.
+    """
+    from ctr_lab.tools import emr_convert
+    from ctr_lab.bundle import sha256_of
+
+    folder = s3_folder(folder)
+    bucket, prefix = split_s3(folder)
+    script = convert_script()
+    script_uri = f"s3://{bucket}/{content_key(prefix, script.name, sha256_of(script))}"
+    source = source or f"{folder}/data/avazu/train.gz"
+    target = target or f"{folder}/data/avazu/train_parquet"
+    for uri in (source, target):
+        split_s3(uri)
+    args = ["spark-submit", "--deploy-mode", "cluster", script_uri, source, target]
+    args += ["--partitions", str(int(partitions or emr_convert.DEFAULT_PARTITIONS))]
+    return {
+        "JobFlowId": cluster_id,
+        "Steps": [
+            {
+                "Name": "ctr-lab: convert train.gz to Parquet",
+                "ActionOnFailure": "CONTINUE",
+                "HadoopJarStep": {"Jar": "command-runner.jar", "Args": args},
+            }
+        ],
+    }
+
+
+def add_steps_command(request: Dict[str, Any], region: Optional[str] = None) -> str:
+    """The ``aws emr add-steps`` command that sends the same request."""
+    steps = [
+        {
+            "Type": "CUSTOM_JAR",
+            "Name": step["Name"],
+            "ActionOnFailure": step["ActionOnFailure"],
+            "Jar": step["HadoopJarStep"]["Jar"],
+            "Args": step["HadoopJarStep"]["Args"],
+        }
+        for step in request["Steps"]
+    ]
+    words = ["aws", "emr", "add-steps"]
+    if region:
+        words += ["--region", region]
+    words += ["--cluster-id", request["JobFlowId"], "--steps", json.dumps(steps)]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 # --------------------------------------------------------------------------------------------
@@ -963,7 +1228,12 @@ def _cmd_upload(args: argparse.Namespace) -> int:
 
 
 def _cmd_create(args: argparse.Namespace) -> int:
-    options = {"name": args.name, "key_name": args.key_name, "subnet_id": args.subnet_id}
+    options = {
+        "name": args.name,
+        "key_name": args.key_name,
+        "subnet_id": args.subnet_id,
+        "max_hours": args.max_hours,
+    }
     folder = s3_folder(args.bucket)
     if args.json and not args.dry_run:
         raise CtrLabError("--json only goes with --dry-run. Fix: add --dry-run")
@@ -982,7 +1252,11 @@ def _cmd_create(args: argparse.Namespace) -> int:
         return 0
     cluster_id, request = create(args.preset, folder, args.region, **options)
     idle = request["AutoTerminationPolicy"]["IdleTimeout"]
-    print(f"created {cluster_id} ({request['Name']}); it stops by itself after {idle} s idle")
+    cap = next(t["Value"] for t in request["Tags"] if t["Key"] == LIFETIME_TAG)
+    print(
+        f"created {cluster_id} ({request['Name']}); it stops by itself after {idle} s idle, "
+        f"and halts {cap} h after it starts whatever it is doing"
+    )
     print(f"watch it:     ctr-lab emr status {cluster_id}")
     print(f"stop it:      ctr-lab emr terminate {cluster_id}")
     if not args.key_name:
@@ -991,14 +1265,25 @@ def _cmd_create(args: argparse.Namespace) -> int:
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
-    est = estimate(args.preset, args.rows, args.efficiency)
+    est = estimate(args.preset, args.rows, args.efficiency, args.max_hours)
     print(json.dumps(est, indent=2) if args.json else format_estimate(est))
     return 0
+
+
+def _activity(cluster: Dict[str, Any], emr, livy_url: Optional[str]) -> Dict[str, Any]:
+    """What keeps one running cluster from being idle: open steps and Livy sessions."""
+    found: Dict[str, Any] = {"steps": open_steps(cluster["id"], emr), "livy_sessions": None}
+    if livy_url:
+        found["livy_sessions"] = livy_sessions(livy_url)
+    return found
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
     emr = _client("emr", args.region)
     found = [cluster_status(args.cluster_id, emr)] if args.cluster_id else active_clusters(emr)
+    for c in found:
+        if c["state"] in ACTIVE_STATES and c["state"] != "TERMINATING":
+            c["activity"] = _activity(c, emr, args.livy_url)
     if args.json:
         print(json.dumps(found, indent=2, default=str))
         return 0
@@ -1008,10 +1293,64 @@ def _cmd_status(args: argparse.Namespace) -> int:
     for c in found:
         idle = f"{c['idle_timeout_seconds']} s" if c["idle_timeout_seconds"] else "unknown"
         print(f"{c['id']}  {c['state']:<13} {c['name']}  idle timeout {idle}")
+        if c["max_lifetime_hours"] is not None:
+            when = f"{c['halts_by']:%Y-%m-%d %H:%M %Z}".strip() if c["halts_by"] else "unknown"
+            print(
+                f"  hard cap: halts {c['max_lifetime_hours']:g} h after it started, "
+                f"about {when} (plus the minutes its bootstrap took)"
+            )
+        else:
+            print("  hard cap: none (not created by this version of `ctr-lab emr create`)")
         if c["reason"]:
             print(f"  reason: {c['reason']}")
+        activity = c.get("activity")
+        if activity:
+            steps = activity["steps"]
+            print(
+                f"  keeping it busy: {len(steps)} step(s) pending or running"
+                + "".join(f"; {s['id']} {s['state']} {s['name']}" for s in steps)
+            )
+            sessions = activity["livy_sessions"]
+            if sessions is None:
+                print(
+                    "  Livy sessions: not checked (add --livy-url http://localhost:8998 with "
+                    f"the tunnel `{tunnel_hint(c['primary_dns'], port=8998)}`)"
+                )
+            else:
+                print(
+                    f"  Livy sessions open: {len(sessions)}"
+                    + "".join(f"; #{x['id']} {x['state']}" for x in sessions)
+                )
+            print(
+                "  also not idle: an attached EMR Studio workspace, an open notebook kernel, "
+                "HDFS above 10 % used (emr_bootstrap/README.md, 'What keeps a cluster alive')"
+            )
         if c["state"] in ("RUNNING", "WAITING"):
             print(f"  tunnel: {tunnel_hint(c['primary_dns'])}  then https://localhost:9443")
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    cluster_id = args.cluster_id or "j-XXXXXXXXXXXXX"
+    request = convert_request(cluster_id, args.bucket, args.source, args.target, args.partitions)
+    validate_request(request, "AddJobFlowSteps")
+    if args.dry_run:
+        print("# AddJobFlowSteps request (valid for botocore's EMR model)")
+        print(json.dumps(request, indent=2))
+        print("\n# the same request with the AWS CLI")
+        print(add_steps_command(request, args.region))
+        return 0
+    if not args.cluster_id:
+        raise CtrLabError("--cluster-id is missing. Fix: pass the id `ctr-lab emr status` shows")
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        step = _client("emr", args.region).add_job_flow_steps(**request)["StepIds"][0]
+    except (BotoCoreError, ClientError) as exc:
+        raise _aws_error(exc, "AddJobFlowSteps") from None
+    target = request["Steps"][0]["HadoopJarStep"]["Args"][5]
+    print(f"added step {step} to {cluster_id}: writes {target}")
+    print(f"watch it: ctr-lab emr status {cluster_id}; then load {target} in the notebooks")
     return 0
 
 
@@ -1024,7 +1363,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``ctr-lab emr`` and its subcommands."""
     emr = sub.add_parser(
         "emr",
-        help="package, upload, create, estimate, watch and terminate the lab's EMR cluster",
+        help="package, upload, create, estimate, watch, convert and terminate the lab's EMR "
+        "cluster",
         description="The lab's Amazon EMR cluster, from the files in emr_bootstrap/. AWS "
         "credentials come from boto3's usual chain (environment, ~/.aws, instance role). "
         "Full guide: emr_bootstrap/README.md.",
@@ -1075,6 +1415,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="print the request JSON and the equivalent aws emr create-cluster command",
     )
+    p.add_argument(
+        "--max-hours",
+        type=float,
+        help="hard cap: the cluster halts this many hours after it starts, busy or not "
+        "(default: the preset's max_lifetime_hours)",
+    )
     p.add_argument("--json", action="store_true", help="with --dry-run: only the request JSON")
     p.set_defaults(func=_cmd_create)
 
@@ -1087,6 +1433,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", required=True, help="a preset of emr_bootstrap/presets.json")
     p.add_argument("--rows", type=positive_int, help="rows in the run (default: the preset's)")
     p.add_argument("--efficiency", type=float, help="parallel efficiency in (0, 1] (default 0.6)")
+    p.add_argument("--max-hours", type=float, help="the lifetime cap (default: the preset's)")
     p.add_argument("--json", action="store_true", help="print the estimate as JSON")
     p.set_defaults(func=_cmd_estimate)
 
@@ -1097,8 +1444,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("cluster_id", nargs="?", help="j-XXXXXXXXXXXXX")
     p.add_argument("--region", help="AWS region (default: boto3's configuration)")
+    p.add_argument(
+        "--livy-url",
+        help="also list open Livy sessions, e.g. http://localhost:8998 through an SSH tunnel",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_status)
+
+    p = cmds.add_parser(
+        "convert",
+        help="add a step that converts train.gz to Parquet once (gzip is read by one task)",
+        description="Add an EMR step that runs ctr_lab/emr_convert.py with spark-submit on the "
+        "cluster: the gzip CSV is read once and written as Parquet part files, which every "
+        "later read spreads over all cores.",
+    )
+    p.add_argument("--bucket", default=_default_bucket(), help=bucket_help)
+    p.add_argument("--cluster-id", help="j-XXXXXXXXXXXXX (not needed with --dry-run)")
+    p.add_argument("--source", help="default: BUCKET/PREFIX/data/avazu/train.gz")
+    p.add_argument("--target", help="default: BUCKET/PREFIX/data/avazu/train_parquet")
+    p.add_argument("--partitions", type=_positive_int, help="Parquet part files (default 96)")
+    p.add_argument("--region", help="AWS region (default: boto3's configuration)")
+    p.add_argument("--dry-run", action="store_true", help="print the request, send nothing")
+    p.set_defaults(func=_cmd_convert)
 
     p = cmds.add_parser(
         "terminate",
