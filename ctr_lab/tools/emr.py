@@ -371,7 +371,7 @@ def content_key(prefix: str, name: str, sha256: str) -> str:
 
 def support_sums() -> Dict[str, str]:
     """sha256 of ``bootstrap.sh`` and ``requirements-emr.txt`` in the checkout."""
-    from ctr_lab.bundle import sha256_of
+    from ctr_lab.tools.bundle import sha256_of
 
     return {name: sha256_of(emr_dir() / name) for name in SUPPORT_FILES}
 
@@ -841,7 +841,7 @@ def upload_plan(folder: str, package: Dict[str, Any], with_data: bool = True) ->
     upload adds objects and never changes those. ``SHA256SUMS`` (the newest upload's sums) is
     what ``create`` reads to name them.
     """
-    from ctr_lab.bundle import sha256_of
+    from ctr_lab.tools.bundle import sha256_of
 
     root = source_root()
     _, prefix = split_s3(folder)
@@ -1158,7 +1158,7 @@ def convert_request(
     it (content-addressed), so its driver runs on an On-Demand node like a Livy session's.
     """
     from ctr_lab.tools import emr_convert
-    from ctr_lab.bundle import sha256_of
+    from ctr_lab.tools.bundle import sha256_of
 
     folder = s3_folder(folder)
     bucket, prefix = split_s3(folder)
@@ -1462,7 +1462,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cluster-id", help="j-XXXXXXXXXXXXX (not needed with --dry-run)")
     p.add_argument("--source", help="default: BUCKET/PREFIX/data/avazu/train.gz")
     p.add_argument("--target", help="default: BUCKET/PREFIX/data/avazu/train_parquet")
-    p.add_argument("--partitions", type=_positive_int, help="Parquet part files (default 96)")
+    p.add_argument("--partitions", type=positive_int, help="Parquet part files (default 96)")
     p.add_argument("--region", help="AWS region (default: boto3's configuration)")
     p.add_argument("--dry-run", action="store_true", help="print the request, send nothing")
     p.set_defaults(func=_cmd_convert)
