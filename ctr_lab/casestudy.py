@@ -304,7 +304,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--out", default="build/case_study", help="output folder")
     run.add_argument("--notebooks", help="notebooks folder (default: the checkout's notebooks/)")
-    run.add_argument("--kernel", default="ctr-lab", help="Jupyter kernel name (default ctr-lab)")
+    run.add_argument(
+        "--kernel", default="pysparkkernel", help="Jupyter kernel name (default pysparkkernel)"
+    )
     run.add_argument("--only", help="run only notebooks whose path contains this text")
     run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
     run.add_argument(

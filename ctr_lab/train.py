@@ -857,7 +857,9 @@ def tune(
         search_fp = _fingerprint(spark, pipeline, train_df, settings, data, search_args)
         saved = _saved_marker(fs, model_dir.rstrip("/"))
         if saved.get("search_fingerprint") == search_fp and "search_table" in saved:
+            print(f"tune: reloaded the winner and its table from {model_dir} (same search)")
             return PipelineModel.load(model_dir), pd.DataFrame(saved["search_table"])
+    t0 = time.perf_counter()
     before, lr, after = _split_stages(pipeline.getStages())
     builder = ParamGridBuilder()
     for name, values in grid.items():
@@ -923,6 +925,8 @@ def tune(
         ]
         kept = {"search_fingerprint": search_fp, "search_table": records}
         _save_model(fs, model_dir.rstrip("/"), fingerprint, model=model, extra=kept)
+    saved_to = f", saved the winner to {model_dir}" if model_dir is not None else ""
+    print(f"tune: tried {len(param_maps)} settings in {time.perf_counter() - t0:.1f} s{saved_to}")
     return model, table.reset_index(drop=True)
 
 
@@ -1102,17 +1106,20 @@ def fit_or_load(
         model = PipelineModel.load(model_dir)
         _sweep_left_overs(fs, base)
         info.update(loaded=True, seconds=time.perf_counter() - t0)
+        print(f"fit_or_load: reloaded the saved model from {model_dir} in {info['seconds']:.1f} s")
         return model, info
     twin = _same_model_beside(fs, base, fingerprint)
     if twin is not None:
         _save_model(fs, base, fingerprint, copy_of=twin)
         model = PipelineModel.load(model_dir)
         info.update(loaded=True, copied_from=twin, seconds=time.perf_counter() - t0)
+        print(f"fit_or_load: copied the same model from {twin} to {model_dir}")
         return model, info
 
     model = fit_featurized(pipeline, train_df)
     _save_model(fs, base, fingerprint, model=model)
     info.update(loaded=False, seconds=time.perf_counter() - t0)
+    print(f"fit_or_load: trained in {info['seconds']:.1f} s, saved to {model_dir}")
     return model, info
 
 
