@@ -116,7 +116,9 @@ def test_progress_ends_as_a_summary_of_the_cells_spark_jobs(executed):
     assert (one["done"], one["jobs"], one["stages"], one["tasks_done"]) == (True, 1, 1, 4)
     (two,) = _progress(executed[14])
     assert (two["jobs"], two["stages"], two["tasks_done"]) == (2, 2, 5)
-    text = [o.data["text/plain"] for o in executed[14].outputs if PROGRESS_MIME in o.data]
+    text = [
+        o.data["text/plain"] for o in executed[14].outputs if PROGRESS_MIME in o.get("data", {})
+    ]
     assert text[0].startswith("Spark: 2 jobs, 2 stages, 5 tasks in ")
 
 
