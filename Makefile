@@ -43,7 +43,7 @@ run: $(KERNELS) ## Set up .venv and run every notebook of the case study on loca
 
 lab: $(KERNELS) ## JupyterLab on 127.0.0.1 with the notebooks and the local kernel (LAB_ARGS=... adds options)
 	@JUPYTER_PREFER_ENV_PATH=1 $(VENV)/bin/jupyter lab --ip=127.0.0.1 $(ALLOW_ROOT) \
-	  --ServerApp.root_dir=notebooks $(LAB_ARGS) 00_setup.ipynb
+	  --ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/00_setup.ipynb $(LAB_ARGS)
 
 test: lint unit unit-spark4 notebooks-check livy cluster browser ## Set up both environments and run the test suite
 	@echo "make test: all checks passed"
