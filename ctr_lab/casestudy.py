@@ -235,12 +235,18 @@ def _run(args: argparse.Namespace) -> int:
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     try:
-        KernelSpecManager().get_kernel_spec(args.kernel)
+        spec = KernelSpecManager().get_kernel_spec(args.kernel)
     except NoSuchKernel:
         raise CtrLabError(
             f"no Jupyter kernel named {args.kernel!r}. Fix: ctr-lab kernel install --sys-prefix "
             "(or --user)"
         ) from None
+    if "sparkmagic" in " ".join(spec.argv):
+        raise CtrLabError(
+            f"the Jupyter kernel {args.kernel!r} here is sparkmagic's, which needs a Livy server "
+            f"({spec.resource_dir}). Fix: ctr-lab kernel install --sys-prefix (the local kernel "
+            "takes that name)"
+        )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:

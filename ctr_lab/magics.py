@@ -40,7 +40,7 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
-from typing import Any, ClassVar, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ctr_lab.errors import CtrLabError
 
@@ -322,16 +322,28 @@ def progress_line(state: Dict[str, Any]) -> str:
     ...                "seconds": 9.74})
     'Spark: 2 jobs, 4 stages, 52 tasks in 9.7 s'
     """
+    said = "".join(f"\n{line}" for line in state.get("said", []))
     if not state["done"]:
         return (
             f"Spark: job {state['job']}, stage {state['stage']}: "
-            f"{state['tasks_done']}/{state['tasks']} tasks ({state['seconds']:.0f} s)"
+            f"{state['tasks_done']}/{state['tasks']} tasks ({state['seconds']:.0f} s){said}"
         )
     jobs, stages = state["jobs"], state["stages"]
     return (
         f"Spark: {jobs} job{'s' * (jobs != 1)}, {stages} stage{'s' * (stages != 1)}, "
-        f"{state['tasks_done']} tasks in {state['seconds']:.1f} s"
+        f"{state['tasks_done']} tasks in {state['seconds']:.1f} s{said}"
     )
+
+
+class _Said(logging.Handler):
+    """Keeps what the library logs at INFO (``fit_or_load``: trained, reloaded, copied)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: List[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
 
 
 class _Progress:
@@ -339,7 +351,8 @@ class _Progress:
 
     The statement's jobs get a job group of their own, so the display counts exactly them. It
     appears with the first job (a cell that starts none shows nothing), is updated in place
-    (a display update, so nothing but text and HTML is saved), and ends as a one-line summary.
+    (a display update, so nothing but text and HTML is saved), and ends as a one-line summary,
+    followed by what the library said it did (its INFO records, e.g. "trained in 8.1 s").
     """
 
     def __init__(self, session: LocalSession, code: str = "") -> None:
@@ -350,6 +363,9 @@ class _Progress:
         self.started = 0.0
         self.done = threading.Event()
         self.thread: Optional[threading.Thread] = None
+        self.said = _Said()
+        self.logger = logging.getLogger("ctr_lab")
+        self.level = self.logger.level
 
     def __enter__(self) -> _Progress:
         if os.environ.get("CTR_LAB_PROGRESS", "1") == "0" or not self.session.started:
@@ -358,6 +374,9 @@ class _Progress:
         self.group = f"ctr-lab-{os.getpid()}-{next(_GROUPS)}"
         first = next((line for line in self.code.splitlines() if line.strip()), "")
         sc.setJobGroup(self.group, first[:80])
+        self.logger.addHandler(self.said)
+        if self.logger.getEffectiveLevel() > logging.INFO:
+            self.logger.setLevel(logging.INFO)
         self.started = time.perf_counter()
         # The kernel finds a display's cell through context variables: the thread takes them along.
         context = contextvars.copy_context()
@@ -371,7 +390,7 @@ class _Progress:
         jobs = sorted(tracker.getJobIdsForGroup(self.group))
         if not jobs:
             return None
-        stage_ids = []
+        stage_ids: List[int] = []
         for job_id in jobs:
             info = tracker.getJobInfo(job_id)
             stage_ids.extend(info.stageIds if info is not None else [])
@@ -391,6 +410,7 @@ class _Progress:
             "jobs": len(jobs),
             "stages": len(ran),
             "seconds": round(time.perf_counter() - self.started, 1),
+            "said": list(self.said.lines),
             **({"tasks_done": sum(i.numCompletedTasks for i in ran)} if done else {}),
         }
 
@@ -421,11 +441,15 @@ class _Progress:
         if not self.group:
             return
         self.done.set()
+        self.logger.removeHandler(self.said)
+        self.logger.setLevel(self.level)
         if self.thread is not None:
             self.thread.join(timeout=5)
         try:
             state = self._state(done=True)
-            self.session.spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+            sc = self.session.spark.sparkContext
+            for key in ("spark.jobGroup.id", "spark.job.description"):
+                sc.setLocalProperty(key, None)  # None unsets it
         except Exception:  # the cell stopped the session
             return
         if state is not None:
@@ -679,7 +703,7 @@ def _kernel_class():
         implementation_version = "1"
         banner = "PySpark on local Spark (ctr-lab): sparkmagic's rules, no cluster"
         # sparkmagic's PySpark kernel reports this; Jupyter saves it into the notebook.
-        language_info: ClassVar[Dict[str, Any]] = {
+        language_info = {  # noqa: RUF012 - IPythonKernel declares it so
             "name": "pyspark",
             "mimetype": "text/x-python",
             "codemirror_mode": {"name": "python", "version": 3},

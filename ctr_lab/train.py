@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import time
 import uuid
@@ -63,6 +64,10 @@ from ctr_lab.features import (
     with_all_row_features,
 )
 from ctr_lab.fs import HadoopFs as _Fs
+
+# What fit_or_load and tune did (trained, reloaded, copied): the local kernel shows these lines
+# under a cell; elsewhere they are ordinary INFO records.
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "LR_SETTINGS",
@@ -857,7 +862,7 @@ def tune(
         search_fp = _fingerprint(spark, pipeline, train_df, settings, data, search_args)
         saved = _saved_marker(fs, model_dir.rstrip("/"))
         if saved.get("search_fingerprint") == search_fp and "search_table" in saved:
-            print(f"tune: reloaded the winner and its table from {model_dir} (same search)")
+            _log.info("tune: reloaded the winner and its table from %s (same search)", model_dir)
             return PipelineModel.load(model_dir), pd.DataFrame(saved["search_table"])
     t0 = time.perf_counter()
     before, lr, after = _split_stages(pipeline.getStages())
@@ -926,7 +931,9 @@ def tune(
         kept = {"search_fingerprint": search_fp, "search_table": records}
         _save_model(fs, model_dir.rstrip("/"), fingerprint, model=model, extra=kept)
     saved_to = f", saved the winner to {model_dir}" if model_dir is not None else ""
-    print(f"tune: tried {len(param_maps)} settings in {time.perf_counter() - t0:.1f} s{saved_to}")
+    _log.info(
+        "tune: tried %d settings in %.1f s%s", len(param_maps), time.perf_counter() - t0, saved_to
+    )
     return model, table.reset_index(drop=True)
 
 
@@ -1106,20 +1113,22 @@ def fit_or_load(
         model = PipelineModel.load(model_dir)
         _sweep_left_overs(fs, base)
         info.update(loaded=True, seconds=time.perf_counter() - t0)
-        print(f"fit_or_load: reloaded the saved model from {model_dir} in {info['seconds']:.1f} s")
+        _log.info(
+            "fit_or_load: reloaded the saved model from %s in %.1f s", model_dir, info["seconds"]
+        )
         return model, info
     twin = _same_model_beside(fs, base, fingerprint)
     if twin is not None:
         _save_model(fs, base, fingerprint, copy_of=twin)
         model = PipelineModel.load(model_dir)
         info.update(loaded=True, copied_from=twin, seconds=time.perf_counter() - t0)
-        print(f"fit_or_load: copied the same model from {twin} to {model_dir}")
+        _log.info("fit_or_load: copied the same model from %s to %s", twin, model_dir)
         return model, info
 
     model = fit_featurized(pipeline, train_df)
     _save_model(fs, base, fingerprint, model=model)
     info.update(loaded=False, seconds=time.perf_counter() - t0)
-    print(f"fit_or_load: trained in {info['seconds']:.1f} s, saved to {model_dir}")
+    _log.info("fit_or_load: trained in %.1f s, saved to %s", info["seconds"], model_dir)
     return model, info
 
 

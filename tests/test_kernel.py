@@ -29,6 +29,8 @@ CELLS = [
     "1 / 0",
     "%%local\nimport matplotlib.pyplot as plt\nplt.plot([3, 1])\nprint(len(plt.get_fignums()))",
     "sc.parallelize(range(100), 4).count()",
+    "import logging\n"
+    'logging.getLogger("ctr_lab.train").info("fit_or_load: trained in 1.0 s, saved to m")\n'
     "sc.parallelize(range(10), 3).count()\nsc.parallelize(range(10), 2).sum()",
     "%%cleanup -f",
     "secret + 1",
@@ -120,6 +122,8 @@ def test_progress_ends_as_a_summary_of_the_cells_spark_jobs(executed):
         o.data["text/plain"] for o in executed[14].outputs if PROGRESS_MIME in o.get("data", {})
     ]
     assert text[0].startswith("Spark: 2 jobs, 2 stages, 5 tasks in ")
+    # What the library logged during the cell follows the summary.
+    assert text[0].endswith(" s\nfit_or_load: trained in 1.0 s, saved to m")
 
 
 def test_no_widgets_and_no_progress_where_spark_runs_no_job(executed):

@@ -1,6 +1,7 @@
 """Fixtures of the browser suite: a JupyterLab server as ``make lab`` runs it, and Chromium.
 
-The server serves a copy of ``notebooks/`` (the tests save into it) with the local kernel
+The server serves a copy of ``notebooks/`` (the tests save into it; its ``build`` is the
+checkout's, where models are kept and reloaded) with the local kernel
 installed as ``ctr-lab kernel install`` installs it, in folders of its own (kernels, settings,
 workspaces), so neither the checkout nor the machine's Jupyter setup changes what it sees. Its
 kernels start their Spark sessions in one shared driver JVM, one notebook after another, as
@@ -77,6 +78,10 @@ def lab_home(tmp_path_factory) -> Path:
         home / "work" / "notebooks",
         ignore=shutil.ignore_patterns(".ipynb_checkpoints"),
     )
+    # The notebooks keep models and validated data in ../build: the checkout's, so the models
+    # `make notebooks-check` saved are reloaded here, as on a student's second run.
+    (REPO / "build").mkdir(exist_ok=True)
+    (home / "work" / "build").symlink_to(REPO / "build", target_is_directory=True)
     subprocess.run(
         [sys.executable, "-m", "ctr_lab", "kernel", "install", "--prefix", str(home / "prefix")],
         check=True,
