@@ -11,26 +11,41 @@ RUN_DIR ?= build/case_study
 export PYTHON
 
 SETUP_INPUTS := pyproject.toml tools/setup_env.sh
+# The kernels: the local one as `pysparkkernel` (the notebooks' kernelspec) in .venv, sparkmagic's
+# where only the Livy tests look (they put its folder on JUPYTER_PATH).
+KERNELS := $(VENV)/share/ctr-lab/sparkmagic-kernels/kernels/pysparkkernel/kernel.json
+# JupyterLab refuses to run as root without --allow-root (the lab supports root on Debian).
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+LAB_ARGS ?=
 
-.PHONY: help run test lint unit unit-spark4 notebooks-check notebooks livy livy-contract cluster samples bench clean
+.PHONY: help run lab test lint unit unit-spark4 notebooks-check notebooks livy livy-contract cluster browser samples bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: $(SETUP_INPUTS)
 	@bash tools/setup_env.sh $(VENV) lab,dev
-	@$(VENV)/bin/ctr-lab kernel install --sys-prefix --sparkmagic >/dev/null
-	@$(VENV)/bin/ctr-lab jvm-archive || echo "make: local Spark will start without the archive (slower)"
+	@echo "make: building the JVM class-data archive so local Spark starts faster (about 100 s, once)"
+	@start=$$SECONDS; $(VENV)/bin/ctr-lab jvm-archive >$(VENV)/jvm-archive.log 2>&1 \
+	  && echo "make: JVM archive built in $$((SECONDS - start)) s (log: $(VENV)/jvm-archive.log)" \
+	  || echo "make: local Spark will start without the archive (slower); see $(VENV)/jvm-archive.log"
 	@touch $@
+
+$(KERNELS): $(VENV)/.installed
+	@$(VENV)/bin/ctr-lab kernel install --sys-prefix --sparkmagic
 
 $(VENV4)/.installed: $(SETUP_INPUTS)
 	@bash tools/setup_env.sh $(VENV4) spark4,dev
 	@touch $@
 
-run: $(VENV)/.installed ## Set up .venv and run every notebook of the case study on local Spark
+run: $(KERNELS) ## Set up .venv and run every notebook of the case study on local Spark
 	@$(VENV)/bin/ctr-lab run --out $(RUN_DIR)
 
-test: lint unit unit-spark4 notebooks-check livy cluster ## Set up both environments and run the test suite
+lab: $(KERNELS) ## JupyterLab on 127.0.0.1 with the notebooks and the local kernel (LAB_ARGS=... adds options)
+	@JUPYTER_PREFER_ENV_PATH=1 $(VENV)/bin/jupyter lab --ip=127.0.0.1 $(ALLOW_ROOT) \
+	  --ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/00_setup.ipynb $(LAB_ARGS)
+
+test: lint unit unit-spark4 notebooks-check livy cluster browser ## Set up both environments and run the test suite
 	@echo "make test: all checks passed"
 
 lint: $(VENV)/.installed ## ruff, Python 3.9 compatibility (vermin) and mypy
@@ -45,22 +60,25 @@ unit: $(VENV)/.installed ## The test suite on the lab environment (PySpark 3.5)
 unit-spark4: $(VENV4)/.installed ## The tests that run Spark, again on the newest PySpark 4.x
 	@$(PY4) -m pytest --ignore=tests/e2e --spark-only
 
-notebooks-check: $(VENV)/.installed ## nbval: every notebook against its committed outputs (local kernel, one JVM)
-	@CTR_LAB_PROGRESS=0 $(PY) -m pytest -p no:randomly -p tests.nbval_shared_jvm --nbval notebooks \
-	  --nbval-kernel-name ctr-lab --nbval-sanitize-with notebooks/nbval_sanitize.cfg \
+notebooks-check: $(KERNELS) ## nbval: every notebook against its committed outputs (local kernel, one JVM)
+	@CTR_LAB_PROGRESS=0 $(PY) -m pytest -p no:randomly -p tests.nbval_shared_jvm -p tests.nbval_progress \
+	  --nbval notebooks --nbval-kernel-name pysparkkernel --nbval-sanitize-with notebooks/nbval_sanitize.cfg \
 	  --nbval-kernel-startup-timeout 120 -o testpaths=notebooks
 
-notebooks: $(VENV)/.installed ## Re-execute every notebook with the local kernel and save its outputs
+notebooks: $(KERNELS) ## Re-execute every notebook with the local kernel and save its outputs
 	@$(VENV)/bin/ctr-lab run --in-place
 
-livy: $(VENV)/.installed ## Every notebook through the real sparkmagic kernel and the Livy test server
+livy: $(KERNELS) ## Every notebook through the real sparkmagic kernel and the Livy test server
 	@$(PY) -m pytest tests/e2e/livy
 
-livy-contract: $(VENV)/.installed ## `make livy` without the notebooks: the server, the kernel, the session-kill fault
+livy-contract: $(KERNELS) ## `make livy` without the notebooks: the server, the kernel, the session-kill fault
 	@$(PY) -m pytest tests/e2e/livy --deselect tests/e2e/livy/test_livy_notebooks.py
 
 cluster: $(VENV)/.installed ## A Spark standalone cluster (master + 2 workers) and the fault tests
 	@$(PY) -m pytest tests/e2e/cluster tests/e2e/test_remote_python.py
+
+browser: $(KERNELS) ## Headless Chromium runs every notebook in JupyterLab, saves it and checks the file
+	@$(PY) -m pytest tests/e2e/browser
 
 samples: $(VENV)/.installed ## Regenerate data_samples/ (the test suite checks they reproduce)
 	@$(PY) -m ctr_lab.tools.make_samples --write

@@ -92,6 +92,21 @@ def _notebook(path: Path, cells) -> None:
 PID = "print(spark._jvm.java.lang.ProcessHandle.current().pid())"
 
 
+def test_sparkmagics_kernel_under_the_notebooks_name_is_a_one_line_error(
+    tmp_path, monkeypatch, capsys
+):
+    pytest.importorskip("sparkmagic")
+    from ctr_lab.tools.cli import main
+    from ctr_lab.tools.magics import install_sparkmagic, sparkmagic_path
+
+    install_sparkmagic(str(tmp_path))
+    monkeypatch.setenv("JUPYTER_PATH", sparkmagic_path(str(tmp_path)))  # what the Livy tests see
+    assert main(["run", "--only", "00_", "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "'pysparkkernel' here is sparkmagic's" in err and "kernel install --sys-prefix" in err
+
+
 def test_run_starts_every_notebook_in_one_driver_jvm(tmp_path, monkeypatch, capsys):
     from ctr_lab.tools.cli import main
 

@@ -1,8 +1,13 @@
-"""The installed ``ctr-lab`` Jupyter kernel runs a sparkmagic-style notebook end to end."""
+"""The local kernel, installed as ``ctr-lab kernel install`` does, runs a sparkmagic notebook."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
+
+from ctr_lab.tools.magics import KERNEL_NAME, PROGRESS_MIME, RUN_FROM_THE_TOP, SESSION_ENDED
 
 nbformat = pytest.importorskip("nbformat", reason="the Jupyter stack is in the lab environment")
 nbclient = pytest.importorskip("nbclient", reason="the Jupyter stack is in the lab environment")
@@ -23,6 +28,12 @@ CELLS = [
     "import matplotlib.pyplot as plt\nfig = plt.figure()\nplt.plot([1, 2])\n%matplot plt",
     "1 / 0",
     "%%local\nimport matplotlib.pyplot as plt\nplt.plot([3, 1])\nprint(len(plt.get_fignums()))",
+    "sc.parallelize(range(100), 4).count()",
+    "import logging\n"
+    'logging.getLogger("ctr_lab.train").info("fit_or_load: trained in 1.0 s, saved to m")\n'
+    "sc.parallelize(range(10), 3).count()\nsc.parallelize(range(10), 2).sum()",
+    "%%cleanup -f",
+    "secret + 1",
     "%%cleanup -f",
 ]
 
@@ -33,18 +44,12 @@ def _text(cell) -> str:
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory, monkeypatch_module):
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    try:
-        KernelSpecManager().get_kernel_spec("ctr-lab")
-    except NoSuchKernel:
-        pytest.fail("kernel 'ctr-lab' is not installed: run `ctr-lab kernel install --sys-prefix`")
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in CELLS]
     folder = tmp_path_factory.mktemp("kernel")
     client = nbclient.NotebookClient(
         nb,
-        kernel_name="ctr-lab",
+        kernel_name=KERNEL_NAME,
         timeout=600,
         allow_errors=True,
         resources={"metadata": {"path": str(folder)}},
@@ -54,8 +59,13 @@ def executed(tmp_path_factory, monkeypatch_module):
 
 
 @pytest.fixture(scope="module")
-def monkeypatch_module():
+def monkeypatch_module(tmp_path_factory):
+    """The kernel, installed by the command line into a folder first on Jupyter's path."""
+    prefix = tmp_path_factory.mktemp("prefix")
+    command = [sys.executable, "-m", "ctr_lab", "kernel", "install", "--prefix", str(prefix)]
+    subprocess.run(command, check=True, capture_output=True)
     with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JUPYTER_PATH", str(prefix / "share" / "jupyter"))
         mp.setenv("CTR_LAB_PROGRESS", "1")
         mp.setenv("CTR_LAB_SPARK_UI", "false")
         yield mp
@@ -98,9 +108,40 @@ def test_a_remote_error_fails_the_cell(executed):
     ]
 
 
-def test_progress_bar_shows_while_spark_runs(executed):
-    widget = "application/vnd.jupyter.widget-view+json"
-    assert any(widget in o.get("data", {}) for o in executed[1].outputs)
+def _progress(cell) -> list:
+    return [o.data[PROGRESS_MIME] for o in cell.outputs if PROGRESS_MIME in o.get("data", {})]
+
+
+def test_progress_ends_as_a_summary_of_the_cells_spark_jobs(executed):
+    # One job of one stage with a task per partition; then two jobs, 3 + 2 partitions.
+    (one,) = _progress(executed[13])
+    assert (one["done"], one["jobs"], one["stages"], one["tasks_done"]) == (True, 1, 1, 4)
+    (two,) = _progress(executed[14])
+    assert (two["jobs"], two["stages"], two["tasks_done"]) == (2, 2, 5)
+    text = [
+        o.data["text/plain"] for o in executed[14].outputs if PROGRESS_MIME in o.get("data", {})
+    ]
+    assert text[0].startswith("Spark: 2 jobs, 2 stages, 5 tasks in ")
+    # What the library logged during the cell follows the summary.
+    assert text[0].endswith(" s\nfit_or_load: trained in 1.0 s, saved to m")
+
+
+def test_no_widgets_and_no_progress_where_spark_runs_no_job(executed):
+    assert _progress(executed[1]) == []  # settings only: no job
+    for cell in executed:
+        for output in cell.outputs:
+            assert not any(
+                k.startswith("application/vnd.jupyter.widget") for k in output.get("data", {})
+            )
+
+
+def test_a_cell_after_the_session_ended_says_to_run_from_the_top(executed):
+    cell = executed[16]
+    assert SESSION_ENDED in _text(cell)
+    (error,) = [o for o in cell.outputs if o.output_type == "error"]
+    assert error.ename == "SparkStatementException"
+    assert error.evalue.startswith("NameError: name 'secret' is not defined")
+    assert error.evalue.endswith(RUN_FROM_THE_TOP)
 
 
 RESTARTS = [
@@ -122,7 +163,7 @@ def test_configure_starts_a_new_jvm_only_for_settings_read_at_jvm_start(
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in RESTARTS]
     client = nbclient.NotebookClient(
-        nb, kernel_name="ctr-lab", timeout=600, resources={"metadata": {"path": str(tmp_path)}}
+        nb, kernel_name=KERNEL_NAME, timeout=600, resources={"metadata": {"path": str(tmp_path)}}
     )
     client.execute()
     first = _text(nb.cells[1]).split()[-2:]

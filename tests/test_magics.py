@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
 from ctr_lab.tools.magics import (
+    KERNEL_NAME,
     SESSION_KEYS,
     LocalSession,
     SparkStatementException,
+    progress_line,
     records_to_dataframe,
+    remove_old_kernel,
     route,
     run_statement,
+    sparkmagic_path,
 )
+
+REPO = Path(__file__).resolve().parents[1]
 
 CELLS = [
     "x = 1\nx + 1",
@@ -115,3 +123,55 @@ def test_configure_maps_livy_settings_to_local_spark(monkeypatch):
     assert (master, app_name) == ("local[1]", "lab")
     assert settings == {"spark.sql.shuffle.partitions": "6", "spark.driver.memory": "3g"}
     assert {"pyFiles", "conf", "driverMemory", "executorCores", "name"} <= set(SESSION_KEYS)
+
+
+# -- installing the kernels ---------------------------------------------------------------------
+
+
+def _spec(monkeypatch, *path):
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    monkeypatch.setenv("JUPYTER_PATH", os.pathsep.join(str(p) for p in path))
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(path[-1]))  # not the machine's user folder
+    monkeypatch.setenv("JUPYTER_PREFER_ENV_PATH", "0")
+    return KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+
+
+def test_the_notebooks_open_with_the_local_kernel_and_the_livy_tests_get_sparkmagics(
+    tmp_path, monkeypatch, capsys
+):
+    pytest.importorskip("sparkmagic")
+    pytest.importorskip("jupyter_client")
+    from ctr_lab.tools.cli import main
+
+    old = tmp_path / "share" / "jupyter" / "kernels" / "ctr-lab"
+    old.mkdir(parents=True)
+    (old / "kernel.json").write_text(json.dumps({"argv": ["python", "-m", "ctr_lab.magics"]}))
+    assert main(["kernel", "install", "--prefix", str(tmp_path), "--sparkmagic"]) == 0
+    said = capsys.readouterr().out
+    assert f"removed the kernel an earlier version installed: {old}" in said
+    assert not old.exists()
+    # The kernelspec the committed notebooks declare is the one the local kernel takes.
+    declared = json.loads((REPO / "notebooks" / "00_setup.ipynb").read_text())
+    assert declared["metadata"]["kernelspec"]["name"] == KERNEL_NAME == "pysparkkernel"
+    local = _spec(monkeypatch, tmp_path / "share" / "jupyter")
+    assert local.argv[1:3] == ["-m", "ctr_lab.tools.magics"]
+    assert local.display_name == "PySpark (local Spark, ctr-lab)"
+    livy = _spec(monkeypatch, sparkmagic_path(str(tmp_path)), tmp_path / "share" / "jupyter")
+    assert "sparkmagic.kernels.pysparkkernel.pysparkkernel" in livy.argv
+    assert livy.display_name == "PySpark (Livy/EMR, sparkmagic)"
+
+
+def test_a_kernel_of_another_project_named_ctr_lab_stays(tmp_path):
+    other = tmp_path / "kernels" / "ctr-lab"
+    other.mkdir(parents=True)
+    (other / "kernel.json").write_text(json.dumps({"argv": ["other", "-m", "thing"]}))
+    assert remove_old_kernel(str(tmp_path / "kernels" / KERNEL_NAME)) is None
+    assert other.exists()
+
+
+def test_progress_line_names_job_stage_and_tasks():
+    running = {"done": False, "job": 3, "stage": 7, "tasks_done": 5, "tasks": 8, "seconds": 2.4}
+    assert progress_line(running) == "Spark: job 3, stage 7: 5/8 tasks (2 s)"
+    done = {"done": True, "jobs": 1, "stages": 1, "tasks_done": 4, "seconds": 0.31}
+    assert progress_line(done) == "Spark: 1 job, 1 stage, 4 tasks in 0.3 s"

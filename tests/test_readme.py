@@ -1,14 +1,23 @@
-"""The README's Python examples run as written."""
+"""The README's Python examples and its notebook section's commands run as written."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-BLOCKS = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+README = (REPO / "README.md").read_text()
+BLOCKS = re.findall(r"```python\n(.*?)```", README, re.S)
 
 
 def test_readme_has_python_examples():
@@ -20,3 +29,85 @@ def test_readme_example_runs(code, spark, monkeypatch, capsys):
     monkeypatch.chdir(REPO)
     exec(compile(code, "README.md", "exec"), {})
     assert "load report" in capsys.readouterr().out
+
+
+# -- the notebook section's shell commands ------------------------------------------------------
+
+SECTION = README.split("## Notebooks\n", 1)[1].split("\n## ", 1)[0]
+COMMANDS = [
+    line.split("#", 1)[0].strip()
+    for block in re.findall(r"```bash\n(.*?)```", SECTION, re.S)
+    for line in block.splitlines()
+    if line.split("#", 1)[0].strip()
+]
+
+
+def _without_venv() -> dict:
+    """This environment as a new shell has it: ``.venv`` not activated."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "MAKEFLAGS", "MAKELEVEL")
+    }
+    venv_bin = str(REPO / ".venv" / "bin")
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != venv_bin)
+    return env
+
+
+def _make_lab(tmp_path) -> None:
+    """``make lab`` serves JupyterLab on 127.0.0.1 at the notebook, with the local kernel."""
+    port = _free_port()
+    config = tmp_path / "jupyter-config"
+    config.mkdir()
+    # The machine's Jupyter settings, not the command: no browser to open, a free port.
+    server = {"ServerApp": {"open_browser": False, "port": port, "port_retries": 0}}
+    (config / "jupyter_server_config.json").write_text(json.dumps(server))
+    env = {**_without_venv(), "JUPYTER_CONFIG_DIR": str(config)}
+    env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "runtime")
+    with open(tmp_path / "lab.log", "wb") as log:
+        proc = subprocess.Popen(
+            ["bash", "-c", "make lab"],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        pattern = re.compile(rf"http://127\.0\.0\.1:{port}/lab/tree/00_setup\.ipynb\?token=(\w+)")
+        deadline = time.monotonic() + 180
+        while not pattern.search((tmp_path / "lab.log").read_text(errors="replace")):
+            said = (tmp_path / "lab.log").read_text(errors="replace")
+            assert proc.poll() is None, f"make lab exited {proc.returncode}:\n{said[-3000:]}"
+            assert time.monotonic() < deadline, f"make lab printed no address:\n{said[-3000:]}"
+            time.sleep(0.5)
+        token = pattern.search((tmp_path / "lab.log").read_text())[1]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/kernelspecs", headers={"Authorization": f"token {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            specs = json.load(reply)["kernelspecs"]
+        assert specs["pysparkkernel"]["spec"]["display_name"] == "PySpark (local Spark, ctr-lab)"
+        assert "ctr_lab.tools.magics" in specs["pysparkkernel"]["spec"]["argv"]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_readme_notebook_commands_run_as_written(tmp_path):
+    assert "make lab" in COMMANDS
+    for command in COMMANDS:
+        if command == "make lab":
+            _make_lab(tmp_path)
+            continue
+        run = subprocess.run(
+            ["bash", "-c", command], cwd=REPO, env=_without_venv(), capture_output=True, text=True
+        )
+        assert run.returncode == 0, f"{command!r} failed:\n{run.stdout}{run.stderr}"
+        if "kernelspec list" in command:
+            assert re.search(r"^\s*pysparkkernel\s", run.stdout, re.M), run.stdout

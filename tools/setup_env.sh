@@ -4,8 +4,8 @@
 #   EXTRAS  the pyproject extras to install, e.g. "lab,dev" or "spark4,dev"
 # Checks what pip cannot install (Java, the Kerberos headers sparkmagic's dependencies compile
 # against) first, and stops with one line saying what to install when something is missing.
-# As root on Debian/Ubuntu it installs the Kerberos headers itself with apt-get, unless
-# CTR_LAB_NO_SYSTEM_INSTALL=1.
+# As root on Debian/Ubuntu it installs the Kerberos headers, and Chromium with its driver for the
+# browser test, itself with apt-get, unless CTR_LAB_NO_SYSTEM_INSTALL=1.
 set -euo pipefail
 
 VENV=${1:?usage: tools/setup_env.sh VENV EXTRAS}
@@ -48,6 +48,19 @@ if [[ ",$EXTRAS," == *",lab,"* ]] && ! command -v krb5-config >/dev/null 2>&1; t
     apt-get install -y -qq --no-install-recommends libkrb5-dev gcc >/dev/null
   else
     die "sparkmagic's Kerberos dependencies need krb5-config: install libkrb5-dev (Debian/Ubuntu), krb5-devel (Fedora/RHEL) or krb5 (Homebrew, conda-forge), then run make again"
+  fi
+fi
+
+# --- Chromium and its driver: the browser test (make browser) drives JupyterLab with them ----------
+if [[ ",$EXTRAS," == *",lab,"* ]] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && [ "${CTR_LAB_NO_SYSTEM_INSTALL:-0}" != "1" ] \
+     && command -v apt-get >/dev/null 2>&1; then
+    say "installing chromium and chromium-driver (the browser test drives JupyterLab with them)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+  else
+    say "no chromium: make browser will fail until Chromium is installed (Debian/Ubuntu: chromium chromium-driver)"
   fi
 fi
 

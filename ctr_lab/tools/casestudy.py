@@ -221,12 +221,18 @@ def _run(args: argparse.Namespace) -> int:
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     try:
-        KernelSpecManager().get_kernel_spec(args.kernel)
+        spec = KernelSpecManager().get_kernel_spec(args.kernel)
     except NoSuchKernel:
         raise CtrLabError(
             f"no Jupyter kernel named {args.kernel!r}. Fix: ctr-lab kernel install --sys-prefix "
             "(or --user)"
         ) from None
+    if "sparkmagic" in " ".join(spec.argv):
+        raise CtrLabError(
+            f"the Jupyter kernel {args.kernel!r} here is sparkmagic's, which needs a Livy server "
+            f"({spec.resource_dir}). Fix: ctr-lab kernel install --sys-prefix (the local kernel "
+            "takes that name)"
+        )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
@@ -290,7 +296,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--out", default="build/case_study", help="output folder")
     run.add_argument("--notebooks", help="notebooks folder (default: the checkout's notebooks/)")
-    run.add_argument("--kernel", default="ctr-lab", help="Jupyter kernel name (default ctr-lab)")
+    run.add_argument(
+        "--kernel", default="pysparkkernel", help="Jupyter kernel name (default pysparkkernel)"
+    )
     run.add_argument("--only", help="run only notebooks whose path contains this text")
     run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
     run.add_argument(

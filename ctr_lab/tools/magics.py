@@ -14,9 +14,9 @@ the notebook and the cluster. This kernel keeps those rules with a local Spark s
   setting read at JVM start (driver memory, ``spark.driver.*``, jars) changed.
 
 So a notebook that works here does not lean on anything a Livy session lacks, such as variables
-shared between local and remote code. Install it with ``ctr-lab kernel install`` and pick
-"PySpark (local Spark, ctr-lab)" in Jupyter, or run notebooks headless with
-``--nbval-kernel-name ctr-lab``.
+shared between local and remote code. ``ctr-lab kernel install`` installs it under the name of
+sparkmagic's kernel, ``pysparkkernel``, which the notebooks declare, so Jupyter opens them with it
+("PySpark (local Spark, ctr-lab)" in the launcher) and saving keeps the name EMR needs.
 
 Known differences from sparkmagic + Livy: nothing crosses a network, so ``-o`` and
 ``%%send_to_spark`` move data in-process (still through JSON records, with the same row cap);
@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextvars
 import html
 import io
+import itertools
 import json
 import logging
 import os
@@ -42,8 +44,13 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ctr_lab.errors import CtrLabError
 
-KERNEL_NAME = "ctr-lab"
+#: The local kernel takes the name of sparkmagic's PySpark kernel, which the notebooks declare
+#: (EMR has no other): Jupyter opens them with it, and saving keeps the name EMR needs.
+KERNEL_NAME = "pysparkkernel"
 DISPLAY_NAME = "PySpark (local Spark, ctr-lab)"
+SPARKMAGIC_DISPLAY_NAME = "PySpark (Livy/EMR, sparkmagic)"
+#: The name an earlier version installed the local kernel under.
+OLD_KERNEL_NAME = "ctr-lab"
 
 #: Keys of a Livy POST /sessions body (``CreateInteractiveRequest``, Livy 0.8) that
 #: ``%%configure`` accepts; anything else is a typo a real Livy would reject too.
@@ -66,6 +73,15 @@ SESSION_KEYS = (
     "ttl",
 )
 #: sparkmagic's magics that take no cell body; a ``%name`` line form is promoted to ``%%name``.
+#: Said when a Spark cell runs after ``%%cleanup -f`` (or a stop) ended the session.
+SESSION_ENDED = (
+    "The Spark session of this notebook was ended (%%cleanup -f); a new one starts now, "
+    "without the variables of the cells above."
+)
+RUN_FROM_THE_TOP = (
+    "The Spark session was ended and restarted, so earlier cells' variables are gone: "
+    "run the notebook from the top (Run > Run All Cells)"
+)
 _NO_BODY = ("info", "logs", "cleanup", "delete", "help", "spark", "send_to_spark")
 DEFAULT_MAXROWS = 2500
 
@@ -286,57 +302,158 @@ def _restore_env(name: str, value: Optional[str]) -> None:
         os.environ[name] = value
 
 
-# -- progress bar --------------------------------------------------------------------------
+# -- progress display ------------------------------------------------------------------------
+
+#: The MIME type that marks a progress display in a saved notebook: its numbers as JSON, beside
+#: the text and HTML a front end shows. Output comparisons (nbval) leave such outputs out.
+PROGRESS_MIME = "application/vnd.ctr-lab.spark-progress+json"
+_GROUPS = itertools.count(1)
+
+
+def progress_line(state: Dict[str, Any]) -> str:
+    """One line saying what Spark is doing, or, once ``state["done"]``, what it did.
+
+    Examples
+    --------
+    >>> progress_line({"done": False, "job": 3, "stage": 5, "tasks_done": 12, "tasks": 40,
+    ...                "jobs": 2, "stages": 4, "seconds": 4.21})
+    'Spark: job 3, stage 5: 12/40 tasks (4 s)'
+    >>> progress_line({"done": True, "jobs": 2, "stages": 4, "tasks_done": 52, "tasks": 52,
+    ...                "seconds": 9.74})
+    'Spark: 2 jobs, 4 stages, 52 tasks in 9.7 s'
+    """
+    said = "".join(f"\n{line}" for line in state.get("said", []))
+    if not state["done"]:
+        return (
+            f"Spark: job {state['job']}, stage {state['stage']}: "
+            f"{state['tasks_done']}/{state['tasks']} tasks ({state['seconds']:.0f} s){said}"
+        )
+    jobs, stages = state["jobs"], state["stages"]
+    return (
+        f"Spark: {jobs} job{'s' * (jobs != 1)}, {stages} stage{'s' * (stages != 1)}, "
+        f"{state['tasks_done']} tasks in {state['seconds']:.1f} s{said}"
+    )
+
+
+class _Said(logging.Handler):
+    """Keeps what the library logs at INFO (``fit_or_load``: trained, reloaded, copied)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: List[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
 
 
 class _Progress:
-    """A FloatProgress bar fed by Spark's status tracker while a statement runs."""
+    """A one-line display of what Spark runs for a statement, read from its status tracker.
 
-    def __init__(self, session: LocalSession) -> None:
+    The statement's jobs get a job group of their own, so the display counts exactly them. It
+    appears with the first job (a cell that starts none shows nothing), is updated in place
+    (a display update, so nothing but text and HTML is saved), and ends as a one-line summary,
+    followed by what the library said it did (its INFO records, e.g. "trained in 8.1 s").
+    """
+
+    def __init__(self, session: LocalSession, code: str = "") -> None:
         self.session = session
-        self.widget = None
+        self.code = code
+        self.group = ""
+        self.handle: Any = None
+        self.started = 0.0
         self.done = threading.Event()
         self.thread: Optional[threading.Thread] = None
+        self.said = _Said()
+        self.logger = logging.getLogger("ctr_lab")
+        self.level = self.logger.level
 
     def __enter__(self) -> _Progress:
         if os.environ.get("CTR_LAB_PROGRESS", "1") == "0" or not self.session.started:
             return self
-        try:
-            from IPython.display import display
-            from ipywidgets import FloatProgress, Layout
-        except ImportError:
-            return self
-        self.widget = FloatProgress(
-            value=0.0,
-            min=0,
-            max=1.0,
-            description="Progress:",
-            bar_style="info",
-            layout=Layout(width="50%", height="25px"),
-        )
-        display(self.widget)
-        self.thread = threading.Thread(target=self._poll, daemon=True)
+        sc = self.session.spark.sparkContext
+        self.group = f"ctr-lab-{os.getpid()}-{next(_GROUPS)}"
+        first = next((line for line in self.code.splitlines() if line.strip()), "")
+        sc.setJobGroup(self.group, first[:80])
+        self.logger.addHandler(self.said)
+        if self.logger.getEffectiveLevel() > logging.INFO:
+            self.logger.setLevel(logging.INFO)
+        self.started = time.perf_counter()
+        # The kernel finds a display's cell through context variables: the thread takes them along.
+        context = contextvars.copy_context()
+        self.thread = threading.Thread(target=context.run, args=(self._poll,), daemon=True)
         self.thread.start()
         return self
 
-    def _poll(self) -> None:
+    def _state(self, done: bool) -> Optional[Dict[str, Any]]:
+        """Jobs, stages and tasks of this statement so far; None before its first job."""
         tracker = self.session.spark.sparkContext.statusTracker()
+        jobs = sorted(tracker.getJobIdsForGroup(self.group))
+        if not jobs:
+            return None
+        stage_ids: List[int] = []
+        for job_id in jobs:
+            info = tracker.getJobInfo(job_id)
+            stage_ids.extend(info.stageIds if info is not None else [])
+        stages = [(s, tracker.getStageInfo(s)) for s in sorted(set(stage_ids))]
+        stages = [(s, info) for s, info in stages if info is not None]
+        active = set(tracker.getActiveStageIds())
+        current = [(s, i) for s, i in stages if s in active] or stages[-1:]
+        stage, info = current[-1] if current else (0, None)
+        # A job lists the stages it skipped (their output was already there): not run, not counted.
+        ran = [i for s, i in stages if i.numCompletedTasks or i.numActiveTasks or s in active]
+        return {
+            "done": done,
+            "job": jobs[-1],
+            "stage": stage,
+            "tasks_done": info.numCompletedTasks if info is not None else 0,
+            "tasks": info.numTasks if info is not None else 0,
+            "jobs": len(jobs),
+            "stages": len(ran),
+            "seconds": round(time.perf_counter() - self.started, 1),
+            "said": list(self.said.lines),
+            **({"tasks_done": sum(i.numCompletedTasks for i in ran)} if done else {}),
+        }
+
+    def _show(self, state: Dict[str, Any]) -> None:
+        from IPython.display import display
+
+        line = progress_line(state)
+        bundle = {
+            "text/plain": line,
+            "text/html": f"<pre class='ctr-lab-progress'>{html.escape(line)}</pre>",
+            PROGRESS_MIME: state,
+        }
+        if self.handle is None:
+            self.handle = display(bundle, raw=True, display_id=True)
+        else:
+            self.handle.update(bundle, raw=True)
+
+    def _poll(self) -> None:
         while not self.done.wait(0.5):
-            total = done = 0
-            for stage_id in tracker.getActiveStageIds():
-                info = tracker.getStageInfo(stage_id)
-                if info is not None:
-                    total += info.numTasks
-                    done += info.numCompletedTasks
-            if total and self.widget is not None:
-                self.widget.value = done / total
+            try:
+                state = self._state(done=False)
+            except Exception:  # the cell stopped the session: nothing left to watch
+                return
+            if state is not None:
+                self._show(state)
 
     def __exit__(self, *exc: Any) -> None:
+        if not self.group:
+            return
         self.done.set()
+        self.logger.removeHandler(self.said)
+        self.logger.setLevel(self.level)
         if self.thread is not None:
-            self.thread.join(timeout=2)
-        if self.widget is not None:
-            self.widget.close()
+            self.thread.join(timeout=5)
+        try:
+            state = self._state(done=True)
+            sc = self.session.spark.sparkContext
+            for key in ("spark.jobGroup.id", "spark.job.description"):
+                sc.setLocalProperty(key, None)  # None unsets it
+        except Exception:  # the cell stopped the session
+            return
+        if state is not None:
+            self._show(state)
 
 
 # -- IPython magics --------------------------------------------------------------------------
@@ -374,6 +491,7 @@ def _make_magics_class():
         def __init__(self, shell, session: LocalSession) -> None:
             super().__init__(shell)
             self.session = session
+            self.after_end = False  # a Spark cell ran after the first session had ended
 
         def _ensure_session(self) -> None:
             if self.session.started:
@@ -389,9 +507,20 @@ def _make_magics_class():
             display(HTML(f"Current session configs: <tt>{html.escape(configs)}</tt><br>{table}"))
 
         def _run(self, code: str) -> Dict[str, Any]:
+            if not self.session.started and self.session.counter:
+                # On Livy the next cell would fail with "session not found"; here a new session
+                # starts, so say that the earlier cells' variables did not come with it.
+                self.after_end = True
+                print(SESSION_ENDED, file=sys.stderr)
             self._ensure_session()
-            with _Progress(self.session):
-                return run_statement(code, self.session.namespace)
+            try:
+                with _Progress(self.session, code):
+                    return run_statement(code, self.session.namespace)
+            except SparkStatementException as exc:
+                if exc.ename != "NameError" or not self.after_end:
+                    raise
+                evalue = f"{exc.evalue}. {RUN_FROM_THE_TOP}"
+                raise SparkStatementException(exc.ename, evalue, exc.tb_lines) from None
 
         def _to_local(self, sdf, args) -> Any:
             records = _take_records(sdf, args.maxrows, args.samplemethod, args.samplefraction)
@@ -573,6 +702,14 @@ def _kernel_class():
         implementation = "ctr_lab_local_pyspark"
         implementation_version = "1"
         banner = "PySpark on local Spark (ctr-lab): sparkmagic's rules, no cluster"
+        # sparkmagic's PySpark kernel reports this; Jupyter saves it into the notebook.
+        language_info = {  # noqa: RUF012 - IPythonKernel declares it so
+            "name": "pyspark",
+            "mimetype": "text/x-python",
+            "codemirror_mode": {"name": "python", "version": 3},
+            "file_extension": ".py",
+            "pygments_lexer": "python3",
+        }
 
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(**kwargs)
@@ -638,7 +775,7 @@ def main() -> None:
     )
 
 
-# -- installing the kernel -------------------------------------------------------------------
+# -- installing the kernels ------------------------------------------------------------------
 
 
 def kernel_spec(name: str = KERNEL_NAME) -> Dict[str, Any]:
@@ -663,19 +800,53 @@ def install(name: str = KERNEL_NAME, prefix: Optional[str] = None, user: bool = 
         return [KernelSpecManager().install_kernel_spec(tmp, name, user=user, prefix=prefix)]
 
 
-def install_sparkmagic(prefix: Optional[str] = None, user: bool = False) -> str:
-    """Install sparkmagic's own ``pysparkkernel`` (the EMR kernel) from the installed package."""
-    import importlib.util
+def remove_old_kernel(kernels_dir: str) -> Optional[str]:
+    """Remove the local kernel an earlier version installed as ``ctr-lab`` beside ``kernels_dir``.
 
-    from jupyter_client.kernelspec import KernelSpecManager
+    It would show up in the launcher as a second local kernel. Returns the removed folder.
+    """
+    import shutil
+
+    old = os.path.join(os.path.dirname(kernels_dir), OLD_KERNEL_NAME)
+    try:
+        with open(os.path.join(old, "kernel.json")) as fh:
+            argv = json.load(fh).get("argv", [])
+    except (OSError, ValueError):
+        return None
+    if not {"ctr_lab.magics", "ctr_lab.tools.magics"} & set(argv):
+        return None
+    shutil.rmtree(old)
+    return old
+
+
+def sparkmagic_path(prefix: Optional[str] = None) -> str:
+    """The Jupyter data folder that holds sparkmagic's kernel for the Livy tests.
+
+    It is outside Jupyter's own search path, so Jupyter opens the notebooks (kernelspec
+    ``pysparkkernel``) with the local kernel; the Livy tests put this folder first on
+    ``JUPYTER_PATH`` to get sparkmagic's kernel under the same name, as on EMR.
+    """
+    return os.path.join(prefix or sys.prefix, "share", "ctr-lab", "sparkmagic-kernels")
+
+
+def install_sparkmagic(prefix: Optional[str] = None) -> str:
+    """Install sparkmagic's ``pysparkkernel`` (the EMR kernel) into :func:`sparkmagic_path`."""
+    import importlib.util
+    import shutil
 
     spec = importlib.util.find_spec("sparkmagic")
     if spec is None or spec.origin is None:
         raise CtrLabError("sparkmagic is not installed here. Fix: pip install 'ctr-lab[lab]'")
     source = os.path.join(os.path.dirname(spec.origin), "kernels", "pysparkkernel")
-    return KernelSpecManager().install_kernel_spec(
-        source, "pysparkkernel", user=user, prefix=prefix
-    )
+    target = os.path.join(sparkmagic_path(prefix), "kernels", "pysparkkernel")
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    with open(os.path.join(target, "kernel.json")) as fh:
+        spec_json = json.load(fh)
+    spec_json["display_name"] = SPARKMAGIC_DISPLAY_NAME
+    with open(os.path.join(target, "kernel.json"), "w") as fh:
+        json.dump(spec_json, fh, indent=1)
+    return target
 
 
 def _kernel_command(args: argparse.Namespace) -> int:
@@ -685,10 +856,14 @@ def _kernel_command(args: argparse.Namespace) -> int:
         print(
             f"installed kernel {args.name!r} ({kernel_spec(args.name)['display_name']}): {folder}"
         )
+        removed = remove_old_kernel(folder)
+        if removed:
+            print(f"removed the kernel an earlier version installed: {removed}")
     if args.sparkmagic:
+        where = install_sparkmagic(prefix=None if args.user else prefix)
         print(
-            f"installed kernel 'pysparkkernel' (sparkmagic, for Livy/EMR): "
-            f"{install_sparkmagic(prefix=prefix, user=args.user)}"
+            f"installed sparkmagic's kernel 'pysparkkernel' ({SPARKMAGIC_DISPLAY_NAME}) where only "
+            f"JUPYTER_PATH={sparkmagic_path(None if args.user else prefix)} sees it: {where}"
         )
     print(f"done in {time.perf_counter() - started:.1f} s")
     return 0
@@ -699,8 +874,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     kernel = sub.add_parser(
         "kernel",
         help="install the local Jupyter kernel that runs the sparkmagic notebooks on local Spark",
-        description="Install the Jupyter kernel 'ctr-lab': it runs the lab's notebooks (written "
-        "for sparkmagic's PySpark kernel on EMR) unchanged on local Spark.",
+        description=f"Install the Jupyter kernel {KERNEL_NAME!r} ({DISPLAY_NAME}): it runs the "
+        "lab's notebooks, written for sparkmagic's PySpark kernel on EMR, unchanged on local "
+        "Spark. It takes the name of EMR's kernel, so Jupyter opens the notebooks with it.",
     )
     actions = kernel.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
@@ -713,7 +889,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     inst.add_argument(
         "--sparkmagic",
         action="store_true",
-        help="also install sparkmagic's pysparkkernel (the kernel EMR uses, for Livy)",
+        help="also install sparkmagic's pysparkkernel (EMR's kernel, for the Livy tests) into "
+        "PREFIX/share/ctr-lab/sparkmagic-kernels, a folder Jupyter searches only when it is on "
+        "JUPYTER_PATH",
     )
     inst.set_defaults(func=_kernel_command)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 import uuid
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -20,6 +21,10 @@ from ctr_lab.train.pipelines import build_pipeline, fit_featurized
 
 #: Name of the file that marks a saved model folder complete; it holds the fingerprint.
 COMPLETE_MARKER = "_CTR_LAB_COMPLETE.json"
+
+# What fit_or_load and tune did (trained, reloaded, copied): the local kernel shows these lines
+# under a cell; elsewhere they are ordinary INFO records.
+_log = logging.getLogger(__name__)
 
 
 def data_fingerprint(df: DataFrame) -> Dict[str, Any]:
@@ -205,17 +210,22 @@ def fit_or_load(
         model = PipelineModel.load(model_dir)
         _sweep_left_overs(fs, base)
         info.update(loaded=True, seconds=time.perf_counter() - t0)
+        _log.info(
+            "fit_or_load: reloaded the saved model from %s in %.1f s", model_dir, info["seconds"]
+        )
         return model, info
     twin = _same_model_beside(fs, base, fingerprint)
     if twin is not None:
         _save_model(fs, base, fingerprint, copy_of=twin)
         model = PipelineModel.load(model_dir)
         info.update(loaded=True, copied_from=twin, seconds=time.perf_counter() - t0)
+        _log.info("fit_or_load: copied the same model from %s to %s", twin, model_dir)
         return model, info
 
     model = fit_featurized(pipeline, train_df)
     _save_model(fs, base, fingerprint, model=model)
     info.update(loaded=False, seconds=time.perf_counter() - t0)
+    _log.info("fit_or_load: trained in %.1f s, saved to %s", info["seconds"], model_dir)
     return model, info
 
 

@@ -7,6 +7,7 @@ of its own, unlike ``conftest``, which other suites also use).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -52,16 +53,28 @@ def sparkmagic_conf_dir(livy_server, livy_zip, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def sparkmagic_kernel() -> str:
-    """The sparkmagic kernelspec, as ``ctr-lab kernel install --sparkmagic`` installs it."""
+def sparkmagic_kernel() -> Iterator[str]:
+    """sparkmagic's kernelspec, from the folder ``ctr-lab kernel install --sparkmagic`` fills.
+
+    Jupyter's own path has the local kernel under the same name; that folder goes first on
+    ``JUPYTER_PATH`` (here and in the kernels and nbval runs this suite starts).
+    """
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-    try:
-        spec = KernelSpecManager().get_kernel_spec(KERNEL)
-    except NoSuchKernel:
-        pytest.fail(
-            f"no '{KERNEL}' kernelspec in this environment; install it with "
-            f"`{sys.prefix}/bin/ctr-lab kernel install --sys-prefix --sparkmagic`"
+    from ctr_lab.tools.magics import sparkmagic_path
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(
+            "JUPYTER_PATH",
+            os.pathsep.join(filter(None, [sparkmagic_path(), os.environ.get("JUPYTER_PATH")])),
         )
-    assert "sparkmagic" in " ".join(spec.argv), spec.argv
-    return KERNEL
+        try:
+            spec = KernelSpecManager().get_kernel_spec(KERNEL)
+        except NoSuchKernel:
+            spec = None
+        if spec is None or "sparkmagic" not in " ".join(spec.argv):
+            pytest.fail(
+                f"no sparkmagic '{KERNEL}' kernelspec in {sparkmagic_path()}; install it with "
+                f"`{sys.prefix}/bin/ctr-lab kernel install --sys-prefix --sparkmagic`"
+            )
+        yield KERNEL

@@ -1,0 +1,149 @@
+"""A student's JupyterLab, in a real (headless) browser: each notebook opens with the local
+kernel, Run All ends without an error, every ``%matplot`` figure is an image on the page, and
+the notebook saved from the page is one the repository and EMR accept.
+
+``CTR_LAB_BROWSER_ONLY=TEXT`` runs only the notebooks whose path contains TEXT.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+
+import pytest
+from cdp import OUT, REPO, BrowserError
+
+from ctr_lab.tools.casestudy import ordered_notebooks
+from ctr_lab.tools.magics import DISPLAY_NAME, KERNEL_NAME
+
+ROOT = REPO / "notebooks"
+NOTEBOOKS = [
+    p.relative_to(ROOT).as_posix()
+    for p in ordered_notebooks(ROOT)
+    if os.environ.get("CTR_LAB_BROWSER_ONLY", "") in p.relative_to(ROOT).as_posix()
+]
+#: What a notebook saved for the repository may carry (tests/test_notebooks.py checks the same).
+NOTEBOOK_METADATA = {"kernelspec", "language_info"}
+WIDGET = "application/vnd.jupyter.widget"
+
+# The notebook panel the test works on is window.__nb; Lab's commands act on the current one.
+OPEN = """
+jupyterapp.commands.execute('docmanager:open', {path: %s, factory: 'Notebook'})
+  .then(w => { window.__nb = w; jupyterapp.shell.activateById(w.id);
+               return w.context.ready.then(() => w.sessionContext.ready); })
+  .then(() => true)
+"""
+KERNEL_IDLE = """
+(() => { const s = window.__nb.sessionContext.session;
+         return !!(s && s.kernel && s.kernel.status === 'idle'); })()
+"""
+KERNEL = """
+window.__nb.sessionContext.session.kernel.info.then(info => ({
+  name: window.__nb.sessionContext.session.kernel.name,
+  display_name: window.__nb.sessionContext.kernelDisplayName,
+  implementation: info.implementation}))
+"""
+RUN_ALL = """
+window.__done = null;
+jupyterapp.commands.execute('notebook:run-all-cells')
+  .then(ok => { window.__done = {ok: ok}; }, e => { window.__done = {error: String(e)}; });
+true
+"""
+# Each code cell as the page holds it: outputs from the model, images from the rendered DOM.
+CELLS = """
+(() => { const nb = window.__nb.content, out = [];
+  nb.widgets.forEach((w, i) => {
+    if (w.model.type !== 'code') return;
+    const outputs = [];
+    for (let j = 0; j < w.model.outputs.length; j++) {
+      const o = w.model.outputs.get(j).toJSON();
+      outputs.push({type: o.output_type, ename: o.ename || null, evalue: o.evalue || null,
+                    mimes: Object.keys(o.data || {})});
+    }
+    const images = Array.from(w.node.querySelectorAll('.jp-OutputArea-output img'))
+      .filter(img => img.complete && img.naturalWidth > 0).length;
+    out.push({index: i, source: w.model.sharedModel.getSource(),
+              count: w.model.executionCount, outputs: outputs, images: images});
+  });
+  return out; })()
+"""
+# What docmanager:save does for the current notebook: PUT /api/contents with the model.
+SAVE = "window.__nb.context.save().then(() => !window.__nb.context.model.dirty)"
+CLOSE = "window.__nb.sessionContext.shutdown().then(() => { window.__nb.dispose(); return true; })"
+
+
+@pytest.fixture(scope="module")
+def lab_page(browser, lab_server):
+    """JupyterLab loaded in the browser, logged in with the server's token."""
+    browser.navigate(f"{lab_server.url}/lab?token={lab_server.token}")
+    browser.wait_for(
+        "!!(window.jupyterapp && document.querySelector('.jp-LabShell'))", 120, "JupyterLab"
+    )
+    browser.evaluate("jupyterapp.restored.then(() => true)")
+    return browser
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_run_all_in_jupyterlab_then_save(notebook, lab_page, lab_server):
+    shot = OUT / (notebook.replace("/", "_").replace(".ipynb", ".png"))
+    try:
+        _run_and_check(lab_page, notebook)
+    finally:
+        lab_page.screenshot(shot)
+        with contextlib.suppress(BrowserError):  # a failure above may have closed it
+            lab_page.evaluate(CLOSE)
+        lab_server.driver.stop_leftover_session()
+    saved = json.loads((lab_server.root / "notebooks" / notebook).read_text())
+    _check_saved(saved, notebook)
+
+
+def _run_and_check(page, notebook: str) -> None:
+    page.evaluate(OPEN % json.dumps(f"notebooks/{notebook}"))
+    page.wait_for(KERNEL_IDLE, 120, f"the kernel of {notebook}")
+    kernel = page.evaluate(KERNEL)
+    assert kernel == {
+        "name": KERNEL_NAME,
+        "display_name": DISPLAY_NAME,
+        "implementation": "ctr_lab_local_pyspark",
+    }, f"{notebook} opened with another kernel than the local one: {kernel}"
+    page.evaluate(RUN_ALL)
+    done = page.wait_for("window.__done", 900, f"Run All of {notebook}", interval=1.0)
+    cells = page.evaluate(CELLS)
+    errors = [
+        f"cell {c['index']} ({c['source'].splitlines()[0] if c['source'] else ''}): "
+        f"{o['ename']}: {o['evalue']}"
+        for c in cells
+        for o in c["outputs"]
+        if o["type"] == "error"
+    ]
+    assert not errors, f"{notebook}: error outputs on the page: {errors}"
+    assert done == {"ok": True}, f"{notebook}: Run All ended with {done}"
+    assert all(c["count"] is not None for c in cells), f"{notebook}: cells left unexecuted"
+    figures = [c for c in cells if "%matplot" in c["source"]]
+    missing = [c["index"] for c in figures if c["images"] < c["source"].count("%matplot")]
+    assert not missing, f"{notebook}: %matplot cells {missing} show no image on the page"
+    assert page.evaluate(SAVE), f"{notebook}: still unsaved after docmanager:save"
+
+
+def _check_saved(nb: dict, notebook: str) -> None:
+    """What tests/test_notebooks.py and EMR need of the file Lab wrote through /api/contents."""
+    assert nb["metadata"]["kernelspec"]["name"] == "pysparkkernel", nb["metadata"]["kernelspec"]
+    assert set(nb["metadata"]) <= NOTEBOOK_METADATA, f"{notebook}: metadata {set(nb['metadata'])}"
+    for index, cell in enumerate(nb["cells"]):
+        where = f"{notebook} cell {index}"
+        assert set(cell.get("metadata", {})) <= {"tags"}, f"{where}: {cell['metadata']}"
+        if cell["cell_type"] != "code":
+            continue
+        assert cell["execution_count"] is not None, f"{where} saved unexecuted"
+        for output in cell["outputs"]:
+            assert output["output_type"] != "error", f"{where}: {output.get('evalue')}"
+            assert not output.get("metadata"), f"{where}: output metadata {output['metadata']}"
+            mimes = list(output.get("data", {}))
+            assert not [m for m in mimes if m.startswith(WIDGET)], f"{where}: widget output"
+        if "%matplot" in "".join(cell["source"]):
+            assert any("image/png" in o.get("data", {}) for o in cell["outputs"]), where
+
+
+def test_the_suite_ran_something():
+    assert NOTEBOOKS, f"CTR_LAB_BROWSER_ONLY={os.environ.get('CTR_LAB_BROWSER_ONLY')} matches none"
