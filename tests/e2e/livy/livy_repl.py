@@ -205,6 +205,26 @@ def start_spark(settings):
     return spark
 
 
+class NoSpark:
+    """``spark``/``sc``/``sqlContext`` of a session started without Spark (contract tests).
+
+    sparkmagic checks that ``spark`` evaluates when a session starts; any use of it fails
+    with a message that says why.
+    """
+
+    def __init__(self, name):
+        self._name = name
+
+    def __repr__(self):
+        return f"<{self._name}: this test session runs without Spark>"
+
+    def __getattr__(self, attr):
+        raise RuntimeError(
+            f"{self._name}.{attr}: this test session runs without Spark "
+            "(LivyTestServer(spark=False))"
+        )
+
+
 def orphan_watchdog(parent):
     """If the server's process dies (e.g. the test run is killed), take the session down too."""
     import signal
@@ -235,6 +255,8 @@ def main(argv):
     try:
         if settings.get("spark", True):
             spark = start_spark(settings)
+        else:
+            GLOBALS.update({n: NoSpark(n) for n in ("spark", "sc", "sqlContext")})
     except BaseException:
         traceback.print_exc()
         send({"type": "failed", "error": traceback.format_exc()})
