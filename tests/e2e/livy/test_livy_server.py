@@ -204,7 +204,7 @@ def test_unknown_ids_are_404(livy_server):
 def test_reaper_and_stop_leave_no_process(remote_python, livy_zip, tmp_path):
     """Idle sessions are reaped; stop() ends busy and leaked sessions; nothing survives."""
     server = LivyTestServer(
-        remote_python, tmp_path / "work", idle_timeout=6, local_dir_whitelist=(livy_zip.parent,)
+        remote_python, tmp_path / "work", local_dir_whitelist=(livy_zip.parent,)
     ).start()
     try:
         base = server.url
@@ -224,12 +224,15 @@ def test_reaper_and_stop_leave_no_process(remote_python, livy_zip, tmp_path):
         )
         first_pids = [p.pid for p in server.leftover_processes()]
         assert first_pids
-        # Left idle, it is reaped: gone from the API, its processes ended.
+        # Left idle, it is reaped: gone from the API, its processes ended. (The timeout is cut
+        # only now: Livy's garbage collector also deletes a session still starting after it.)
+        server.idle_timeout = 6
         wait_for(lambda: call(f"{base}/sessions/{sid}")[0] == 404, 60, "the idle session reaped")
         assert server.reaped == [sid]
         wait_for(lambda: not any(psutil.pid_exists(p) for p in first_pids), 60, "reaped processes")
 
         # A busy session nobody deletes (nbval hard-kills kernels): stop() ends it.
+        server.idle_timeout = 3600
         busy = start_session(base, {"name": "busy"})
         call(
             f"{base}/sessions/{busy['id']}/statements",
