@@ -238,13 +238,13 @@ def test_json_of_a_value_json_cannot_encode_kills_the_repl(make_server):
             REJECTED + "requirement failed: Path 'ctr_lab.zip' is not absolute.",
         ),
         (
-            {"pyFiles": ["file:///opt/lab/ctr_lab.zip"]},
-            REJECTED + "requirement failed: Local path /opt/lab/ctr_lab.zip cannot be added to "
+            {"pyFiles": ["file:///etc/passwd"]},
+            REJECTED + "requirement failed: Local path /etc/passwd cannot be added to "
             "user sessions.",
         ),
         (
-            {"conf": {"spark.submit.pyFiles": "file:///opt/lab/ctr_lab.zip"}},
-            "Local path /opt/lab/ctr_lab.zip cannot be added",
+            {"conf": {"spark.submit.pyFiles": "file:///etc/passwd"}},
+            "Local path /etc/passwd cannot be added",
         ),
     ],
 )
@@ -258,11 +258,11 @@ def test_file_locations_as_on_emr(make_server, tmp_path):
     allowed = tmp_path / "allowed"
     allowed.mkdir()
     (allowed / "lib.py").write_text("WHERE = 'whitelisted'\n")
-    server = make_server(local_dir_whitelist=(allowed,))
+    s3_object = tmp_path / "s3" / "bucket" / "lab" / "extra.py"  # s3://bucket/lab/extra.py
+    s3_object.parent.mkdir(parents=True)
+    s3_object.write_text("WHERE = 's3'\n")
+    server = make_server(local_dir_whitelist=(allowed,), s3_root=tmp_path / "s3")
     base = server.url
-    s3_zip = server.s3_root / "bucket" / "lab" / "extra.py"
-    s3_zip.parent.mkdir(parents=True)
-    s3_zip.write_text("WHERE = 's3'\n")
     # s3:// is accepted (EMRFS fetches it); a whitelisted file:// too; integer strings coerce.
     ok = {
         "name": "files",
