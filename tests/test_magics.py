@@ -13,6 +13,7 @@ from ctr_lab.tools.magics import (
     SESSION_KEYS,
     LocalSession,
     SparkStatementException,
+    livy_rejection,
     progress_line,
     records_to_dataframe,
     remove_old_kernel,
@@ -123,6 +124,30 @@ def test_configure_maps_livy_settings_to_local_spark(monkeypatch):
     assert (master, app_name) == ("local[1]", "lab")
     assert settings == {"spark.sql.shuffle.partitions": "6", "spark.driver.memory": "3g"}
     assert {"pyFiles", "conf", "driverMemory", "executorCores", "name"} <= set(SESSION_KEYS)
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({"driverMemroy": "1g"}, "unknown session setting(s) ['driverMemroy']"),
+        ({"name": "2024"}, "all-digit session name"),
+        ({"executorCores": "two"}, "executorCores must be an integer"),
+        ({"numExecutors": 1.5}, "numExecutors must be an integer"),
+        ({"conf": {"spark.submit.deployMode": "client"}}, "spark.submit.deployMode"),
+    ],
+)
+def test_configure_bodies_livy_refuses(body, fragment):
+    """The 400s of Livy 0.8 (CreateInteractiveRequest.scala, Session.scala): the local kernel
+    refuses the same bodies, so a notebook that passes here is not refused on EMR."""
+    assert fragment in livy_rejection(body)
+
+
+def test_configure_bodies_livy_accepts():
+    for body in (
+        {},
+        {"executorCores": 2, "numExecutors": "3", "name": "lab-1", "conf": {}},
+    ):
+        assert livy_rejection(body) is None
 
 
 # -- installing the kernels ---------------------------------------------------------------------

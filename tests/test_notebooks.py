@@ -72,11 +72,31 @@ def test_one_parameters_cell_names_the_data(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_opens_with_configure_and_ends_with_cleanup(path):
+def test_opens_with_configure_that_runs_on_a_shared_cluster(path):
+    """No session name (Livy refuses a second live session with the same name: two notebooks,
+    a classmate, a retained dead session) and no sizing over the cluster's, except where
+    06 teaches executor sizing."""
     cells = _code_cells(_nb(path))
     assert _source(cells[0]).startswith("%%configure -f\n")
-    json.loads(_source(cells[0]).split("\n", 1)[1])  # a body Livy can parse
-    assert _source(cells[-1]).strip() == "%%cleanup -f"
+    for cell in cells:
+        if not _source(cell).startswith("%%configure"):
+            continue
+        body = json.loads(_source(cell).split("\n", 1)[1])  # a body Livy can parse
+        assert "name" not in body, f"a fixed session name: {body}"
+        assert "driverMemory" not in body, f"driver memory over the cluster's: {body}"
+        if "executorCores" not in body:  # the sizing lesson sets its partitions with its cores
+            assert "spark.sql.shuffle.partitions" not in body.get("conf", {}), body
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_ends_by_freeing_only_its_own_session(path):
+    """sparkmagic's ``%%cleanup -f`` deletes every session on the endpoint (kernelmagics.py
+    ``cleanup``); a kernel shutdown deletes the kernel's own (sparkkernelbase.py
+    ``do_shutdown``). The last cell says so instead."""
+    nb = _nb(path)
+    assert not [c for c in _code_cells(nb) if _source(c).lstrip().startswith("%%cleanup")]
+    last = nb["cells"][-1]
+    assert last["cell_type"] == "markdown" and "Shut Down Kernel" in _source(last)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)

@@ -72,6 +72,17 @@ SESSION_KEYS = (
     "heartbeatTimeoutInSecond",
     "ttl",
 )
+#: Settings Livy refuses in a session body (Session.scala ``prepareConf``, spark-blacklist.conf).
+_LIVY_BLACKLIST = (
+    "spark.master",
+    "spark.submit.deployMode",
+    "spark.yarn.jar",
+    "spark.yarn.jars",
+    "spark.yarn.archive",
+    "livy.rsc.server.idle-timeout",
+)
+#: Integer fields of Livy's ``CreateInteractiveRequest``.
+_LIVY_INTS = ("driverCores", "executorCores", "numExecutors", "heartbeatTimeoutInSecond")
 #: sparkmagic's magics that take no cell body; a ``%name`` line form is promoted to ``%%name``.
 #: Said when a Spark cell runs after ``%%cleanup -f`` (or a stop) ended the session.
 SESSION_ENDED = (
@@ -84,6 +95,34 @@ RUN_FROM_THE_TOP = (
 )
 _NO_BODY = ("info", "logs", "cleanup", "delete", "help", "spark", "send_to_spark")
 DEFAULT_MAXROWS = 2500
+
+
+def livy_rejection(body: Dict[str, Any]) -> Optional[str]:
+    """Why Livy 0.8 would answer 400 to this ``%%configure`` body, or None.
+
+    >>> livy_rejection({"executorCores": "two"})
+    "executorCores must be an integer, not 'two'"
+    >>> livy_rejection({"conf": {"spark.master": "local[4]"}}) is None
+    False
+    """
+    unknown = sorted(set(body) - set(SESSION_KEYS))
+    if unknown:
+        return f"unknown session setting(s) {unknown}. Fix: use Livy's names: " + ", ".join(
+            SESSION_KEYS
+        )
+    name = body.get("name")
+    if name is not None and all(c.isdigit() for c in str(name)):
+        return f"an all-digit session name ({name!r}) is refused by Livy"
+    for key in _LIVY_INTS:
+        value = body.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, str))):
+            return f"{key} must be an integer, not {value!r}"
+        if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+            return f"{key} must be an integer, not {value!r}"
+    blacklisted = [k for k in body.get("conf") or {} if k in _LIVY_BLACKLIST]
+    if blacklisted:
+        return f"Livy does not let a session set {', '.join(blacklisted)}"
+    return None
 
 
 class SparkStatementException(Exception):
@@ -209,6 +248,9 @@ class LocalSession:
         self.spark: Any = None
         self.counter = 0
         self.jvm_settings: Optional[Dict[str, str]] = None  # what the running JVM started with
+        #: Set when a session could not be created: sparkmagic then refuses every Spark cell
+        #: until the kernel restarts (kernelmagics.py ``_do_not_call_start_session``).
+        self.refused: Optional[str] = None
 
     @property
     def started(self) -> bool:
@@ -496,8 +538,21 @@ def _make_magics_class():
         def _ensure_session(self) -> None:
             if self.session.started:
                 return
+            if self.session.refused:
+                raise CtrLabError(self.session.refused)
+            problem = livy_rejection(self.session.configs)
             print("Starting Spark application")
-            self.session.start()
+            try:
+                if problem:
+                    raise CtrLabError(f"%%configure: {problem}")
+                self.session.start()
+            except Exception as exc:
+                self.session.refused = (
+                    f"No Spark session: it could not be created ({exc}). As with sparkmagic "
+                    "on EMR, this kernel stays without one. Fix: correct the %%configure cell, "
+                    "restart the kernel (Kernel > Restart) and run the notebook again."
+                )
+                raise
             display(HTML(_session_table(self.session)))
             print("SparkSession available as 'spark'.")
 
@@ -581,12 +636,6 @@ def _make_magics_class():
             except ValueError:
                 print(f"Could not parse JSON object from input '{cell}'", file=sys.stderr)
                 return
-            unknown = sorted(set(body) - set(SESSION_KEYS))
-            if unknown:
-                raise CtrLabError(
-                    f"%%configure: unknown session setting(s) {unknown}. Fix: use Livy's names: "
-                    + ", ".join(SESSION_KEYS)
-                )
             if self.session.started and not args.force:
                 print(
                     "A session has already been started. If you intend to recreate the session "
@@ -596,9 +645,13 @@ def _make_magics_class():
                 return
             self.session.configs = body
             if self.session.started:
-                # A new session; a new JVM only when a setting read at JVM start changed.
-                self.session.stop(keep_jvm=self.session.jvm_can_stay())
+                # sparkmagic deletes the running session first, then asks Livy for the new one
+                # (kernelmagics.py ``configure``): a body Livy refuses leaves no session.
+                problem = livy_rejection(body)
+                self.session.stop(keep_jvm=bool(problem) or self.session.jvm_can_stay())
                 self._ensure_session()
+            elif livy_rejection(body):
+                raise CtrLabError(f"%%configure: {livy_rejection(body)}")
             self._info()
 
         @cell_magic
@@ -608,7 +661,11 @@ def _make_magics_class():
 
         @cell_magic
         def cleanup(self, line: str = "", cell: str = "") -> None:
-            """``%%cleanup -f``: stop the Spark session (the next Spark cell starts a new one)."""
+            """``%%cleanup -f``: stop this notebook's Spark session, the only one it touches.
+
+            sparkmagic's ``%%cleanup -f`` deletes every session on the Livy endpoint
+            (kernelmagics.py ``cleanup``), so the cell says so.
+            """
             if "-f" not in line.split():
                 print(
                     "Cleanup requires the -f argument to confirm the deletion of all sessions.",
@@ -616,6 +673,12 @@ def _make_magics_class():
                 )
                 return
             self.session.stop()
+            print(
+                "Stopped this notebook's Spark session. On EMR, %%cleanup -f deletes EVERY "
+                "session on the Livy endpoint (other notebooks' and users' too); to end only "
+                "this notebook's session there, shut down its kernel.",
+                file=sys.stderr,
+            )
 
         @cell_magic
         def logs(self, line: str = "", cell: str = "") -> None:

@@ -33,9 +33,19 @@ def livy_zip(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def livy_server(remote_python, tmp_path_factory) -> Iterator[LivyTestServer]:
-    """One server for the suite; on teardown no REPL, JVM or worker of it may survive."""
-    server = LivyTestServer(remote_python, tmp_path_factory.mktemp("livy"), idle_timeout=300)
+def livy_server(remote_python, livy_zip, tmp_path_factory) -> Iterator[LivyTestServer]:
+    """One server for the suite; on teardown no REPL, JVM or worker of it may survive.
+
+    Livy's default session timeout (1 h): sessions of kernels that nbval hard-kills go after the
+    sparkmagic heartbeat (60 s). The zip's folder is in ``livy.file.local-dir-whitelist``, so
+    its ``file://`` URI is accepted, as an admin could allow it on a cluster.
+    """
+    server = LivyTestServer(
+        remote_python,
+        tmp_path_factory.mktemp("livy"),
+        idle_timeout=3600,
+        local_dir_whitelist=(livy_zip.parent,),
+    )
     server.start()
     yield server
     server.stop()

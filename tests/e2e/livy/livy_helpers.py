@@ -42,7 +42,8 @@ def derive_test_config(template: Dict[str, Any], url: str, zip_path: Path) -> Di
     Everything of the template is kept except: the Livy URL (the test server, no auth), errors
     from the remote side fail the cell (``all_errors_are_fatal``), no autoviz widgets and no
     dtype guessing (deterministic outputs), a startup timeout for a busy 2-core machine, and
-    ``session_configs_defaults.pyFiles`` = the local zip (on EMR: its ``s3://`` URI).
+    ``session_configs_defaults.pyFiles`` = the local zip's ``file://`` URI (on EMR: its
+    ``s3://`` URI).
     """
     config = copy.deepcopy(template)
     creds = dict(config.get("kernel_python_credentials") or {})
@@ -61,7 +62,7 @@ def derive_test_config(template: Dict[str, Any], url: str, zip_path: Path) -> Di
         }
     )
     defaults = dict(config.get("session_configs_defaults") or {})
-    defaults["pyFiles"] = [str(zip_path)]
+    defaults["pyFiles"] = [zip_path.resolve().as_uri()]  # whitelisted by the server fixture
     # Sizes meant for cluster nodes do not fit a 2-core test machine.
     for key in ("driverMemory", "executorMemory"):
         if key in defaults:
@@ -93,19 +94,20 @@ def point_at_zip(nb: Any, zip_path: Path) -> int:
     here it is the local zip. Other entries stay. Returns the number of entries replaced.
     """
     replaced = 0
+    zip_uri = zip_path.resolve().as_uri()
     for cell in nb.cells:
         parsed = configure_body(cell.source) if cell.cell_type == "code" else None
         if parsed is None:
             continue
         first, body = parsed
         if isinstance(body.get("pyFiles"), list):
-            new = [str(zip_path) if ZIP_NAME.search(p) else p for p in body["pyFiles"]]
+            new = [zip_uri if ZIP_NAME.search(p) else p for p in body["pyFiles"]]
             replaced += sum(a != b for a, b in zip(new, body["pyFiles"]))
             body["pyFiles"] = new
         conf = body.get("conf") or {}
         if conf.get("spark.submit.pyFiles"):
             entries = conf["spark.submit.pyFiles"].split(",")
-            new = [str(zip_path) if ZIP_NAME.search(p.strip()) else p for p in entries]
+            new = [zip_uri if ZIP_NAME.search(p.strip()) else p for p in entries]
             replaced += sum(a != b for a, b in zip(new, entries))
             conf["spark.submit.pyFiles"] = ",".join(new)
         cell.source = first + "\n" + json.dumps(body, indent=1)

@@ -76,11 +76,27 @@ class NormalNode:
         return None
 
 
+def _magic_error():
+    """fake_shell.py ``magic_json``/``magic_matplot``/``magic_table``: a failure inside a magic
+    is *returned* as ``execute_reply_error(type, value, None)``, so it becomes the data of an
+    ``ok`` reply (sparkmagic then finds no ``text/plain`` and fails with a KeyError)."""
+    exc_type, exc_value = sys.exc_info()[:2]
+    return {
+        "msg_type": "execute_reply",
+        "content": {
+            "status": "error",
+            "ename": exc_type.__name__,
+            "evalue": str(exc_value),
+            "traceback": traceback.format_exception(exc_type, exc_value, None, chain=False),
+        },
+    }
+
+
 def _magic_json(name):
     try:
         value = GLOBALS[name]
     except KeyError:
-        raise ExecutionError(sys.exc_info()) from None
+        return _magic_error()
     return {"application/json": value}
 
 
@@ -91,13 +107,16 @@ def _magic_matplot(name):
         figure.savefig(buf, format="png")
         encoded = base64.b64encode(buf.getvalue()).decode("ascii")
     except BaseException:
-        raise ExecutionError(sys.exc_info()) from None
+        return _magic_error()
     return {"image/png": encoded, "text/plain": ""}
 
 
 def _magic_table(name):
     try:
         value = GLOBALS[name]
+    except KeyError:
+        return _magic_error()
+    try:
         rows = [r.asDict() if hasattr(r, "asDict") else r for r in value]
         headers = sorted({k for r in rows for k in r})
         data = [[r.get(h) for h in headers] for r in rows]
@@ -186,6 +205,26 @@ def start_spark(settings):
     return spark
 
 
+class NoSpark:
+    """``spark``/``sc``/``sqlContext`` of a session started without Spark (contract tests).
+
+    sparkmagic checks that ``spark`` evaluates when a session starts; any use of it fails
+    with a message that says why.
+    """
+
+    def __init__(self, name):
+        self._name = name
+
+    def __repr__(self):
+        return f"<{self._name}: this test session runs without Spark>"
+
+    def __getattr__(self, attr):
+        raise RuntimeError(
+            f"{self._name}.{attr}: this test session runs without Spark "
+            "(LivyTestServer(spark=False))"
+        )
+
+
 def orphan_watchdog(parent):
     """If the server's process dies (e.g. the test run is killed), take the session down too."""
     import signal
@@ -212,13 +251,29 @@ def main(argv):
 
     with open(settings_path, encoding="utf-8") as fh:
         settings = json.load(fh)
+    spark = None
     try:
-        spark = start_spark(settings)
+        if settings.get("spark", True):
+            spark = start_spark(settings)
+        else:
+            GLOBALS.update({n: NoSpark(n) for n in ("spark", "sc", "sqlContext")})
     except BaseException:
         traceback.print_exc()
         send({"type": "failed", "error": traceback.format_exc()})
         return 1
-    send({"type": "ready", "appId": spark.sparkContext.applicationId})
+    app_id = spark.sparkContext.applicationId if spark else f"no-spark-{os.getpid()}"
+    send({"type": "ready", "appId": app_id})
+    try:
+        serve(requests, send)
+    finally:
+        # fake_shell.py ``main``: ``finally`` stops the SparkContext, also when a reply could
+        # not be encoded and the exception ends the REPL.
+        if spark is not None:
+            spark.stop()
+    return 0
+
+
+def serve(requests, send):
     count = 0
     while True:
         try:
@@ -238,12 +293,20 @@ def main(argv):
         reply["execution_count"] = count
         try:
             json.dumps(reply)
-        except (TypeError, ValueError):  # e.g. %json of a value JSON cannot hold
-            reply = _error_reply(*sys.exc_info())
-            reply["execution_count"] = count
+        except ValueError:
+            # fake_shell.py ``main`` answers an ``inspect_reply`` here, and Livy's
+            # PythonInterpreter.scala ``sendExecuteRequest`` asserts ``execute_reply``: the
+            # AssertionError becomes ``ExecuteError(class name, message)``.
+            reply = {
+                "status": "error",
+                "execution_count": count,
+                "ename": "java.lang.AssertionError",
+                "evalue": "assertion failed",
+                "traceback": [],
+            }
+        # A TypeError (e.g. ``%json`` of a set) is not caught, as in fake_shell.py ``main``:
+        # the REPL exits and Livy reports "Interpreter died" and the session ``error``.
         send({"type": "reply", "id": request["id"], "content": reply})
-    spark.stop()
-    return 0
 
 
 if __name__ == "__main__":

@@ -41,8 +41,39 @@ REPL_SCRIPT = Path(__file__).with_name("livy_repl.py")
 #: Every REPL, and so every JVM and Python worker under it, carries this variable: its value is
 #: the server's token, which lets the server (and the tests) find any process it started.
 TOKEN_ENV = "LIVY_TEST_SERVER_TOKEN"
-#: Livy's session states (SessionState.scala); the server uses starting, idle, busy, dead, killed.
+#: Livy's finished states (core/.../sessions/SessionState.scala, ``FinishedSessionState``).
 FINAL_STATES = ("dead", "killed", "error", "success")
+#: States in which Livy answers statement calls (SessionState.scala ``isActive``; ``error`` is
+#: active: a dead interpreter inside a live driver).
+ACTIVE_STATES = ("not_started", "starting", "idle", "busy", "error")
+#: Settings a request may not set: server/.../sessions/Session.scala ``prepareConf`` rejects the
+#: keys of conf/spark-blacklist.conf.template (EMR ships it as /etc/livy/conf/spark-blacklist.conf)
+#: plus ``Session.BLACKLIST_CUSTOM_CLASSPATH`` (livy.server.session.allow-custom-classpath off).
+SPARK_CONF_BLACKLIST = (
+    "spark.master",
+    "spark.submit.deployMode",
+    "spark.yarn.jar",
+    "spark.yarn.jars",
+    "spark.yarn.archive",
+    "livy.rsc.server.idle-timeout",
+    "spark.submit.proxyUser.allowCustomClasspathInClusterMode",
+)
+#: ``Option[Int]``/``Int`` fields of CreateInteractiveRequest.scala (Jackson rejects non-integers).
+INT_KEYS = ("driverCores", "executorCores", "numExecutors", "heartbeatTimeoutInSecond")
+#: The Spark list settings Session.scala ``prepareConf`` merges with the request's lists.
+CONF_LISTS = {
+    "jars": "spark.jars",
+    "files": "spark.files",
+    "archives": "spark.archives",
+    "pyFiles": "spark.submit.pyFiles",
+}
+#: The default file system of the double's "cluster" (Hadoop's ``fs.defaultFS``; HDFS on EMR).
+DEFAULT_FS = "hdfs://livy-test-namenode:8020"
+#: What a call that needs a lost driver answers (500): rsc/.../rpc/Rpc.java ``call`` checks the
+#: channel with ``Utils.checkState``; JsonServlet.scala's ``error`` sends ``e.toString``.
+LOST_DRIVER = "java.lang.IllegalStateException: RPC channel is closed."
+#: InteractiveSession.scala ``ensureActive`` (an IllegalArgumentException: 400).
+NOT_ACTIVE = "requirement failed: Session isn't active."
 #: POST /sessions fields that map onto Spark settings, as Livy maps them.
 RESOURCE_KEYS = {
     "driverMemory": "spark.driver.memory",
@@ -72,6 +103,21 @@ class BadRequest(Exception):
     """A client error, answered with HTTP 400 and ``{"msg": ...}`` like Livy."""
 
 
+class Rejected(BadRequest):
+    """An ``IllegalArgumentException`` while creating a session.
+
+    server/.../SessionServlet.scala ``post("/")`` answers it with 400 and
+    ``"Rejected, Reason: " + message``.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__("Rejected, Reason: " + message)
+
+
+class ServerError(Exception):
+    """Answered with HTTP 500 and ``{"msg": ...}``: JsonServlet.scala's catch-all ``error``."""
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -85,17 +131,52 @@ def parse_duration(text: str) -> float:
     return int(match.group(1)) * factor[match.group(2) or "ms"]
 
 
-def local_path(entry: str, field: str) -> str:
-    """A pyFiles/files entry as an absolute local path; the test server reads nothing remote."""
-    path = unquote(entry[len("file://") :]) if entry.startswith("file://") else entry
-    if not os.path.isabs(path):
+def check_request(body: Any) -> None:
+    """Jackson's checks on a create request (CreateInteractiveRequest.scala, JsonServlet.scala).
+
+    The default ``ObjectMapper`` fails on unknown properties (``UnrecognizedPropertyException``,
+    the first one only) and on a value that does not fit the field's type; JsonServlet's
+    ``error`` answers both with 400 and the exception's message.
+    """
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    for key in body:
+        if key not in KNOWN_KEYS:
+            raise BadRequest(
+                f'Unrecognized field "{key}" (class '
+                f"org.apache.livy.server.interactive.CreateInteractiveRequest), not marked as "
+                f"ignorable ({len(KNOWN_KEYS)} known properties: {sorted(KNOWN_KEYS)})"
+            )
+    for key in INT_KEYS:
+        value = body.get(key)
+        if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+            continue
+        if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+            continue  # Jackson coerces an integer string
         raise BadRequest(
-            f"{field} entry {entry!r}: the test server only reads local files; give an absolute "
-            f"path or a file:// URI (on EMR use an s3:// URI)"
+            f"Cannot deserialize value of type `int` from {type(value).__name__} "
+            f"{json.dumps(value)}: not a valid `int` value (field {key!r})"
         )
-    if not os.path.isfile(path):
-        raise BadRequest(f"{field} entry {entry!r}: no such file")
-    return path
+    for key in LIST_KEYS:
+        if body.get(key) is not None and not isinstance(body[key], list):
+            raise BadRequest(
+                f"Cannot deserialize value of type `scala.collection.immutable.List` from "
+                f"{type(body[key]).__name__} (field {key!r}: give a JSON array)"
+            )
+    if body.get("conf") is not None and not isinstance(body["conf"], dict):
+        raise BadRequest("Cannot deserialize value of type `scala.collection.immutable.Map` (conf)")
+    if body.get("ttl") is not None:
+        parse_duration(body["ttl"])  # InteractiveSessionServlet.createSession validates ttl
+
+
+def check_name(name: Any) -> None:
+    """server/.../sessions/Session.scala, the ``Session`` constructor: a name may not be all digits.
+
+    (``sessionName.forall(_.isDigit)``, so the empty name is refused too.) Sessions are looked
+    up by id or by name (SessionServlet.scala ``doWithSession``): a number would be ambiguous.
+    """
+    if name is not None and all(c.isdigit() for c in str(name)):
+        raise Rejected(f"Invalid session name: {name}")
 
 
 class Statement:
@@ -143,29 +224,43 @@ class Session:
         self.heartbeat = int(body.get("heartbeatTimeoutInSecond") or 0)
         self.ttl = parse_duration(body["ttl"]) if body.get("ttl") else None
         self.ended_at: Optional[float] = None
+        #: When the driver was lost (SIGKILL of the REPL's group): see ``lost_driver``.
+        self.lost_at: Optional[float] = None
+        self.stopped = threading.Event()
         self.dir = Path(tempfile.mkdtemp(prefix=f"session{sid}-", dir=server.work_dir))
         self.log_path = self.dir / "session.log"
-        self.spark_conf, self.py_files, self.env = self._settings(body)
+        try:
+            self.spark_conf, self.py_files, self.env = self._settings(body)
+        except BadRequest:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
 
     # -- settings -------------------------------------------------------------------------------
     def _settings(self, body: Dict[str, Any]) -> Tuple[Dict[str, str], List[str], Dict[str, str]]:
         conf = body.get("conf") or {}
-        if not isinstance(conf, dict):
-            raise BadRequest("conf must be a JSON object of Spark settings")
         conf = {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in conf.items()}
+        # Session.scala prepareConf: blacklisted keys are refused before anything else.
+        blacklisted = [k for k in conf if k in SPARK_CONF_BLACKLIST]
+        if blacklisted:
+            raise Rejected(
+                "Blacklisted configuration values in session config: " + ", ".join(blacklisted)
+            )
         for key, spark_key in RESOURCE_KEYS.items():
             if body.get(key) is not None:
                 conf[spark_key] = str(body[key])
         if self.name:
             conf["spark.app.name"] = str(self.name)
         conf.setdefault("spark.app.name", f"livy-session-{self.id}")
-        # pyFiles and spark.submit.pyFiles are merged, as Livy merges them.
-        entries = list(body.get("pyFiles") or [])
-        entries += [p for p in conf.pop("spark.submit.pyFiles", "").split(",") if p.strip()]
-        py_files = [local_path(e.strip(), "pyFiles") for e in entries]
-        for key in ("jars", "files", "archives"):
-            if body.get(key):
-                raise BadRequest(f"{key} is not supported by the test server (pyFiles is)")
+        # Session.scala prepareConf: each request list is resolved (resolveURIs) and merged with
+        # the same list in conf, the request's entries first.
+        resolved: Dict[str, List[str]] = {}
+        for field, conf_key in CONF_LISTS.items():
+            in_conf = [p for p in re.split(r"[, ]+", conf.pop(conf_key, "")) if p]
+            uris = [self.server.resolve_uri(e) for e in list(body.get(field) or []) + in_conf]
+            resolved[field] = uris
+            if uris:
+                conf[conf_key] = ",".join(uris)
+        py_files = resolved["pyFiles"]
         env = {k[len(APP_MASTER_ENV) :]: v for k, v in conf.items() if k.startswith(APP_MASTER_ENV)}
         # What the server decides, as livy.conf decides it on a cluster: master, loopback only,
         # no UI, scratch space inside the session's folder.
@@ -190,13 +285,23 @@ class Session:
     def _spawn(self) -> None:
         settings = self.dir / "settings.json"
         conf = dict(self.spark_conf)
+        # What spark-submit does on the cluster: fetch every listed file; a missing one fails
+        # the application (YARN reports FAILED, so Livy shows the session ``dead``).
+        local: Dict[str, List[str]] = {}
+        for conf_key in CONF_LISTS.values():
+            uris = [u for u in conf.pop(conf_key, "").split(",") if u]
+            local[conf_key] = [self.server.fetch(u) for u in uris]
+        for conf_key in ("spark.jars", "spark.files", "spark.archives"):
+            if local[conf_key]:
+                conf[conf_key] = ",".join(local[conf_key])
         settings.write_text(
             json.dumps(
                 {
                     "master": conf.pop("spark.master"),
                     "name": conf["spark.app.name"],
                     "conf": conf,
-                    "pyFiles": self.py_files,
+                    "pyFiles": local["spark.submit.pyFiles"],
+                    "spark": self.server.spark,
                 }
             )
         )
@@ -245,14 +350,16 @@ class Session:
             self._spawn()
             first = self._read_message()
         except Exception as exc:
-            self._log(f"session could not start: {exc!r}")
+            self._log(f"session could not start: {exc}")
             first = None
         with self.lock:
-            if self.state != "starting":  # deleted while starting
+            if self.state != "starting":  # deleted while starting: the REPL may be newer
+                self.server.terminate(self, wait=False)
                 return
             if not first or first.get("type") != "ready":
-                self.state = "dead"
-                self.ended_at = time.monotonic()
+                # The application failed before the REPL was up: YARN reports FAILED and
+                # InteractiveSession.scala ``stateChanged`` moves the session to ``dead``.
+                self._finish("dead")
                 self._log("the REPL failed to start; see the lines above")
                 self.server.terminate(self, wait=False)
                 return
@@ -264,52 +371,101 @@ class Session:
             if stmt is None:
                 return
             with self.lock:
-                if stmt.state != "waiting" or self.state in FINAL_STATES:
+                if stmt.state != "waiting" or self.state not in ("idle", "busy", "error"):
                     continue
                 stmt.state = "running"
                 stmt.started = now_ms()
                 self.running = stmt
-                self.state = "busy"
-            try:
-                assert self.request_w is not None
-                self.request_w.write(json.dumps({"id": stmt.id, "code": stmt.code}) + "\n")
-                self.request_w.flush()
-                message = self._read_message()
-            except (OSError, ValueError):
-                message = None
+                if self.state != "error":
+                    self.state = "busy"
+                log_mark = len(self.log_lines())
+            message = None
+            if self.state != "error":
+                try:
+                    assert self.request_w is not None
+                    self.request_w.write(json.dumps({"id": stmt.id, "code": stmt.code}) + "\n")
+                    self.request_w.flush()
+                    message = self._read_message()
+                except (OSError, ValueError):
+                    message = None
+            if message is None and self._driver_lost():
+                self.lost_driver()  # the statement never completes: see lost_driver
+                return
             with self.lock:
                 self.running = None
                 stmt.completed = now_ms()
                 stmt.progress = 1.0
                 self.last_activity = time.monotonic()
-                if message is None:  # the REPL died under the statement
+                if message is None:
+                    # The Python REPL exited under the statement while the driver lives on:
+                    # PythonInterpreter.scala ``sendExecuteRequest`` gets no reply line ->
+                    # ``ExecuteAborted(stderr lines)``, and repl/.../Session.scala
+                    # ``executeCode`` answers "Interpreter died" and moves the session to
+                    # ``error``. Later statements meet the same dead interpreter (no new lines).
                     stmt.state = "available"
                     stmt.output = {
                         "status": "error",
                         "execution_count": stmt.id,
                         "ename": "Error",
-                        "evalue": "Interpreter died:\n" + "\n".join(self.log_lines()[-20:]),
+                        "evalue": "Interpreter died:\n" + "\n".join(self.log_lines()[log_mark:]),
                         "traceback": [],
                     }
-                    if self.state not in FINAL_STATES:
-                        self.state = "dead"
-                        self.ended_at = time.monotonic()
-                    self.server.terminate(self, wait=False)
-                    return
-                stmt.output = message["content"]
+                    self.state = "error"
+                    continue
+                stmt.output = dict(message["content"], execution_count=stmt.id)
                 stmt.state = "cancelled" if stmt.state == "cancelling" else "available"
                 if self.state == "busy":
                     self.state = "idle"
 
-    def check_alive(self) -> None:
-        """Mark the session dead if its REPL exited while idle (e.g. killed from outside)."""
+    def _driver_lost(self) -> bool:
+        """Did the REPL die by a signal (its container killed) rather than exit on its own?"""
+        if self.proc is None:
+            return False
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        return self.proc.returncode is not None and self.proc.returncode < 0
+
+    def lost_driver(self) -> None:
+        """The driver's container is gone (node lost, OOM-killed, ``kill -9``).
+
+        Livy learns it in two steps. First the RSC connection is broken while YARN still
+        reports the application running: calls that go to the driver
+        (InteractiveSession.scala ``getStatement``/``statements``/``executeStatement`` via
+        ``RSCClient``) fail, which JsonServlet.scala's catch-all answers with 500; the session
+        keeps its last REPL state. Then YARN reports the application FAILED:
+        ``stateChanged`` -> ``dead``; from then on ``ensureActive`` fails with "requirement
+        failed: Session isn't active." (400). ``server.lost_driver_seconds`` is the first step.
+        """
         with self.lock:
-            if self.state == "idle" and self.proc is not None and self.proc.poll() is not None:
-                self._log(f"the REPL exited with code {self.proc.returncode}")
-                self.state = "dead"
-                self.ended_at = time.monotonic()
-                self.queue.put(None)
-                self.server.terminate(self, wait=False)
+            if self.lost_at is None and self.state not in FINAL_STATES:
+                self.lost_at = time.monotonic()
+                self._log("the driver's container was lost")
+        self.server.terminate(self, wait=False)
+
+    def check_alive(self, now: float) -> None:
+        """Follow a REPL that died while no statement ran, and a lost driver's second step."""
+        with self.lock:
+            if self.lost_at is not None:
+                if now - self.lost_at >= self.server.lost_driver_seconds:
+                    self.lost_at = None
+                    self.running = None
+                    self._finish("dead")
+                    self.queue.put(None)
+                return
+            if self.state in ("idle", "error") and self.proc is not None:
+                code = self.proc.poll()
+                if code is None:
+                    return
+                if code < 0:
+                    self._log(f"the REPL was killed by signal {-code}")
+                    self.lost_at = now
+                    self.server.terminate(self, wait=False)
+
+    def _finish(self, state: str) -> None:
+        """Enter a finished state; its time starts ``livy.server.session.state-retain.sec``."""
+        if self.state not in FINAL_STATES or state != self.state:
+            self.state = state
+            self.ended_at = time.monotonic()
 
     def cancel(self, stmt: Statement) -> None:
         with self.lock:
@@ -321,11 +477,40 @@ class Session:
                 # PySpark's SIGINT handler cancels the running jobs and raises KeyboardInterrupt.
                 os.kill(self.proc.pid, signal.SIGINT)
 
-    def idle_expired(self, now: float) -> bool:
+    def expired(self, now: float) -> Optional[str]:
+        """Why the server deletes the session now, or None.
+
+        server/.../sessions/SessionManager.scala ``collectGarbage``: a finished session goes
+        ``retain_seconds`` after it finished; any other, busy included (skip-busy is off by
+        default), once inactive longer than ``livy.server.session.timeout`` or its ``ttl``.
+        An ``error`` session never goes: InteractiveSession.scala ``state`` builds a fresh
+        ``SessionState.Error()`` (time = now) from the REPL's state on every read.
+        interactive/SessionHeartbeat.scala: a session whose heartbeat deadline passed goes too,
+        whatever its state (``deleteExpiredSessions``).
+        """
+        if self.heartbeat and now - self.last_heartbeat > self.heartbeat:
+            return "its heartbeat expired"
+        if self.state == "error" or self.lost_at is not None:
+            return None
+        if self.state in FINAL_STATES:
+            if self.ended_at is not None and now - self.ended_at > self.server.retain_seconds:
+                return "its final state was retained long enough"
+            return None
+        if self.state == "busy" and self.server.skip_busy:
+            return None
         timeout = self.ttl if self.ttl is not None else self.server.idle_timeout
-        if self.state == "idle" and now - self.last_activity > timeout:
-            return True
-        return bool(self.heartbeat) and now - self.last_heartbeat > self.heartbeat
+        if now - self.activity() > timeout:
+            return "it was inactive longer than its timeout"
+        return None
+
+    def activity(self) -> float:
+        """InteractiveSession.scala ``lastActivity``: the later of the server's record
+        (create, statement, cancel) and the REPL's (a statement starting or ending)."""
+        latest = self.last_activity
+        running = self.running
+        if running is not None and running.started:
+            latest = max(latest, time.monotonic() - (now_ms() - running.started) / 1000)
+        return latest
 
     # -- views ----------------------------------------------------------------------------------
     def _log(self, text: str) -> None:
@@ -339,6 +524,8 @@ class Session:
             return []
 
     def view(self) -> Dict[str, Any]:
+        """InteractiveSessionServlet.scala ``clientSessionView``: the request's own values (conf,
+        lists as sent), 0 for unset integers, the last 10 log lines."""
         body = self.body
         return {
             "id": self.id,
@@ -351,18 +538,17 @@ class Session:
             "appInfo": {"driverLogUrl": None, "sparkUiUrl": None},
             "log": self.log_lines()[-10:],
             "driverMemory": body.get("driverMemory"),
-            "driverCores": body.get("driverCores"),
+            "driverCores": int(body.get("driverCores") or 0),
             "executorMemory": body.get("executorMemory"),
-            "executorCores": body.get("executorCores"),
-            "numExecutors": body.get("numExecutors"),
+            "executorCores": int(body.get("executorCores") or 0),
+            "numExecutors": int(body.get("numExecutors") or 0),
             "queue": body.get("queue"),
-            "conf": self.spark_conf,
-            "pyFiles": self.py_files,
-            "jars": [],
-            "files": [],
-            "archives": [],
+            "conf": body.get("conf") or {},
+            "pyFiles": list(body.get("pyFiles") or []),
+            "jars": list(body.get("jars") or []),
+            "files": list(body.get("files") or []),
+            "archives": list(body.get("archives") or []),
             "heartbeatTimeoutInSecond": self.heartbeat,
-            "ttl": body.get("ttl"),
         }
 
 
@@ -378,12 +564,31 @@ class LivyTestServer:
     port
         0 picks a free port.
     idle_timeout
-        Seconds an idle session lives before the reaper deletes it (Livy's
-        ``livy.server.session.timeout``; a session's ``ttl`` overrides it).
+        ``livy.server.session.timeout`` in seconds (Livy: 1 h): an inactive session is deleted
+        after it; a session's ``ttl`` overrides it.
     master
         The Spark master of every session (Livy's ``livy.spark.master``).
     retain_seconds
-        How long a dead session stays visible (``livy.server.session.state-retain.sec``).
+        ``livy.server.session.state-retain.sec``: how long a finished session stays listed.
+    check_interval
+        Seconds between garbage-collection and heartbeat checks (Livy: 60 s for both,
+        SessionManager.scala ``GarbageCollector``, ``livy.server.heartbeat-watchdog.interval``).
+    skip_busy
+        ``livy.server.session.timeout-check.skip-busy`` (Livy's default: off, busy sessions
+        time out too).
+    local_dir_whitelist
+        ``livy.file.local-dir-whitelist``: folders whose ``file://`` URIs a request may name.
+    default_fs_root
+        A local folder standing for the cluster's default file system (``fs.defaultFS``, HDFS
+        on EMR): a scheme-less path ``/a/b`` names ``hdfs://…/a/b``, read from here.
+    s3_root
+        A local folder standing for S3: ``s3://bucket/key`` is read from ``s3_root/bucket/key``.
+    lost_driver_seconds
+        How long statement calls answer 500 after a driver is lost, before YARN's verdict makes
+        the session ``dead`` (see :meth:`Session.lost_driver`).
+    spark
+        False: the REPL starts no SparkSession (``spark``/``sc`` undefined), for contract tests
+        of rules that need no Spark; a session is then idle in about a second.
     """
 
     def __init__(
@@ -391,9 +596,16 @@ class LivyTestServer:
         python: os.PathLike,
         work_dir: os.PathLike,
         port: int = 0,
-        idle_timeout: float = 600.0,
+        idle_timeout: float = 3600.0,
         master: str = "local[2]",
         retain_seconds: float = 600.0,
+        check_interval: float = 1.0,
+        skip_busy: bool = False,
+        local_dir_whitelist: Tuple[os.PathLike, ...] = (),
+        default_fs_root: Optional[os.PathLike] = None,
+        s3_root: Optional[os.PathLike] = None,
+        lost_driver_seconds: float = 3.0,
+        spark: bool = True,
     ) -> None:
         self.python = Path(python)
         self.work_dir = Path(work_dir)
@@ -401,8 +613,18 @@ class LivyTestServer:
         self.idle_timeout = idle_timeout
         self.master = master
         self.retain_seconds = retain_seconds
+        self.check_interval = check_interval
+        self.skip_busy = skip_busy
+        self.local_dir_whitelist = [
+            str(Path(d).resolve()).rstrip("/") + "/" for d in local_dir_whitelist
+        ]
+        self.default_fs_root = Path(default_fs_root or self.work_dir / "defaultfs")
+        self.s3_root = Path(s3_root or self.work_dir / "s3")
+        self.lost_driver_seconds = lost_driver_seconds
+        self.spark = spark
         self.token = uuid.uuid4().hex
         self.sessions: Dict[int, Session] = {}
+        self.names: Dict[str, Session] = {}
         self.lock = threading.Lock()
         self._ids = itertools.count()
         self._stmt_ids: Dict[int, itertools.count[int]] = {}
@@ -431,18 +653,61 @@ class LivyTestServer:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
+    # -- file locations -------------------------------------------------------------------------
+    def resolve_uri(self, entry: str) -> str:
+        """server/.../sessions/Session.scala ``resolveURI``, as configured on EMR.
+
+        No scheme: the path must be absolute and is prefixed with ``fs.defaultFS`` (HDFS).
+        ``file:``: only under ``livy.file.local-dir-whitelist`` (empty by default). Any other
+        scheme (``s3://``, ``hdfs://``) passes unchecked; spark-submit fetches it later.
+        """
+        url = urlparse(entry.strip())
+        if not url.scheme:
+            if not url.path.startswith("/"):
+                raise Rejected(f"requirement failed: Path '{url.path}' is not absolute.")
+            return DEFAULT_FS + url.path
+        if url.scheme == "file":
+            path = unquote(url.path)
+            if not any(path.startswith(d) for d in self.local_dir_whitelist):
+                raise Rejected(
+                    f"requirement failed: Local path {path} cannot be added to user sessions."
+                )
+        return entry.strip()
+
+    def fetch(self, uri: str) -> str:
+        """The local file behind a resolved URI, as spark-submit would download it."""
+        url = urlparse(uri)
+        if url.scheme == "file":
+            path = Path(unquote(url.path))
+        elif uri.startswith(DEFAULT_FS):
+            path = self.default_fs_root / unquote(url.path).lstrip("/")
+        elif url.scheme in ("s3", "s3a", "s3n"):
+            path = self.s3_root / url.netloc / unquote(url.path).lstrip("/")
+        else:
+            raise FileNotFoundError(f"java.io.IOException: No FileSystem for scheme: {url.scheme}")
+        if not path.is_file():
+            raise FileNotFoundError(f"java.io.FileNotFoundException: File {uri} does not exist")
+        return str(path)
+
     # -- registry -------------------------------------------------------------------------------
     def create(self, body: Any) -> Session:
-        if not isinstance(body, dict):
-            raise BadRequest("the request body must be a JSON object")
-        unknown = sorted(set(body) - KNOWN_KEYS)
-        if unknown:
-            raise BadRequest(f"Unrecognized field(s) {unknown} in the session request")
+        """SessionServlet.scala ``post("/")``: createSession (Jackson, then the id, then the
+        name and settings checks), then SessionManager.scala ``register`` (the name registry).
+        An id is consumed by every request that gets past Jackson, as ``nextId()`` runs first."""
+        check_request(body)
         if body.get("kind") not in (None, "pyspark"):
             raise BadRequest(f"kind {body['kind']!r}: the test server runs pyspark sessions only")
         with self.lock:
             sid = next(self._ids)
-            session = Session(self, sid, body)
+        check_name(body.get("name"))
+        session = Session(self, sid, body)
+        with self.lock:
+            # SessionManager.register: ``session.name`` is an Option, hence "Some(...)".
+            if session.name is not None and session.name in self.names:
+                shutil.rmtree(session.dir, ignore_errors=True)
+                raise Rejected(f"Duplicate session name: Some({session.name}) for session {sid}")
+            if session.name is not None:
+                self.names[session.name] = session
             self.sessions[sid] = session
             self._stmt_ids[sid] = itertools.count()
         session.start()
@@ -452,28 +717,79 @@ class LivyTestServer:
         with self.lock:
             return self.sessions.get(sid)
 
+    def find(self, id_or_name: str) -> Optional[Session]:
+        """SessionServlet.scala ``doWithSession``: all digits is an id, anything else a name."""
+        with self.lock:
+            if id_or_name.isdigit():
+                return self.sessions.get(int(id_or_name))
+            return self.names.get(unquote(id_or_name))
+
     def add_statement(self, session: Session, code: str) -> Statement:
+        """InteractiveSession.scala ``executeStatement``: ``ensureRunning`` throws an
+        ``IllegalStateException`` (a 500) unless the driver is up; an ``error`` session's driver
+        is, so the statement goes to its dead interpreter."""
         with session.lock:
-            if session.state not in ("idle", "busy"):
-                raise BadRequest("requirement failed: Session isn't active.")
+            if session.lost_at is not None:
+                raise ServerError(LOST_DRIVER)
+            if session.state not in ("idle", "busy", "error"):
+                raise ServerError(
+                    f"java.lang.IllegalStateException: Session is in state {session.state}"
+                )
             stmt = Statement(next(self._stmt_ids[session.id]), code)
             session.statements.append(stmt)
             session.last_activity = time.monotonic()
         session.queue.put(stmt)
         return stmt
 
-    def delete(self, sid: int, reason: str = "deleted") -> bool:
-        with self.lock:
-            session = self.sessions.pop(sid, None)
+    def delete(self, sid: int, reason: str = "deleted", wait: bool = True) -> bool:
+        """SessionManager.scala ``delete``: ``session.stop()`` (InteractiveSession.scala
+        ``stopSession``: ``shutting_down``, stop the driver, then ``dead``), and only when that
+        has finished the id and the name leave the registry. SessionServlet.scala's DELETE
+        waits for it (``Await.ready``); the garbage collector does not."""
+        session = self.get(sid)
         if session is None:
             return False
         with session.lock:
-            if session.state not in FINAL_STATES:
-                session.state = "killed"
-            session._log(f"session {reason}")
+            first = session.state != "shutting_down" and not session.stopped.is_set()
+            if first:
+                session.state = "shutting_down"
+                session.lost_at = None
+                session._log(f"session {reason}")
+        if not first:
+            if wait:
+                session.stopped.wait(60)
+            return True
         session.queue.put(None)
-        self.terminate(session, wait=False)
+
+        def stop() -> None:
+            self._terminate(session)
+            with session.lock:
+                session.state = "dead"
+                session.ended_at = time.monotonic()
+            with self.lock:
+                self.sessions.pop(sid, None)
+                if session.name is not None and self.names.get(session.name) is session:
+                    del self.names[session.name]
+            session.stopped.set()
+
+        thread = threading.Thread(target=stop, daemon=True)
+        with self.lock:
+            self._teardowns.append(thread)
+        thread.start()
+        if wait:
+            thread.join()
         return True
+
+    def kill_application(self, sid: int) -> None:
+        """``yarn application -kill``: YARN reports KILLED, InteractiveSession.scala
+        ``stateChanged`` -> ``killed`` (kept, with its name, for ``retain_seconds``)."""
+        session = self.get(sid)
+        if session is None:
+            raise KeyError(sid)
+        with session.lock:
+            session._finish("killed")
+            session.queue.put(None)
+        self.terminate(session, wait=True)
 
     # -- processes ------------------------------------------------------------------------------
     def terminate(self, session: Session, wait: bool) -> None:
@@ -501,7 +817,7 @@ class LivyTestServer:
         except (OSError, ValueError):
             pass
         with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=8)  # spark.stop() and exit
+            proc.wait(timeout=8 if self.spark else 1)  # spark.stop() and exit
         for sig in (signal.SIGTERM, signal.SIGKILL):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, sig)
@@ -529,19 +845,19 @@ class LivyTestServer:
         return found
 
     def _reaper(self) -> None:
-        while not self._stop.wait(1.0):
+        """SessionManager.scala's ``GarbageCollector`` and SessionHeartbeat.scala's watchdog."""
+        while not self._stop.wait(self.check_interval):
             now = time.monotonic()
             with self.lock:
                 sessions = list(self.sessions.values())
             for session in sessions:
-                session.check_alive()
-                if session.state in FINAL_STATES:
-                    if session.ended_at and now - session.ended_at > self.retain_seconds:
-                        with self.lock:
-                            self.sessions.pop(session.id, None)
-                elif session.idle_expired(now):
+                session.check_alive(now)
+                if session.state == "shutting_down":
+                    continue
+                why = session.expired(now)
+                if why:
                     self.reaped.append(session.id)
-                    self.delete(session.id, reason="reaped after its idle or heartbeat timeout")
+                    self.delete(session.id, reason=f"deleted because {why}", wait=False)
 
     def stop(self) -> None:
         """Stop serving, delete every session and wait until all their processes are gone."""
@@ -551,7 +867,7 @@ class LivyTestServer:
         with self.lock:
             ids = list(self.sessions)
         for sid in ids:
-            self.delete(sid, reason="stopped with the server")
+            self.delete(sid, reason="stopped with the server", wait=False)
         with self.lock:
             teardowns = list(self._teardowns)
         for thread in teardowns:
@@ -574,6 +890,24 @@ def _page(items: List[Any], query: Dict[str, List[str]]) -> Tuple[int, List[Any]
     start = int(query.get("from", ["0"])[0])
     size = int(query.get("size", ["100"])[0])
     return start, items[start : start + size]
+
+
+def _log_page(lines: List[str], query: Dict[str, List[str]]) -> Tuple[int, List[str]]:
+    """SessionServlet.scala ``serializeLogs``: by default the last 100 lines."""
+    size = int(query.get("size", ["100"])[0])
+    size = len(lines) if size < 0 else size
+    start = int(query.get("from", ["-1"])[0])
+    start = max(0, len(lines) - size) if start < 0 else start
+    return start, lines[start : start + size]
+
+
+def _driver_call(session: Session) -> None:
+    """What a call that goes to the driver meets (InteractiveSession.scala ``statements``,
+    ``getStatement``: ``ensureActive``, then the RSC client)."""
+    if session.lost_at is not None:
+        raise ServerError(LOST_DRIVER)
+    if session.state not in ACTIVE_STATES:
+        raise BadRequest(NOT_ACTIVE)
 
 
 def _make_handler(server: LivyTestServer) -> type:
@@ -611,13 +945,19 @@ def _make_handler(server: LivyTestServer) -> type:
                 self._dispatch(method, parts, query)
             except BadRequest as exc:
                 self._send(HTTPStatus.BAD_REQUEST, {"msg": str(exc)})
+            except ServerError as exc:
+                self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"msg": str(exc)})
             except (ValueError, KeyError) as exc:
                 self._send(HTTPStatus.BAD_REQUEST, {"msg": f"bad request: {exc}"})
 
         def _session(self, raw: str) -> Optional[Session]:
-            session = server.get(int(raw))
+            session = server.find(raw)
             if session is None:
                 self._send(HTTPStatus.NOT_FOUND, {"msg": f"Session '{raw}' not found."})
+            else:
+                # SessionHeartbeat.scala ``SessionHeartbeatNotifier``: every call under
+                # /sessions/{id} refreshes the heartbeat (GET /sessions does not).
+                session.last_heartbeat = time.monotonic()
             return session
 
         def _dispatch(self, method: str, parts: List[str], query: Dict[str, List[str]]) -> None:
@@ -639,22 +979,18 @@ def _make_handler(server: LivyTestServer) -> type:
             elif (session := self._session(parts[1])) is None:
                 return
             elif n == 2 and method == "GET":
-                session.last_heartbeat = time.monotonic()
                 self._send(200, session.view())
             elif n == 2 and method == "DELETE":
-                if server.delete(session.id):
-                    self._send(200, {"msg": "deleted"})
-                else:
-                    self._send(
-                        HTTPStatus.NOT_FOUND, {"msg": f"Session {session.id} already stopped."}
-                    )
+                server.delete(session.id)
+                self._send(200, {"msg": "deleted"})
             elif n == 3 and parts[2] == "state" and method == "GET":
                 self._send(200, {"id": session.id, "state": session.state})
             elif n == 3 and parts[2] == "log" and method == "GET":
                 lines = session.log_lines()
-                start, page = _page(lines, query)
+                start, page = _log_page(lines, query)
                 self._send(200, {"id": session.id, "from": start, "total": len(lines), "log": page})
             elif n == 3 and parts[2] == "statements" and method == "GET":
+                _driver_call(session)
                 stmts = list(session.statements)
                 if query.get("order", [""])[0] == "desc":
                     stmts.reverse()
@@ -673,15 +1009,26 @@ def _make_handler(server: LivyTestServer) -> type:
                     HTTPStatus.CREATED, stmt.view(), f"/sessions/{session.id}/statements/{stmt.id}"
                 )
             elif n in (4, 5) and parts[2] == "statements":
+                if n == 5:  # cancel: InteractiveSession.scala ``cancelStatement``, ensureRunning
+                    if session.lost_at is not None:
+                        raise ServerError(LOST_DRIVER)
+                    if session.state not in ("idle", "busy", "error"):
+                        raise ServerError(
+                            f"java.lang.IllegalStateException: Session is in state {session.state}"
+                        )
+                else:
+                    _driver_call(session)
                 sid = int(parts[3])
                 stmt = next((s for s in session.statements if s.id == sid), None)
-                if stmt is None:
-                    self._send(HTTPStatus.NOT_FOUND, {"msg": f"Statement {sid} not found."})
+                if n == 5 and parts[4] == "cancel" and method == "POST":
+                    if stmt is not None:  # repl/.../Session.scala ``cancel``: unknown id, no-op
+                        session.cancel(stmt)
+                        session.last_activity = time.monotonic()
+                    self._send(200, {"msg": "canceled"})
+                elif stmt is None:
+                    self._send(HTTPStatus.NOT_FOUND, {"msg": "Statement not found"})
                 elif n == 4 and method == "GET":
                     self._send(200, stmt.view())
-                elif n == 5 and parts[4] == "cancel" and method == "POST":
-                    session.cancel(stmt)
-                    self._send(200, {"msg": "canceled"})
                 else:
                     self._send(HTTPStatus.METHOD_NOT_ALLOWED, {"msg": f"{method} {self.path}"})
             else:
@@ -704,11 +1051,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--python", default=sys.executable, help="interpreter for the REPLs")
     parser.add_argument("--port", type=int, default=8998)
     parser.add_argument("--idle-timeout", type=float, default=3600.0)
+    parser.add_argument("--local-dir-whitelist", nargs="*", default=[])
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--work-dir", default=None)
     args = parser.parse_args(argv)
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="livy-test-server-"))
-    server = LivyTestServer(args.python, work, args.port, args.idle_timeout, args.master).start()
+    server = LivyTestServer(
+        args.python,
+        work,
+        args.port,
+        args.idle_timeout,
+        args.master,
+        local_dir_whitelist=tuple(args.local_dir_whitelist),
+    ).start()
     print(f"Livy test server on {server.url} (work dir {work}); Ctrl-C stops it", flush=True)
     try:
         signal.pause()

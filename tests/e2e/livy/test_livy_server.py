@@ -192,30 +192,26 @@ def test_listens_on_loopback_only(session, livy_server):
     assert listening and {_ipv4(ip) for ip in listening} == {HOST}, listening
 
 
-def test_bad_requests_are_400_with_a_reason(livy_server, tmp_path):
+def test_unknown_ids_are_404(livy_server):
     base = livy_server.url
-    status, body = call(f"{base}/sessions", "POST", {"pyFiles": ["s3://bucket/ctr_lab.zip"]})
-    assert status == 400 and "s3://bucket/ctr_lab.zip" in body["msg"], body
-    status, body = call(f"{base}/sessions", "POST", {"pyFiles": [str(tmp_path / "none.zip")]})
-    assert status == 400 and "no such file" in body["msg"], body
-    status, body = call(f"{base}/sessions", "POST", {"kind": "spark"})
-    assert status == 400 and "pyspark" in body["msg"]
-    status, body = call(f"{base}/sessions", "POST", {"driverMemroy": "1g"})
-    assert status == 400 and "driverMemroy" in body["msg"]
     assert call(f"{base}/sessions/999")[0] == 404
     assert call(f"{base}/sessions/999/statements", "POST", {"code": "1"})[0] == 404
     assert call(f"{base}/sessions/999", "DELETE")[0] == 404
+    status, body = call(f"{base}/sessions", "POST", {"kind": "spark"})
+    assert status == 400 and "pyspark" in body["msg"]
 
 
 def test_reaper_and_stop_leave_no_process(remote_python, livy_zip, tmp_path):
     """Idle sessions are reaped; stop() ends busy and leaked sessions; nothing survives."""
-    server = LivyTestServer(remote_python, tmp_path / "work", idle_timeout=6).start()
+    server = LivyTestServer(
+        remote_python, tmp_path / "work", local_dir_whitelist=(livy_zip.parent,)
+    ).start()
     try:
         base = server.url
         zip_uri = livy_zip.resolve().as_uri()
         shipped = start_session(base, {"pyFiles": [zip_uri], "name": "shipped"})
         sid = shipped["id"]
-        assert shipped["pyFiles"] == [str(livy_zip.resolve())]
+        assert shipped["pyFiles"] == [zip_uri]
         # pyFiles in the POST body: ctr_lab imports at once, on the driver and the executors.
         assert ok_text(base, sid, "import ctr_lab\nctr_lab.__name__") == "'ctr_lab'"
         assert (
@@ -228,12 +224,15 @@ def test_reaper_and_stop_leave_no_process(remote_python, livy_zip, tmp_path):
         )
         first_pids = [p.pid for p in server.leftover_processes()]
         assert first_pids
-        # Left idle, it is reaped: gone from the API, its processes ended.
+        # Left idle, it is reaped: gone from the API, its processes ended. (The timeout is cut
+        # only now: Livy's garbage collector also deletes a session still starting after it.)
+        server.idle_timeout = 6
         wait_for(lambda: call(f"{base}/sessions/{sid}")[0] == 404, 60, "the idle session reaped")
         assert server.reaped == [sid]
         wait_for(lambda: not any(psutil.pid_exists(p) for p in first_pids), 60, "reaped processes")
 
         # A busy session nobody deletes (nbval hard-kills kernels): stop() ends it.
+        server.idle_timeout = 3600
         busy = start_session(base, {"name": "busy"})
         call(
             f"{base}/sessions/{busy['id']}/statements",

@@ -1,0 +1,339 @@
+"""Livy 0.8's rules, one cheap HTTP-level test each, against the test double.
+
+Expected values come from Livy's source (apache/incubator-livy, tag v0.8.0-incubating; the file
+and function are named in each test), not from the double. Rules that need no Spark run on a
+server whose REPL starts none (``spark=False``): a session is idle in about a second, so each
+test takes seconds. Timeouts (session timeout, heartbeat, retention, the lost-driver window) are
+set small here; Livy's defaults are minutes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any, Dict, Iterator
+
+import psutil
+import pytest
+from livy_helpers import call, run_statement, wait_for
+from livy_server import LivyTestServer
+
+#: What SessionServlet.scala ``post("/")`` puts before an IllegalArgumentException's message.
+REJECTED = "Rejected, Reason: "
+SLEEP = "import time\ntime.sleep(%d)"
+
+
+@pytest.fixture
+def make_server(tmp_path) -> Iterator[Any]:
+    """Servers without Spark, stopped (and checked for leftovers) after the test."""
+    servers = []
+
+    def make(**settings: Any) -> LivyTestServer:
+        settings = {"check_interval": 0.2, **settings}
+        index = len(servers)
+        server = LivyTestServer(sys.executable, tmp_path / f"livy{index}", spark=False, **settings)
+        servers.append(server.start())
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+        assert server.leftover_processes() == []
+
+
+@pytest.fixture
+def livy(make_server) -> LivyTestServer:
+    return make_server()
+
+
+def create(base: str, body: Dict[str, Any]):
+    return call(f"{base}/sessions", "POST", body)
+
+
+def idle(base: str, sid: int, timeout: float = 60) -> Dict[str, Any]:
+    def ready():
+        _, s = call(f"{base}/sessions/{sid}")
+        assert s["state"] in ("not_started", "starting", "idle"), s
+        return s if s["state"] == "idle" else None
+
+    return wait_for(ready, timeout, f"session {sid} to be idle", interval=0.1)
+
+
+def started(base: str, body: Dict[str, Any]) -> int:
+    status, session = create(base, body)
+    assert status == 201, session
+    idle(base, session["id"])
+    return session["id"]
+
+
+def state(base: str, sid: int) -> str:
+    return call(f"{base}/sessions/{sid}/state")[1]["state"]
+
+
+# -- names: SessionManager.scala register/delete, Session.scala constructor ----------------------
+
+
+def test_a_live_name_is_taken_until_its_session_has_stopped(livy):
+    base = livy.url
+    first = started(base, {"kind": "pyspark", "name": "ctr-lab"})
+    status, body = create(base, {"kind": "pyspark", "name": "ctr-lab"})
+    # register: the message names the Option (Some(...)) and the id nextId() already consumed.
+    assert (status, body) == (
+        400,
+        {"msg": REJECTED + f"Duplicate session name: Some(ctr-lab) for session {first + 1}"},
+    )
+    # doWithSession: a name addresses the session too.
+    assert call(f"{base}/sessions/ctr-lab")[1]["id"] == first
+    # delete: DELETE answers once stop() finished; the id and the name are free at once.
+    assert call(f"{base}/sessions/{first}", "DELETE") == (200, {"msg": "deleted"})
+    assert call(f"{base}/sessions/{first}")[0] == 404
+    status, again = create(base, {"kind": "pyspark", "name": "ctr-lab"})
+    assert status == 201 and again["id"] == first + 2, again
+
+
+def test_a_dead_session_keeps_its_name_until_it_is_deleted(make_server):
+    server = make_server(lost_driver_seconds=0.5)
+    base = server.url
+    sid = started(base, {"name": "run-all"})
+    os.killpg(server.get(sid).proc.pid, signal.SIGKILL)  # the driver's container is lost
+    wait_for(lambda: state(base, sid) == "dead", 30, "the session to be dead")
+    status, body = create(base, {"name": "run-all"})
+    assert status == 400 and "Duplicate session name: Some(run-all)" in body["msg"], body
+    assert call(f"{base}/sessions/{sid}", "DELETE")[0] == 200
+    assert create(base, {"name": "run-all"})[0] == 201
+
+
+def test_all_digit_names_are_rejected(livy):
+    for name in ("123", "0", ""):
+        status, body = create(livy.url, {"name": name})
+        assert (status, body) == (400, {"msg": REJECTED + f"Invalid session name: {name}"})
+    assert create(livy.url, {"name": "lab-1"})[0] == 201
+
+
+# -- DELETE and the states: SessionServlet.scala delete, InteractiveSession.scala stopSession ----
+
+
+def test_delete_answers_when_the_session_has_stopped(livy):
+    base = livy.url
+    sid = started(base, {"name": "to-delete"})
+    pid = livy.get(sid).proc.pid
+    seen = []
+    polling = threading.Event()
+
+    def poll():
+        while not polling.is_set():
+            status, view = call(f"{base}/sessions/{sid}/state")
+            seen.append(view["state"] if status == 200 else status)
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    time.sleep(0.1)
+    assert call(f"{base}/sessions/{sid}", "DELETE") == (200, {"msg": "deleted"})
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert call(f"{base}/sessions/{sid}")[0] == 404
+    polling.set()
+    watcher.join()
+    # idle until the DELETE, then only shutting_down (stopSession) until it is gone (404).
+    after = seen[seen.index("idle") :]
+    assert set(after) <= {"idle", "shutting_down", 404} and after[-1] == 404, after
+
+
+def test_states_a_session_goes_through(livy):
+    base = livy.url
+    status, created = create(base, {"name": "states"})
+    assert status == 201 and created["state"] in ("not_started", "starting")
+    sid = created["id"]
+    idle(base, sid)
+    _, stmt = call(
+        f"{base}/sessions/{sid}/statements", "POST", {"code": "import time\ntime.sleep(1)"}
+    )
+    assert stmt["state"] in ("waiting", "running")
+    wait_for(lambda: state(base, sid) == "busy", 10, "busy")
+    wait_for(lambda: state(base, sid) == "idle", 10, "idle again")
+    done = call(f"{base}/sessions/{sid}/statements/{stmt['id']}")[1]
+    assert done["state"] == "available" and done["output"]["status"] == "ok"
+    # YARN kills the application: stateChanged(KILLED) -> killed, still listed.
+    livy.kill_application(sid)
+    assert state(base, sid) == "killed"
+    # ensureRunning: statements on a finished session are an IllegalStateException (500).
+    status, body = call(f"{base}/sessions/{sid}/statements", "POST", {"code": "1"})
+    assert (status, body) == (
+        500,
+        {"msg": "java.lang.IllegalStateException: Session is in state killed"},
+    )
+    # ensureActive: reading them is an IllegalArgumentException (400).
+    assert call(f"{base}/sessions/{sid}/statements/0") == (
+        400,
+        {"msg": "requirement failed: Session isn't active."},
+    )
+
+
+# -- outputs: fake_shell.py magic_matplot/magic_json/main ----------------------------------------
+
+
+def test_matplot_and_json_of_a_missing_variable_are_ok_data(livy):
+    base = livy.url
+    sid = started(base, {"name": "magics"})
+    for magic in ("matplot", "json"):
+        out = run_statement(base, sid, f"%{magic} nothing_here", timeout=10)["output"]
+        assert out["status"] == "ok", out
+        assert out["data"] == {
+            "msg_type": "execute_reply",
+            "content": {
+                "status": "error",
+                "ename": "KeyError",
+                "evalue": "'nothing_here'",
+                "traceback": ["KeyError: 'nothing_here'\n"],
+            },
+        }
+    assert state(base, sid) == "idle"
+
+
+def test_json_of_a_value_json_cannot_encode_kills_the_repl(make_server):
+    server = make_server(idle_timeout=1, retain_seconds=1)
+    base = server.url
+    sid = started(base, {"name": "json-set"})
+    died = run_statement(base, sid, "s = {1, 2}\n%json s", timeout=20)
+    out = died["output"]
+    # PythonInterpreter.scala: no reply line -> ExecuteAborted; Session.scala -> error state.
+    assert died["state"] == "available" and out["status"] == "error", died
+    assert (out["ename"], out["traceback"]) == ("Error", [])
+    assert out["evalue"].startswith("Interpreter died:\n") and "TypeError" in out["evalue"]
+    assert state(base, sid) == "error"
+    # The dead interpreter answers every later statement the same way, with no new lines.
+    again = run_statement(base, sid, "1 + 1", timeout=10)["output"]
+    assert (again["status"], again["evalue"]) == ("error", "Interpreter died:\n")
+    # An error session never expires (Error() is rebuilt, time = now, on every read).
+    time.sleep(2.5)
+    assert state(base, sid) == "error"
+    assert create(base, {"name": "json-set"})[0] == 400  # and keeps its name
+
+
+# -- the create request: CreateInteractiveRequest.scala + JsonServlet.scala, Session.scala -------
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({"driverMemroy": "1g"}, 'Unrecognized field "driverMemroy"'),
+        ({"executorCores": "two"}, "not a valid `int` value"),
+        ({"numExecutors": 1.5}, "not a valid `int` value"),
+        ({"driverCores": True}, "not a valid `int` value"),
+        ({"pyFiles": "s3://b/ctr_lab.zip"}, "scala.collection.immutable.List"),
+        (
+            {"conf": {"spark.submit.deployMode": "client"}},
+            REJECTED + "Blacklisted configuration values in session config: "
+            "spark.submit.deployMode",
+        ),
+        (
+            {"conf": {"spark.master": "local[*]"}},
+            REJECTED + "Blacklisted configuration values in session config: spark.master",
+        ),
+        (
+            {"pyFiles": ["ctr_lab.zip"]},
+            REJECTED + "requirement failed: Path 'ctr_lab.zip' is not absolute.",
+        ),
+        (
+            {"pyFiles": ["file:///etc/passwd"]},
+            REJECTED + "requirement failed: Local path /etc/passwd cannot be added to "
+            "user sessions.",
+        ),
+        (
+            {"conf": {"spark.submit.pyFiles": "file:///etc/passwd"}},
+            "Local path /etc/passwd cannot be added",
+        ),
+    ],
+)
+def test_requests_livy_rejects(livy, body, fragment):
+    status, answer = create(livy.url, body)
+    assert status == 400 and fragment in answer["msg"], answer
+    assert call(f"{livy.url}/sessions")[1]["sessions"] == []
+
+
+def test_file_locations_as_on_emr(make_server, tmp_path):
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "lib.py").write_text("WHERE = 'whitelisted'\n")
+    s3_object = tmp_path / "s3" / "bucket" / "lab" / "extra.py"  # s3://bucket/lab/extra.py
+    s3_object.parent.mkdir(parents=True)
+    s3_object.write_text("WHERE = 's3'\n")
+    server = make_server(local_dir_whitelist=(allowed,), s3_root=tmp_path / "s3")
+    base = server.url
+    # s3:// is accepted (EMRFS fetches it); a whitelisted file:// too; integer strings coerce.
+    ok = {
+        "name": "files",
+        "pyFiles": [(allowed / "lib.py").as_uri(), "s3://bucket/lab/extra.py"],
+        "executorCores": "2",
+    }
+    status, created = create(base, ok)
+    assert status == 201, created
+    assert created["pyFiles"] == ok["pyFiles"] and created["executorCores"] == 2
+    sid = created["id"]
+    idle(base, sid)
+    # A path with no scheme names the default FS (HDFS on EMR), not this machine: the file is
+    # not there, so the application fails to start and the session is dead.
+    status, created = create(base, {"name": "hdfs", "pyFiles": [str(allowed / "lib.py")]})
+    assert status == 201, created
+    wait_for(lambda: state(base, created["id"]) == "dead", 30, "the hdfs session to die")
+    log = "\n".join(call(f"{base}/sessions/{created['id']}/log")[1]["log"])
+    assert "hdfs://" in log and "does not exist" in log, log
+
+
+# -- time: SessionHeartbeat.scala, SessionManager.scala collectGarbage ----------------------------
+
+
+def test_any_session_call_refreshes_the_heartbeat(make_server):
+    server = make_server()
+    base = server.url
+    sid = started(base, {"name": "beat", "heartbeatTimeoutInSecond": 2})
+    # 4 s of calls under /sessions/{id}/ other than GET /sessions/{id}: the session lives.
+    end = time.monotonic() + 4
+    while time.monotonic() < end:
+        assert call(f"{base}/sessions/{sid}/statements")[0] == 200
+        time.sleep(0.5)
+    assert state(base, sid) == "idle"
+    # GET /sessions does not count: without other calls it is deleted after 2 s.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and sid in [
+        s["id"] for s in call(f"{base}/sessions")[1]["sessions"]
+    ]:
+        time.sleep(0.2)
+    assert sid not in [s["id"] for s in call(f"{base}/sessions")[1]["sessions"]]
+    assert server.reaped == [sid]
+
+
+def test_inactive_sessions_are_collected_busy_ones_too(make_server):
+    server = make_server(idle_timeout=1.5)
+    base = server.url
+    idle_sid = started(base, {"name": "idle"})
+    busy_sid = started(base, {"name": "busy"})
+    call(f"{base}/sessions/{busy_sid}/statements", "POST", {"code": SLEEP % 60})
+    kept = started(base, {"name": "ttl", "ttl": "60s"})  # a session's ttl overrides the timeout
+    wait_for(lambda: state(base, busy_sid) == "busy", 10, "busy")
+    wait_for(lambda: call(f"{base}/sessions/{idle_sid}")[0] == 404, 10, "the idle one collected")
+    wait_for(lambda: call(f"{base}/sessions/{busy_sid}")[0] == 404, 10, "the busy one collected")
+    assert state(base, kept) == "idle"
+
+
+# -- a lost driver: InteractiveSession.scala via RSCClient, then stateChanged --------------------
+
+
+def test_a_lost_driver_answers_500_then_dead_then_400(make_server):
+    server = make_server(lost_driver_seconds=2)
+    base = server.url
+    sid = started(base, {"name": "lost"})
+    _, stmt = call(
+        f"{base}/sessions/{sid}/statements", "POST", {"code": "import time\ntime.sleep(60)"}
+    )
+    wait_for(lambda: state(base, sid) == "busy", 10, "busy")
+    os.killpg(server.get(sid).proc.pid, signal.SIGKILL)
+    url = f"{base}/sessions/{sid}/statements/{stmt['id']}"
+    first = wait_for(lambda: call(url)[0] != 200 and call(url), 10, "the first failed GET")
+    assert first == (500, {"msg": "java.lang.IllegalStateException: RPC channel is closed."})
+    assert state(base, sid) == "busy"  # the last state the REPL reported
+    wait_for(lambda: state(base, sid) == "dead", 10, "YARN's verdict")
+    assert call(url) == (400, {"msg": "requirement failed: Session isn't active."})

@@ -1,0 +1,166 @@
+"""The notebooks' session cells on a shared Livy endpoint, through the real sparkmagic kernel.
+
+On EMR several notebooks (and classmates) share one Livy server. What the notebooks do to
+sessions is in a few cells: the opening ``%%configure -f`` and any later cell that starts with a
+session magic (``%%configure``, ``%%cleanup``, ``%%delete``). Each test runs exactly those cells
+of ``notebooks/00_setup.ipynb``, plus plain-Python statements, in kernels against a strict Livy
+double without Spark (the rules are about sessions, not Spark), so each takes seconds:
+
+* two notebooks open at once both work, and finishing one leaves the other's session alone
+  (Livy refuses a second live session with the same name: SessionManager.scala ``register``;
+  sparkmagic's ``%%cleanup -f`` deletes every session on the endpoint: kernelmagics.py);
+* a second user's session (another student running the same notebook) survives a notebook run;
+* a notebook re-run right after its kernel restarts works, whether the restart let sparkmagic
+  delete the session (sparkkernelbase.py ``do_shutdown``) or killed the kernel, leaving the old
+  session alive until its heartbeat expires.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterator, List, Tuple
+
+import pytest
+from jupyter_client.manager import KernelManager
+from livy_helpers import REPO, call, derive_test_config, load_template
+from livy_server import LivyTestServer
+
+NOTEBOOK = REPO / "notebooks" / "00_setup.ipynb"
+SESSION_MAGICS = ("%%configure", "%%cleanup", "%%delete")
+
+
+def session_cells(path: Path = NOTEBOOK) -> Tuple[str, List[str]]:
+    """The notebook's opening ``%%configure`` and its later session-magic cells."""
+    cells = [
+        "".join(c["source"])
+        for c in json.loads(path.read_text(encoding="utf-8"))["cells"]
+        if c["cell_type"] == "code"
+    ]
+    assert cells[0].startswith("%%configure -f\n"), cells[0]
+    return cells[0], [c for c in cells[1:] if c.lstrip().startswith(SESSION_MAGICS)]
+
+
+@pytest.fixture(scope="module")
+def quick_livy(livy_zip, tmp_path_factory) -> Iterator[LivyTestServer]:
+    server = LivyTestServer(
+        sys.executable,
+        tmp_path_factory.mktemp("livy-sharing"),
+        spark=False,
+        local_dir_whitelist=(livy_zip.parent,),
+    ).start()
+    yield server
+    server.stop()
+    assert server.leftover_processes() == []
+
+
+@pytest.fixture(scope="module")
+def quick_conf_dir(quick_livy, livy_zip, tmp_path_factory) -> Path:
+    conf_dir = tmp_path_factory.mktemp("sparkmagic-sharing")
+    config = derive_test_config(load_template(), quick_livy.url, livy_zip)
+    (conf_dir / "config.json").write_text(json.dumps(config, indent=2))
+    return conf_dir
+
+
+class Kernel:
+    """One sparkmagic kernel, as one open notebook."""
+
+    def __init__(self, name: str, conf_dir: Path, cwd: Path) -> None:
+        self.km = KernelManager(kernel_name=name)
+        env = {**os.environ, "SPARKMAGIC_CONF_DIR": str(conf_dir)}
+        self.km.start_kernel(cwd=str(cwd), env=env)
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=120)
+
+    def run(self, code: str) -> Tuple[str, str]:
+        """(status, text) of one cell: 'ok' or 'error', and what it printed or raised."""
+        out: List[str] = []
+
+        def hook(msg: Any) -> None:
+            content = msg["content"]
+            if msg["msg_type"] == "stream":
+                out.append(content["text"])
+            elif msg["msg_type"] == "execute_result":
+                out.append(content["data"].get("text/plain", ""))
+            elif msg["msg_type"] == "error":
+                out.append(f"{content['ename']}: {content['evalue']}")
+
+        reply = self.kc.execute_interactive(code, timeout=180, output_hook=hook)
+        return reply["content"]["status"], "".join(out)
+
+    def ok(self, code: str) -> str:
+        """The last line a successful cell printed (after sparkmagic's start-up lines)."""
+        status, text = self.run(code)
+        assert status == "ok", f"{code!r} failed: {text}"
+        return (text.strip().splitlines() or [""])[-1]
+
+    def restart(self, now: bool) -> None:
+        self.km.restart_kernel(now=now)
+        self.kc.wait_for_ready(timeout=120)
+
+    def close(self) -> None:
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=False)
+
+
+@pytest.fixture
+def kernels(sparkmagic_kernel, quick_conf_dir, quick_livy, tmp_path) -> Iterator[Any]:
+    """Opens kernels; afterwards closes them and deletes every session (a fresh endpoint)."""
+    opened: List[Kernel] = []
+
+    def open_one() -> Kernel:
+        kernel = Kernel(sparkmagic_kernel, quick_conf_dir, tmp_path)
+        opened.append(kernel)
+        return kernel
+
+    yield open_one
+    for kernel in opened:
+        kernel.close()
+    for session in call(f"{quick_livy.url}/sessions")[1]["sessions"]:
+        call(f"{quick_livy.url}/sessions/{session['id']}", "DELETE")
+
+
+def live_sessions(server: LivyTestServer) -> List[dict]:
+    return [s for s in call(f"{server.url}/sessions")[1]["sessions"] if s["state"] == "idle"]
+
+
+def test_two_notebooks_open_at_once_both_work(kernels, quick_livy):
+    opening, later = session_cells()
+    first, second = kernels(), kernels()
+    first.ok(opening)
+    assert first.ok("x = 'first'\nx") == "'first'"
+    second.ok(opening)
+    assert second.ok("x = 'second'\nx") == "'second'"
+    for cell in later:  # the first notebook finishes
+        first.ok(cell)
+    assert second.ok("x") == "'second'"  # the second one still has its session and variables
+
+
+def test_a_second_users_session_survives_a_notebook_run(kernels, quick_livy):
+    opening, later = session_cells()
+    body = {"kind": "pyspark", "name": "classmate-assignment"}
+    status, classmate = call(f"{quick_livy.url}/sessions", "POST", body)
+    assert status == 201, classmate
+    notebook = kernels()
+    notebook.ok(opening)
+    assert notebook.ok("1 + 1") == "2"
+    for cell in later:
+        notebook.ok(cell)
+    view = call(f"{quick_livy.url}/sessions/{classmate['id']}")
+    assert view[0] == 200 and view[1]["state"] == "idle", view
+
+
+@pytest.mark.parametrize("now", [False, True], ids=["graceful-restart", "killed-kernel"])
+def test_a_rerun_right_after_a_kernel_restart_works(kernels, quick_livy, now):
+    opening, later = session_cells()
+    notebook = kernels()
+    notebook.ok(opening)
+    assert notebook.ok("y = 3\ny") == "3"
+    notebook.restart(now=now)
+    notebook.ok(opening)
+    assert notebook.ok("'y' in dir(), 4") == "(False, 4)"  # a new session, working
+    for cell in later:
+        notebook.ok(cell)
