@@ -22,4 +22,8 @@ the machine a student or an instructor types at:
     The core as a zip for Spark's ``pyFiles``.
 ``synth``
     The synthetic Avazu-like generator that knows the truth (``ctr-lab make-data``).
+``make_samples``
+    Regenerates ``data_samples/`` from the recipes in :mod:`ctr_lab.samples` (``make samples``).
+``arguments``
+    Argument types the subcommands share.
 """
