@@ -11,7 +11,7 @@ the baseline into ``baseline_dir`` once, and the student's folder holding the sa
 scores the same.
 
 >>> import ctr_lab as cl
->>> df = cl.load("course_10k", spark).df
+>>> df = cl.load("course_10k", spark).df.cache()  # parsed and checked once, not per job
 >>> train_df, _ = cl.train.time_split(df)
 >>> my_model_dir = str(tmp_path / "my_model")
 >>> _ = cl.train.fit_or_load("course_baseline", train_df, my_model_dir)

@@ -28,7 +28,7 @@ Examples
 >>> from pyspark.ml import Pipeline, PipelineModel
 >>> import ctr_lab as cl
 >>> import ctr_lab.features as fe
->>> train_df, test_df = cl.train.time_split(cl.load("course_10k", spark).df)
+>>> train_df, test_df = cl.train.time_split(cl.load("course_10k", spark).df.cache())
 >>> pipeline = Pipeline(stages=[
 ...     fe.RareLevelBucketer(inputCols=["pub_id", "C14", "C20_level"], minCount=10),
 ...     fe.FrequencyEncoder(keys=["user", "device_ip"], logScale=True),

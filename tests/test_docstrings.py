@@ -78,4 +78,6 @@ def test_examples_run(name, request, tmp_path, monkeypatch):
         import matplotlib.pyplot as plt
 
         plt.close("all")
+        if spark is not None:
+            spark.catalog.clearCache()  # what examples cached must not outlive them
     assert runner.failures == 0, "".join(report)

@@ -29,7 +29,7 @@ package loads none of them: each loads (with PySpark) on first use, so the comma
 Examples
 --------
 >>> import ctr_lab as cl
->>> df = cl.load("course_10k", spark).df
+>>> df = cl.load("course_10k", spark).df.cache()  # parsed and checked once, not per job
 >>> train_df, test_df = cl.train.time_split(df, test_days=1)
 >>> model_dir = str(tmp_path / "m")
 >>> model, info = cl.train.fit_or_load("course_baseline", train_df, model_dir, maxIter=5)

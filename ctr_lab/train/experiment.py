@@ -42,7 +42,7 @@ def train_and_evaluate(
     Examples
     --------
     >>> import ctr_lab as cl
-    >>> df = cl.load("course_10k", spark).df
+    >>> df = cl.load("course_10k", spark).df.cache()
     >>> result = train_and_evaluate(df, "course_baseline", split="time", maxIter=20)
     >>> result["train_rows"], result["test_rows"], result["iterations"]
     (8950, 1050, 20)

@@ -64,7 +64,7 @@ def tune(
     Examples
     --------
     >>> import ctr_lab as cl
-    >>> train_df, _ = cl.train.time_split(cl.load("course_10k", spark).df)
+    >>> train_df, _ = cl.train.time_split(cl.load("course_10k", spark).df.cache())
     >>> model, table = tune(train_df, "course_baseline", {"regParam": [0.0, 0.1]}, maxIter=5)
     >>> table.round(3)
        regParam  logLoss
