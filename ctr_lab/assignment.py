@@ -6,16 +6,18 @@ on the same training days, saved with ``fit_or_load`` so grading twice does not 
 
 Examples
 --------
-The baseline graded against itself, as a student would grade a saved model: ``grade`` fits
-the baseline into ``baseline_dir`` once, and the student's folder holding the same model
-scores the same.
+The baseline graded against itself, as a student would grade a saved model: ``grade`` copies
+the same baseline (5 iterations here, to keep the example quick) into ``baseline_dir`` instead of
+fitting it again, and the student's folder holding the same model scores the same.
 
 >>> import ctr_lab as cl
 >>> df = cl.load("course_10k", spark).df.cache()  # parsed and checked once, not per job
 >>> train_df, _ = cl.train.time_split(df)
 >>> my_model_dir = str(tmp_path / "my_model")
->>> _ = cl.train.fit_or_load("course_baseline", train_df, my_model_dir)
->>> table = grade(my_model_dir, df, baseline_dir=str(tmp_path / "baseline"))
+>>> _ = cl.train.fit_or_load("course_baseline", train_df, my_model_dir, maxIter=5)
+>>> table = grade(
+...     my_model_dir, df, baseline_dir=str(tmp_path / "baseline"), baseline_settings={"maxIter": 5}
+... )
 >>> print(table[["model", "test_rows", "log_loss_vs_baseline_%"]].to_string(index=False))
                      model  test_rows  log_loss_vs_baseline_%
 baseline (course_baseline)       1050                     0.0
@@ -24,7 +26,7 @@ baseline (course_baseline)       1050                     0.0
 
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from ctr_lab.errors import CtrLabError
 
@@ -56,6 +58,7 @@ def grade(
     baseline_dir: Optional[str] = None,
     baseline: str = "course_baseline",
     test_days: int = 1,
+    baseline_settings: Optional[Dict[str, Any]] = None,
 ):
     """Score ``model`` and the baseline on the last ``test_days`` days of ``df``.
 
@@ -70,6 +73,9 @@ def grade(
         Where the baseline model is saved (reloaded when its data and settings match).
     baseline
         The pipeline the model is compared with.
+    baseline_settings
+        Settings for the baseline's pipeline (:func:`ctr_lab.train.build_pipeline`); its
+        defaults when None.
 
     Returns
     -------
@@ -83,10 +89,11 @@ def grade(
     from ctr_lab.train import build_pipeline, fit_featurized, fit_or_load, time_split
 
     train_df, test_df = time_split(df, test_days=test_days)
+    settings = dict(baseline_settings or {})
     if baseline_dir is None:
-        base_model = fit_featurized(build_pipeline(baseline), train_df)
+        base_model = fit_featurized(build_pipeline(baseline, **settings), train_df)
     else:
-        base_model, _ = fit_or_load(baseline, train_df, baseline_dir)
+        base_model, _ = fit_or_load(baseline, train_df, baseline_dir, **settings)
     rows: List[dict] = []
     models = ((f"baseline ({baseline})", base_model), ("yours", _load_model(model)))
     for name, fitted in models:
