@@ -41,17 +41,20 @@ def _text(cell) -> str:
 def test_a_refused_configure_leaves_no_session_until_restart(tmp_path, monkeypatch):
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
+    from ctr_lab.tools.magics import KERNEL_NAME
+
     try:
-        KernelSpecManager().get_kernel_spec("ctr-lab")
+        spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
     except NoSuchKernel:
-        pytest.fail("kernel 'ctr-lab' is not installed: run `ctr-lab kernel install --sys-prefix`")
+        pytest.fail(f"no {KERNEL_NAME!r} kernel: run `ctr-lab kernel install --sys-prefix`")
+    assert "ctr_lab.tools.magics" in spec.argv, "the local kernel, not sparkmagic's"
     monkeypatch.setenv("CTR_LAB_PROGRESS", "0")
     monkeypatch.setenv("CTR_LAB_SPARK_UI", "false")
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in CELLS]
     client = nbclient.NotebookClient(
         nb,
-        kernel_name="ctr-lab",
+        kernel_name=KERNEL_NAME,
         timeout=600,
         allow_errors=True,
         resources={"metadata": {"path": str(tmp_path)}},
