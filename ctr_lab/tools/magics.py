@@ -83,7 +83,6 @@ _LIVY_BLACKLIST = (
 )
 #: Integer fields of Livy's ``CreateInteractiveRequest``.
 _LIVY_INTS = ("driverCores", "executorCores", "numExecutors", "heartbeatTimeoutInSecond")
-#: sparkmagic's magics that take no cell body; a ``%name`` line form is promoted to ``%%name``.
 #: Said when a Spark cell runs after ``%%cleanup -f`` (or a stop) ended the session.
 SESSION_ENDED = (
     "The Spark session of this notebook was ended (%%cleanup -f); a new one starts now, "
@@ -93,6 +92,7 @@ RUN_FROM_THE_TOP = (
     "The Spark session was ended and restarted, so earlier cells' variables are gone: "
     "run the notebook from the top (Run > Run All Cells)"
 )
+#: sparkmagic's magics that take no cell body; a ``%name`` line form is promoted to ``%%name``.
 _NO_BODY = ("info", "logs", "cleanup", "delete", "help", "spark", "send_to_spark")
 DEFAULT_MAXROWS = 2500
 
