@@ -62,7 +62,7 @@ def executed(tmp_path_factory, monkeypatch_module):
 def monkeypatch_module(tmp_path_factory):
     """The kernel, installed by the command line into a folder first on Jupyter's path."""
     prefix = tmp_path_factory.mktemp("prefix")
-    command = [sys.executable, "-m", "ctr_lab", "kernel", "install", "--prefix", str(prefix)]
+    command = [sys.executable, "-m", "ctr_lab.tools", "kernel", "install", "--prefix", str(prefix)]
     subprocess.run(command, check=True, capture_output=True)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("JUPYTER_PATH", str(prefix / "share" / "jupyter"))
