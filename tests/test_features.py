@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import math
 from datetime import datetime, timezone
 
@@ -499,9 +498,3 @@ def test_hashed_vocabulary_errors_name_the_problem(spark):
         features.HashedFeatureVocabulary(inputCols=["pub_id"]).fit(df)
     with pytest.raises(CtrLabError, match="maxLevels"):
         features.HashedFeatureVocabulary(inputCols=["C1"], maxLevels=0).fit(df)
-
-
-def test_docstring_examples_run(spark):
-    result = doctest.testmod(features, extraglobs={"spark": spark}, verbose=False)
-    assert result.failed == 0
-    assert result.attempted > 10
