@@ -83,7 +83,15 @@ def lab_home(tmp_path_factory) -> Path:
     (REPO / "build").mkdir(exist_ok=True)
     (home / "work" / "build").symlink_to(REPO / "build", target_is_directory=True)
     subprocess.run(
-        [sys.executable, "-m", "ctr_lab.tools", "kernel", "install", "--prefix", str(home / "prefix")],
+        [
+            sys.executable,
+            "-m",
+            "ctr_lab.tools",
+            "kernel",
+            "install",
+            "--prefix",
+            str(home / "prefix"),
+        ],
         check=True,
         capture_output=True,
     )
