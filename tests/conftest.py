@@ -9,26 +9,41 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SPARK_MARK = "spark"
+#: Tests of a tool (ctr_lab.tools): tools run in the lab environment (PySpark 3.5) only.
+TOOLS_MARK = "tools"
 
 
 def pytest_addoption(parser):
     parser.addoption(
         "--spark-only",
         action="store_true",
-        help="run only the tests that run Spark (the `spark` fixture or the `spark` mark): "
-        "those whose outcome can depend on the Spark version (`make unit-spark4`)",
+        help="run only the tests of the core that run Spark (the `spark` fixture or the `spark` "
+        "mark, and not the `tools` mark): those whose outcome can depend on the Spark version "
+        "(`make unit-spark4`)",
+    )
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        f"{TOOLS_MARK}: tests a tool of ctr_lab.tools (the benchmark harness), which runs in the "
+        "lab environment only, so `make unit-spark4` leaves it out",
     )
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark every test that uses the session; with --spark-only, keep the marked tests alone."""
+    """Mark every test that uses the session; with --spark-only, keep the core's Spark tests."""
     for item in items:
         if "spark" in getattr(item, "fixturenames", ()):
             item.add_marker(SPARK_MARK)
     if not config.getoption("--spark-only"):
         return
-    kept = [item for item in items if item.get_closest_marker(SPARK_MARK)]
-    dropped = [item for item in items if not item.get_closest_marker(SPARK_MARK)]
+
+    def version_dependent(item) -> bool:
+        return bool(item.get_closest_marker(SPARK_MARK)) and not item.get_closest_marker(TOOLS_MARK)
+
+    kept = [item for item in items if version_dependent(item)]
+    dropped = [item for item in items if not version_dependent(item)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
     items[:] = kept

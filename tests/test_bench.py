@@ -21,6 +21,10 @@ from sklearn.metrics import log_loss, roc_auc_score
 from ctr_lab.errors import CtrLabError
 from ctr_lab.tools import bench
 
+#: The harness runs in the lab environment (PySpark 3.5) only; the pipelines it times are tested
+#: on both Spark lines in test_train.py.
+pytestmark = pytest.mark.tools
+
 ROWS = 5_000
 MODEL_PEERS = ["recommended", "course_ctr04", "course_baseline", "course_improved", "onehot"]
 PYTHON_PEERS = {"sklearn_lr": "sklearn", "sklearn_sgd": "sklearn", "vw": "vowpalwabbit"}
