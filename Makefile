@@ -54,7 +54,7 @@ lint: $(VENV)/.installed ## ruff, Python 3.9 compatibility (vermin) and mypy
 	@$(VENV)/bin/vermin --no-tips --violations --target=3.9- --eval-annotations --backport dataclasses ctr_lab
 	@$(VENV)/bin/mypy
 
-unit: $(VENV)/.installed ## The test suite on the lab environment (PySpark 3.5)
+unit: $(KERNELS) ## The test suite on the lab environment (PySpark 3.5)
 	@$(PY) -m pytest --ignore=tests/e2e
 
 unit-spark4: $(VENV4)/.installed ## The tests that run Spark, again on the newest PySpark 4.x
