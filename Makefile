@@ -45,7 +45,9 @@ lab: $(KERNELS) ## JupyterLab on 127.0.0.1 with the notebooks and the local kern
 	@JUPYTER_PREFER_ENV_PATH=1 $(VENV)/bin/jupyter lab --ip=127.0.0.1 $(ALLOW_ROOT) \
 	  --ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/00_setup.ipynb $(LAB_ARGS)
 
-test: lint unit unit-spark4 notebooks-check livy cluster browser ## Set up both environments and run the test suite
+# The notebooks' outputs on the local kernel are checked by `browser` (each saved file through
+# nbval's comparison); `notebooks-check` is the same check through nbval alone.
+test: lint unit unit-spark4 livy cluster browser ## Set up both environments and run the test suite
 	@echo "make test: all checks passed"
 
 lint: $(VENV)/.installed ## ruff, Python 3.9 compatibility (vermin) and mypy
@@ -60,7 +62,7 @@ unit: $(KERNELS) ## The test suite on the lab environment (PySpark 3.5)
 unit-spark4: $(VENV4)/.installed ## The tests that run Spark, again on the newest PySpark 4.x
 	@$(PY4) -m pytest --ignore=tests/e2e --spark-only
 
-notebooks-check: $(KERNELS) ## nbval: every notebook against its committed outputs (local kernel, one JVM)
+notebooks-check: $(KERNELS) ## nbval alone: every notebook against its committed outputs (local kernel, one JVM)
 	@CTR_LAB_PROGRESS=0 $(PY) -m pytest -p no:randomly -p tests.nbval_shared_jvm -p tests.nbval_progress \
 	  --nbval notebooks --nbval-kernel-name pysparkkernel --nbval-sanitize-with notebooks/nbval_sanitize.cfg \
 	  --nbval-kernel-startup-timeout 120 -o testpaths=notebooks
@@ -77,7 +79,7 @@ livy-contract: $(KERNELS) ## `make livy` without the notebooks: the server, the 
 cluster: $(VENV)/.installed ## A Spark standalone cluster (master + 2 workers) and the fault tests
 	@$(PY) -m pytest tests/e2e/cluster tests/e2e/test_remote_python.py
 
-browser: $(KERNELS) ## Headless Chromium runs every notebook in JupyterLab, saves it and checks the file
+browser: $(KERNELS) ## Headless Chromium runs every notebook in JupyterLab, saves it, checks it with nbval's comparison
 	@$(PY) -m pytest tests/e2e/browser
 
 samples: $(VENV)/.installed ## Regenerate data_samples/ (the test suite checks they reproduce)

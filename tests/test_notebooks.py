@@ -139,3 +139,42 @@ def test_no_unbounded_collect_or_to_pandas(path):
         for line in src.splitlines():
             if ".toPandas()" in line:
                 assert re.search(r"click_rate_by|\.limit\(|agg\(", line), line
+
+
+def test_the_saved_file_comparison_is_nbvals(tmp_path):
+    """tests/nbval_compare.py (the browser suite's output check) fails where nbval would."""
+    import nbformat
+
+    from ctr_lab.tools.magics import PROGRESS_MIME
+    from tests.nbval_compare import differences
+
+    committed = REPO / "notebooks" / "03_model_building.ipynb"
+    sanitize = REPO / "notebooks" / "nbval_sanitize.cfg"
+    nb = nbformat.read(committed, as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    texts = [
+        (i, o)
+        for i, c in enumerate(cells)
+        for o in c.outputs
+        if o.output_type == "stream" and re.search(r"0\.\d{3}", o.text)
+    ]
+    assert texts, "no printed metric in 03 to alter"
+    number, output = texts[0]
+    # What legitimately differs: a progress display, seconds, a stream split in two.
+    cut = re.search(r"0\.\d{3}", output.text).start()
+    output.text, tail = output.text[:cut], output.text[cut:]
+    cells[number].outputs.append(nbformat.v4.new_output("stream", name=output.name, text=tail))
+    cells[0].outputs.append(
+        nbformat.v4.new_output("display_data", data={PROGRESS_MIME: {}, "text/plain": "Spark"})
+    )
+    same = tmp_path / "same.ipynb"
+    nbformat.write(nb, same)
+    assert differences(same, committed, sanitize) == []
+    # What must not: one printed metric, one digit off.
+    cells[number].outputs[-1].text = re.sub(
+        r"0\.(\d)", lambda m: f"0.{(int(m.group(1)) + 1) % 10}", tail, count=1
+    )
+    changed = tmp_path / "changed.ipynb"
+    nbformat.write(nb, changed)
+    found = differences(changed, committed, sanitize)
+    assert len(found) == 1 and f"cell {number}: outputs differ" in found[0], found

@@ -78,8 +78,9 @@ def lab_home(tmp_path_factory) -> Path:
         home / "work" / "notebooks",
         ignore=shutil.ignore_patterns(".ipynb_checkpoints"),
     )
-    # The notebooks keep models and validated data in ../build: the checkout's, so the models
-    # `make notebooks-check` saved are reloaded here, as on a student's second run.
+    # The notebooks keep models and validated data in ../build: the checkout's, so models an
+    # earlier run saved are reloaded here, as on a student's second run (on a clean clone this
+    # run trains them; the outputs compared are the same either way).
     (REPO / "build").mkdir(exist_ok=True)
     (home / "work" / "build").symlink_to(REPO / "build", target_is_directory=True)
     subprocess.run(

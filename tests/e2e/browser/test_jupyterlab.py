@@ -1,6 +1,9 @@
 """A student's JupyterLab, in a real (headless) browser: each notebook opens with the local
 kernel, Run All ends without an error, every ``%matplot`` figure is an image on the page, and
-the notebook saved from the page is one the repository and EMR accept.
+the notebook saved from the page is one the repository and EMR accept, with the outputs nbval
+expects: the saved file passes nbval's comparison with the committed one
+(:mod:`tests.nbval_compare`), which is how ``make test`` checks the notebooks' outputs on the
+local kernel (``make notebooks-check`` runs the same comparison through nbval itself).
 
 ``CTR_LAB_BROWSER_ONLY=TEXT`` runs only the notebooks whose path contains TEXT.
 """
@@ -16,6 +19,7 @@ from cdp import OUT, REPO, BrowserError
 
 from ctr_lab.tools.casestudy import ordered_notebooks
 from ctr_lab.tools.magics import DISPLAY_NAME, KERNEL_NAME
+from tests.nbval_compare import differences
 
 ROOT = REPO / "notebooks"
 NOTEBOOKS = [
@@ -94,8 +98,10 @@ def test_run_all_in_jupyterlab_then_save(notebook, lab_page, lab_server):
         with contextlib.suppress(BrowserError):  # a failure above may have closed it
             lab_page.evaluate(CLOSE)
         lab_server.driver.stop_leftover_session()
-    saved = json.loads((lab_server.root / "notebooks" / notebook).read_text())
-    _check_saved(saved, notebook)
+    saved = lab_server.root / "notebooks" / notebook
+    _check_saved(json.loads(saved.read_text()), notebook)
+    differ = differences(saved, ROOT / notebook, ROOT / "nbval_sanitize.cfg")
+    assert not differ, "\n".join(differ)
 
 
 def _run_and_check(page, notebook: str) -> None:
