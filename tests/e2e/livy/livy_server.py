@@ -36,6 +36,8 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import psutil
 
+from ctr_lab.session import java_options
+
 HOST = "127.0.0.1"
 REPL_SCRIPT = Path(__file__).with_name("livy_repl.py")
 #: Every REPL, and so every JVM and Python worker under it, carries this variable: its value is
@@ -285,6 +287,13 @@ class Session:
     def _spawn(self) -> None:
         settings = self.dir / "settings.json"
         conf = dict(self.spark_conf)
+        # As a cluster's spark-defaults.conf may: `spark.driver.defaultJavaOptions` is the
+        # administrators' option, prepended to the user's extraJavaOptions (Spark's
+        # `config/package.scala`, DRIVER_DEFAULT_JAVA_OPTIONS). Here it maps the lab's class-data
+        # archive (ctr_lab.session.java_options), which only shortens the driver's start.
+        defaults = java_options()
+        if defaults:
+            conf["spark.driver.defaultJavaOptions"] = defaults
         # What spark-submit does on the cluster: fetch every listed file; a missing one fails
         # the application (YARN reports FAILED, so Livy shows the session ``dead``).
         local: Dict[str, List[str]] = {}
