@@ -47,7 +47,12 @@ lab: $(KERNELS) ## JupyterLab on 127.0.0.1 with the notebooks and the local kern
 
 # The notebooks' outputs on the local kernel are checked by `browser` (each saved file through
 # nbval's comparison); `notebooks-check` is the same check through nbval alone.
-test: lint unit unit-spark4 livy cluster browser ## Set up both environments and run the test suite
+# The two unit passes run side by side: their small Spark jobs keep about one core busy each
+# (driver-side planning and Py4J round trips); the suites that run notebooks or a cluster use
+# both cores and run one after another. Both environments are set up first, one at a time.
+test: lint $(KERNELS) $(VENV4)/.installed ## Set up both environments and run the test suite
+	@$(MAKE) --no-print-directory -j2 --output-sync=line unit unit-spark4
+	@$(MAKE) --no-print-directory livy cluster browser
 	@echo "make test: all checks passed"
 
 lint: $(VENV)/.installed ## ruff, Python 3.9 compatibility (vermin) and mypy
