@@ -6,8 +6,44 @@ EMR; Hadoop's ``FileSystem`` is what Spark itself writes them with, so the same 
 
 from __future__ import annotations
 
+import re
 import time
 from typing import List, Optional, Tuple
+
+from ctr_lab.errors import CtrLabError
+
+#: A URI's scheme (``s3://``, ``hdfs://``, ``file:``): a path with one says where it lives.
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def refuse_cluster_scratch(path: str, default_fs: str, what: str = "model_dir") -> None:
+    """Refuse a path without a scheme where the default file system is a cluster's HDFS.
+
+    On EMR the default file system is the cluster's HDFS: ``../build/models`` becomes
+    ``hdfs:///user/livy/../build/models``, which is deleted with the cluster, so a model
+    trained there is lost with it. An explicit ``hdfs://`` URI is a choice and stays allowed.
+
+    Examples
+    --------
+    >>> refuse_cluster_scratch("../build/models", "file:///")
+    >>> refuse_cluster_scratch("s3://my-bucket/ctr-lab/models", "hdfs://ip-10-0-0-1:8020")
+    >>> refuse_cluster_scratch("../build/models", "hdfs://ip-10-0-0-1:8020")
+    Traceback (most recent call last):
+    ...
+    ctr_lab.errors.CtrLabError: model_dir '../build/models' has no scheme, so it would be saved ...
+    """
+    if _SCHEME.match(path) or not default_fs.startswith("hdfs:"):
+        return
+    raise CtrLabError(
+        f"{what} {path!r} has no scheme, so it would be saved in this cluster's HDFS "
+        f"({default_fs}), which is deleted with the cluster. Fix: use an s3:// location "
+        "(the parameters cell's MODEL_DIR on EMR), or write hdfs://... on purpose"
+    )
+
+
+def default_fs(spark) -> str:
+    """The session's default file system (Hadoop's ``fs.defaultFS``), ``file:///`` locally."""
+    return str(spark._jsc.hadoopConfiguration().get("fs.defaultFS") or "file:///")
 
 
 class HadoopFs:

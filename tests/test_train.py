@@ -302,6 +302,20 @@ def test_fit_or_load_reloads_refits_on_change_and_ignores_half_saved_models(
     assert info6["loaded"] is True and len(fits) == 4
 
 
+def test_fit_or_load_refuses_a_folder_the_cluster_would_take_with_it(spark, small_df):
+    """On EMR the default file system is HDFS: a folder without a scheme goes with the cluster."""
+    conf = spark._jsc.hadoopConfiguration()
+    before = conf.get("fs.defaultFS")
+    conf.set("fs.defaultFS", "hdfs://namenode.invalid:8020")
+    try:
+        with pytest.raises(
+            CtrLabError, match=r"'\.\./build/models' has no scheme.*Fix: use an s3://"
+        ):
+            train.fit_or_load("course_baseline", small_df, "../build/models")
+    finally:
+        conf.set("fs.defaultFS", before)
+
+
 def test_fit_or_load_restores_a_model_a_killed_save_left_aside_and_sweeps_the_rest(
     spark, small_df, tmp_path, pipeline_fits
 ):

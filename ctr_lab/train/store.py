@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 
 from ctr_lab.errors import CtrLabError
 from ctr_lab.fs import HadoopFs as _Fs
+from ctr_lab.fs import default_fs, refuse_cluster_scratch
 from ctr_lab.train.pipelines import build_pipeline, fit_featurized
 
 #: Name of the file that marks a saved model folder complete; it holds the fingerprint.
@@ -169,7 +170,9 @@ def fit_or_load(
     train_df
         The training rows.
     model_dir
-        Where the model lives: a local path or an ``s3://`` URI.
+        Where the model lives: a local path or an ``s3://`` URI. A path without a scheme is
+        refused where the default file system is HDFS (an EMR cluster): it would be lost with
+        the cluster (:func:`ctr_lab.fs.refuse_cluster_scratch`).
 
     Returns
     -------
@@ -197,6 +200,7 @@ def fit_or_load(
     """
     t0 = time.perf_counter()
     spark = train_df.sparkSession
+    refuse_cluster_scratch(model_dir, default_fs(spark))
     if isinstance(pipeline_or_name, str):
         pipeline = build_pipeline(pipeline_or_name, **settings)
     else:
