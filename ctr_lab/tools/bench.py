@@ -104,6 +104,7 @@ RESULT_FIELDS = (
     "auc",
     "settings",
     "predictions",
+    "profile",
 )
 MEMORY_METHOD = (
     "peak resident set size (RSS) of the peer's process and all its children (the Spark "
@@ -215,18 +216,83 @@ def add_scores(result: Dict[str, Any], bayes_log_loss: Optional[float]) -> Dict[
 
 
 class _Timer:
-    """Wall seconds per named stage."""
+    """Wall seconds per named stage; with ``profile``, each stage's Spark jobs in its job group.
 
-    def __init__(self) -> None:
+    A job group set as a stage begins goes into the ``Properties`` of every Spark job and stage
+    it submits, so :mod:`ctr_lab.tools.bench_profile` can add the event log's task metrics up
+    per stage of the pipeline. ``parts`` holds the wall seconds of each job group.
+    """
+
+    def __init__(self, profile: bool = False) -> None:
         self.stages: Dict[str, Optional[float]] = {s: None for s in STAGES}
+        self.profile = profile
+        self.parts: Dict[str, float] = {}
+        self._group: Optional[str] = None
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
         t0 = time.perf_counter()
         try:
-            yield
+            with self.group(stage):
+                yield
         finally:
             self.stages[stage] = (self.stages.get(stage) or 0.0) + time.perf_counter() - t0
+
+    @contextmanager
+    def group(self, name: str, within: Optional[str] = None) -> Iterator[None]:
+        """Run the block's Spark jobs in job group ``name`` (when profiling).
+
+        With ``within``, only while the current group is ``within`` (a feature stage's
+        transform called again at scoring time stays in the ``score`` group).
+        """
+        if not self.profile or (within is not None and self._group != within):
+            yield
+            return
+        previous, t0 = self._group, time.perf_counter()
+        self._set_group(name)
+        try:
+            yield
+        finally:
+            self.parts[name] = self.parts.get(name, 0.0) + time.perf_counter() - t0
+            self._set_group(previous)
+
+    def _set_group(self, name: Optional[str]) -> None:
+        self._group = name
+        from pyspark import SparkContext
+
+        sc = SparkContext._active_spark_context
+        if sc is not None:  # no session yet (the start stage), or a peer without Spark
+            sc.setLocalProperty("spark.jobGroup.id", name)  # type: ignore[arg-type]
+            sc.setLocalProperty("spark.job.description", name)  # type: ignore[arg-type]
+
+    def profiled(self, stages: Sequence[Any]) -> List[Any]:
+        """``stages`` whose fit (estimators) or transform runs in a job group of its own.
+
+        Each stage is copied into a subclass of its own class (same params, same name) whose
+        ``_fit``/``_transform`` runs in group ``featurize/<i> <class>`` while featurizing, or
+        ``fit`` for the LogisticRegression. Spark plans lazily: a group gets the jobs its
+        stage starts, which compute every stage before it that is not cached yet.
+        """
+        if not self.profile:
+            return list(stages)
+        from pyspark.ml import Estimator
+        from pyspark.ml.classification import LogisticRegression
+
+        timer, out = self, []
+        for i, stage in enumerate(stages, 1):
+            base = type(stage)
+            is_lr = isinstance(stage, LogisticRegression)
+            name = "fit" if is_lr else f"featurize/{i} {base.__name__}"
+            method = "_fit" if isinstance(stage, Estimator) else "_transform"
+
+            def run(self, dataset, _base=base, _method=method, _name=name):
+                with timer.group(_name, within="featurize"):
+                    return getattr(_base, _method)(self, dataset)
+
+            copy = stage.copy()
+            copy.__class__ = type(base.__name__, (base,), {method: run})
+            out.append(copy)
+        return out
 
 
 def machine() -> Dict[str, Any]:
@@ -346,16 +412,31 @@ def _need(module: str, package: str):
         raise _Unavailable(f"{package} not installed (pip install {package})") from None
 
 
-def _spark():
+def _spark(event_log_dir: Optional[str] = None):
+    """The session (started if none is active); with ``event_log_dir``, one that logs events."""
     from ctr_lab.session import get_spark
 
-    return get_spark(
-        "ctr-lab-bench",
-        {
-            "spark.sql.execution.arrow.pyspark.enabled": "true",
-            "spark.ui.showConsoleProgress": "false",
-        },
-    )
+    config = {
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.ui.showConsoleProgress": "false",
+    }
+    if event_log_dir:
+        config.update(_event_log_settings(event_log_dir))
+    return get_spark("ctr-lab-bench", config)
+
+
+def _event_log_settings(event_log_dir: str) -> Dict[str, str]:
+    """Spark settings that write this application's event log into a new, empty folder."""
+    import shutil
+
+    shutil.rmtree(event_log_dir, ignore_errors=True)  # one log per folder: this run's
+    os.makedirs(event_log_dir)
+    return {
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": "file://" + os.path.abspath(event_log_dir),
+        # Uncompressed, so that the log reads without a codec (Spark 4 compresses by default).
+        "spark.eventLog.compress": "false",
+    }
 
 
 def _stop_spark() -> None:
@@ -417,7 +498,7 @@ def _fit_and_score(
     from pyspark.ml import Pipeline, PipelineModel
 
     with timer("featurize"):
-        feature_model = Pipeline(stages=before).fit(train_df)
+        feature_model = Pipeline(stages=timer.profiled(before)).fit(train_df)
         cols = ["features", "label"] + ([lr.getWeightCol()] if lr.isSet(lr.weightCol) else [])
         features_df = feature_model.transform(train_df).select(*cols)
         if cache:
@@ -468,7 +549,8 @@ def _fit_featurized_and_score(stages: List[Any], train_df, test_df, timer: _Time
     from ctr_lab.train import fit_featurized, lr_model_of
 
     timings: Dict[str, float] = {}
-    model = fit_featurized(Pipeline(stages=stages), train_df, timings=timings)
+    with timer.group("featurize"):  # its LR fit runs in group ``fit`` (Timer.profiled)
+        model = fit_featurized(Pipeline(stages=timer.profiled(stages)), train_df, timings=timings)
     timer.stages.update(timings)
     lr_model = lr_model_of(model)
     iterations = lr_model.summary.totalIterations if lr_model.hasSummary else None
@@ -790,18 +872,21 @@ def run_peer(peer: str, spec: Dict[str, Any]) -> Dict[str, Any]:
     metrics by :func:`add_scores` from the ``predictions`` file this writes.
     """
     result = _empty_result(peer, spec)
-    timer = _Timer()
+    event_log_dir = spec.get("event_log_dir") if peer in (*_SPARK_PEERS, "scan") else None
+    timer = _Timer(profile=bool(event_log_dir))
     func = _peer_function(peer)
     try:
         if peer in _SPARK_PEERS or peer == "scan":
             with timer("start"):
-                spark = _spark()
+                spark = _spark(event_log_dir)
             result["spark"] = spark.version
         out = func(spec, timer)
     except _Unavailable as exc:
         result.update(status="unavailable", note=str(exc))
         return result
     result["stages"] = timer.stages
+    if event_log_dir:  # the event log is read once this process has stopped Spark
+        result["profile"] = {"event_log_dir": event_log_dir, "wall": timer.parts}
     result["status"] = "ok"
     result["settings"] = out.get("settings")
     result["iterations"] = out.get("iterations")
@@ -904,7 +989,42 @@ class _MemorySampler:
         return sum(self._cpu.values()) if self.available and self._cpu else None
 
 
+def _profile_rows(child: Dict[str, Any], stages: Dict[str, Any]) -> Dict[str, Any]:
+    """A peer's profile: its event log's totals per stage of the pipeline, with wall seconds.
+
+    ``featurize/<i> <stage>`` rows are the feature stages' fit/transform calls (see
+    ``_Timer.profiled``); ``featurize`` is then what featurizing ran outside them (e.g.
+    caching the features); jobs outside every group come last.
+    """
+    from ctr_lab.tools import bench_profile
+
+    groups = bench_profile.profile(child["event_log_dir"])
+    wall = child.get("wall") or {}
+    rows: List[Dict[str, Any]] = []
+
+    def add(stage: str, seconds: Optional[float]) -> None:
+        totals = groups.pop(stage, {m: 0 for m in bench_profile.METRICS})
+        rows.append({"stage": stage, "wall_seconds": seconds, **totals})
+
+    for stage in STAGES:
+        parts = [g for g in wall if g.startswith(stage + "/")]
+        for part in parts:
+            add(part, wall[part])
+        seconds = stages.get(stage)
+        if seconds is not None and parts:
+            seconds = max(seconds - sum(wall[p] for p in parts), 0.0)
+        add(stage, seconds)
+    for group in list(groups):
+        add(group, wall.get(group))
+    return {"event_log_dir": child["event_log_dir"], "stages": rows}
+
+
 def _run_peer_process(peer: str, spec: Dict[str, Any], timeout: float) -> Dict[str, Any]:
+    if spec.get("profile_dir"):
+        spec = {
+            **spec,
+            "event_log_dir": os.path.join(spec["profile_dir"], f"{peer}_{spec['rows']}"),
+        }
     env = dict(os.environ)
     env.setdefault("CTR_LAB_SPARK_UI", "false")
     env.setdefault("PYTHONUNBUFFERED", "1")
@@ -944,6 +1064,8 @@ def _run_peer_process(peer: str, spec: Dict[str, Any], timeout: float) -> Dict[s
         result["rows_per_second"] = spec["rows"] / wall if wall > 0 else None
         result["peak_rss_mib"] = peak
         result["cpu_seconds"] = sampler.cpu_seconds
+        if result.get("profile"):
+            result["profile"] = _profile_rows(result["profile"], result["stages"])
     return result
 
 
@@ -956,8 +1078,13 @@ def run_bench(
     timeout: float = 3600.0,
     log: Callable[[str], None] = print,
     checkpoint: Optional[Callable[[Dict[str, Any]], None]] = None,
+    profile: bool = False,
 ) -> Dict[str, Any]:
     """Run every peer on every size, each in its own process; return the whole report.
+
+    With ``profile``, each Spark peer (and the scoring session, as stage ``evaluate``) writes
+    its Spark event log under ``out_dir/profile`` and its result gets a ``profile``: one row
+    per stage of its pipeline (see :mod:`ctr_lab.tools.bench_profile`).
 
     Returns
     -------
@@ -972,6 +1099,9 @@ def run_bench(
     data_dir = os.path.join(out_dir, "data")
     work_dir = os.path.abspath(os.path.join(out_dir, "work"))
     os.makedirs(work_dir, exist_ok=True)
+    profile_dir = os.path.abspath(os.path.join(out_dir, "profile"))
+    scoring = _Timer(profile=profile)  # job groups of the scoring session: "evaluate" rows
+    scoring_log: Optional[str] = None
     report: Dict[str, Any] = {
         "machine": machine(),
         "memory_method": MEMORY_METHOD,
@@ -992,6 +1122,8 @@ def run_bench(
             f"{data['test_from_hour']})"
         )
         spec = {**data, "work_dir": work_dir, "settings": dict(settings or {})}
+        if profile:
+            spec["profile_dir"] = profile_dir
         results = []
         for peer in peers:
             log(f"  {peer} ...")
@@ -1003,6 +1135,9 @@ def run_bench(
                 checkpoint(report)
         # Scored after every peer of this size has run and exited, so no peer shares the
         # machine with the scoring session.
+        if profile and scoring_log is None:
+            scoring_log = os.path.join(profile_dir, "evaluate")
+            _spark(scoring_log)
         bayes = _empty_result("bayes", data)
         bayes.update(
             status="ok",
@@ -1016,16 +1151,35 @@ def run_bench(
         data["bayes_log_loss"], data["bayes_auc"] = bayes["log_loss"], bayes["auc"]
         log(f"  scores (ctr_lab.evaluate); Bayes-optimal test log loss {bayes['log_loss']:.4f}")
         for result in results:
-            add_scores(result, bayes["log_loss"])
+            with scoring.group(f"evaluate {result['peer']} {rows}"):
+                add_scores(result, bayes["log_loss"])
             if result.get("log_loss") is not None:
                 log(f"    {result['peer']}: " + _one_line(result))
         report["results"].append(bayes)
         if checkpoint is not None:
             checkpoint(report)
     _stop_spark()
+    if scoring_log is not None:
+        _add_evaluate_rows(report["results"], scoring_log, scoring.parts)
     report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     report["load_average_after"] = _load_average()
     return report
+
+
+def _add_evaluate_rows(results: List[Dict[str, Any]], log_dir: str, wall: Dict[str, float]) -> None:
+    """Add each profiled peer's scoring (the parent's job group ``evaluate PEER ROWS``)."""
+    from ctr_lab.tools import bench_profile
+
+    if not os.path.isdir(log_dir) or not os.listdir(log_dir):
+        return  # the scoring session was already running, without an event log
+    groups = bench_profile.profile(log_dir)
+    for result in results:
+        rows = (result.get("profile") or {}).get("stages")
+        if rows is None:
+            continue
+        name = f"evaluate {result['peer']} {result['rows']}"
+        totals = groups.get(name, {m: 0 for m in bench_profile.METRICS})
+        rows.append({"stage": "evaluate", "wall_seconds": wall.get(name), **totals})
 
 
 def _one_line(r: Dict[str, Any]) -> str:
@@ -1121,6 +1275,16 @@ def markdown_report(report: Dict[str, Any]) -> str:
                 + " |"
             )
         lines.append("")
+    for r in report["results"]:
+        if (r.get("profile") or {}).get("stages"):
+            from ctr_lab.tools.bench_profile import markdown_table
+
+            lines.append(
+                f"**Profile: {r['peer']}, {r['rows']:,} rows** (Spark event log "
+                f"`{r['profile']['event_log_dir']}`; records in count cached column batches "
+                "as one record each)"
+            )
+            lines.extend(["", *markdown_table(r["profile"]["stages"]), ""])
     sizes = [d["rows"] for d in report["data"]]
     if len(sizes) > 1:
         lines.append("**Scaling**: total seconds (µs per row)")
@@ -1196,7 +1360,14 @@ def _bench(args: argparse.Namespace) -> int:
             json.dump(report, fh, indent=2, default=float)
 
     report = run_bench(
-        rows_list, peers, out_dir, args.seed, settings, args.timeout, checkpoint=write_json
+        rows_list,
+        peers,
+        out_dir,
+        args.seed,
+        settings,
+        args.timeout,
+        checkpoint=write_json,
+        profile=args.profile,
     )
     write_json(report)
     table = markdown_report(report)
@@ -1244,6 +1415,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     bench.add_argument(
         "--timeout", type=float, default=3600.0, help="seconds before a peer is stopped"
+    )
+    bench.add_argument(
+        "--profile",
+        action="store_true",
+        help="record each Spark peer's event log (OUT/profile) and report, per stage of its "
+        "pipeline: wall seconds, Spark jobs, stages and tasks, records and bytes in and out, "
+        "shuffle, spill and GC",
     )
     bench.set_defaults(func=_bench)
 
