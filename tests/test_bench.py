@@ -150,7 +150,7 @@ def _shim_hiding(folder: Path, module: str) -> Path:
 
 
 @pytest.mark.spark
-def test_cli_writes_json_table_and_plot_and_names_a_missing_peer(tmp_path):
+def test_cli_writes_json_table_plot_and_profile_and_names_a_missing_peer(tmp_path):
     shim = _shim_hiding(tmp_path / "shim", "vowpalwabbit")
     out = tmp_path / "out"
     json_path = tmp_path / "results.json"
@@ -163,7 +163,7 @@ def test_cli_writes_json_table_and_plot_and_names_a_missing_peer(tmp_path):
     )
     done = subprocess.run(
         [sys.executable, "-m", "ctr_lab.tools", "bench", "--rows", "2k,3k", "--peers",
-         "scan,sklearn_sgd,vw", "--out", str(out), "--json", str(json_path)],
+         "scan,sklearn_sgd,vw", "--out", str(out), "--json", str(json_path), "--profile"],
         capture_output=True, text=True, timeout=900, env=env,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
@@ -188,7 +188,20 @@ def test_cli_writes_json_table_and_plot_and_names_a_missing_peer(tmp_path):
         data = next(d for d in report["data"] if d["rows"] == n)
         assert by_peer[("bayes", n)]["log_loss"] == data["bayes_log_loss"]
         assert by_peer[("sklearn_sgd", n)]["test_rows"] == data["test_rows"]
+    # --profile: the Spark peer's event log, added up per stage of its run.
+    scan = by_peer[("scan", 2_000)]
+    rows = {row["stage"]: row for row in scan["profile"]["stages"]}
+    assert list(rows) == [*bench.STAGES, "evaluate"]
+    with open(report["data"][0]["data"], newline="") as fh:
+        assert rows["load"]["input_records"] == sum(1 for _ in csv.DictReader(fh)) == 2_000
+    assert rows["load"]["jobs"] >= 1 and rows["load"]["tasks"] >= 1
+    assert rows["load"]["wall_seconds"] == scan["stages"]["load"]
+    for stage in ("start", "featurize", "fit", "score"):
+        assert rows[stage]["jobs"] == rows[stage]["tasks"] == 0, stage
+    assert rows["evaluate"]["jobs"] == 0  # the scan peer has no predictions to evaluate
     table = (out / "bench.md").read_text()
+    assert "**Profile: scan, 2,000 rows**" in table
+    assert "| load | " in done.stdout
     assert "| vw | unavailable: vowpalwabbit not installed (pip install vowpalwabbit)" in table
     assert "| sklearn_sgd | " in table and "floor: Bayes-optimal" in table
     assert "**Scaling**" in table

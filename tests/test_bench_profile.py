@@ -160,35 +160,3 @@ def test_profiled_stages_run_their_jobs_in_their_own_groups_and_score_the_same(s
     assert tracker.getJobIdsForGroup("score")
     assert not tracker.getJobIdsForGroup(names[2])  # a lazy transform starts no job
     assert spark.sparkContext.getLocalProperty("spark.jobGroup.id") is None
-
-
-@pytest.mark.spark
-def test_cli_profile_reports_each_stage_with_the_rows_it_read(tmp_path):
-    out = tmp_path / "out"
-    env = dict(
-        os.environ,
-        CTR_LAB_MASTER="local[2]",
-        CTR_LAB_DRIVER_MEMORY="1g",
-        CTR_LAB_SHUFFLE_PARTITIONS="4",
-    )
-    done = subprocess.run(
-        [sys.executable, "-m", "ctr_lab.tools", "bench", "--rows", "2k", "--peers", "scan",
-         "--profile", "--out", str(out)],
-        capture_output=True, text=True, timeout=900, env=env,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads((out / "bench.json").read_text())
-    scan = next(r for r in report["results"] if r["peer"] == "scan")
-    rows = {row["stage"]: row for row in scan["profile"]["stages"]}
-    assert list(rows) == [*bench.STAGES, "evaluate"]
-    with open(report["data"][0]["data"], newline="") as fh:
-        assert rows["load"]["input_records"] == sum(1 for _ in csv.DictReader(fh)) == 2_000
-    assert rows["load"]["jobs"] >= 1 and rows["load"]["tasks"] >= 1
-    assert rows["load"]["wall_seconds"] == scan["stages"]["load"]
-    for stage in ("start", "featurize", "fit", "score"):
-        assert rows[stage]["jobs"] == rows[stage]["tasks"] == 0, stage
-    # The scan peer has no predictions: its evaluation runs nothing.
-    assert rows["evaluate"]["jobs"] == 0
-    table = (out / "bench.md").read_text()
-    assert "**Profile: scan, 2,000 rows**" in table
-    assert "| load | " in done.stdout
