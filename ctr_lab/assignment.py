@@ -78,26 +78,25 @@ def fit_baseline(
 
 def score_models(test_df: Any, models: Sequence[Tuple[str, Any]]) -> Any:
     """One row per ``(name, model)`` scored on ``test_df``: ``model``, ``test_rows``, ``log_loss``
-    and ``auc`` (:func:`ctr_lab.evaluate.log_loss_of`, :func:`ctr_lab.evaluate.roc_auc`).
+    and ``auc``, from one Spark job per model (:func:`ctr_lab.evaluate.metrics`).
 
     A model is a fitted ``PipelineModel`` or a float: a constant click probability for every row.
     """
     import pandas as pd
 
-    from ctr_lab.evaluate import log_loss_of, roc_auc
+    from ctr_lab.evaluate import metrics
 
     rows: List[dict] = []
     for name, fitted in models:
-        scored = _scored(fitted, test_df).cache()
+        found = metrics(_scored(fitted, test_df), prob_col="p_hat")
         rows.append(
             {
                 "model": name,
-                "test_rows": scored.count(),
-                "log_loss": log_loss_of(scored, "label", "p_hat"),
-                "auc": roc_auc(scored, "label", "p_hat"),
+                "test_rows": found["rows"],
+                "log_loss": found["log_loss"],
+                "auc": found["roc_auc"],
             }
         )
-        scored.unpersist()
     return pd.DataFrame(rows)
 
 

@@ -263,8 +263,13 @@ def test_route_d_replacing_log_loss_in_the_session_does_not_reach_the_grader(
     spark, honest, files, monkeypatch, tmp_path
 ):
 
+    # The route: replace the measures in the session (log_loss_of, and metrics, which the
+    # session's grading cell, cl.assignment.grade, scores with): it works there.
+    real_metrics = cl.evaluate.metrics
     monkeypatch.setattr(cl.evaluate, "log_loss_of", lambda *args, **kwargs: 0.0)
-    # The session's grading cell (cl.assignment.grade) scores with it: the route works there.
+    monkeypatch.setattr(
+        cl.evaluate, "metrics", lambda *a, **k: {**real_metrics(*a, **k), "log_loss": 0.0}
+    )
     test_df = cl.load(str(files.test), spark).df
     model = cl.assignment.load_model(str(honest.dir))
     fooled = cl.assignment.score_models(test_df, [("yours", model)])
