@@ -34,6 +34,7 @@ _SUBMODULES = (
     "evaluate",
     "features",
     "fs",
+    "grading",
     "plots",
     "samples",
     "schema",

@@ -26,18 +26,27 @@ baseline (course_baseline)       1050                     0.0
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ctr_lab.errors import CtrLabError
 
 
 def _scored(model: Any, test_df: Any) -> Any:
+    """``label`` and ``p_hat`` of the test rows: from a fitted model, or a constant click rate."""
+    from pyspark.sql import functions as F
+
+    if isinstance(model, float):
+        return test_df.select("label", F.lit(model).alias("p_hat"))
     from ctr_lab.train import click_probability
 
     return click_probability(model.transform(test_df)).select("label", "p_hat")
 
 
-def _load_model(model: Any) -> Any:
+def load_model(model: Any) -> Any:
+    """``model`` itself, or the ``PipelineModel`` saved in the folder ``model`` names.
+
+    A folder that holds no saved model is refused with one line naming it and the fix.
+    """
     if not isinstance(model, str):
         return model
     from pyspark.ml import PipelineModel
@@ -52,6 +61,59 @@ def _load_model(model: Any) -> Any:
         ) from None
 
 
+def fit_baseline(
+    train_df: Any,
+    baseline: str = "course_baseline",
+    baseline_dir: Optional[str] = None,
+    baseline_settings: Optional[Dict[str, Any]] = None,
+) -> Any:
+    """The baseline pipeline fitted on ``train_df``; saved in (reloaded from) ``baseline_dir``."""
+    from ctr_lab.train import build_pipeline, fit_featurized, fit_or_load
+
+    settings = dict(baseline_settings or {})
+    if baseline_dir is None:
+        return fit_featurized(build_pipeline(baseline, **settings), train_df)
+    return fit_or_load(baseline, train_df, baseline_dir, **settings)[0]
+
+
+def score_models(test_df: Any, models: Sequence[Tuple[str, Any]]) -> Any:
+    """One row per ``(name, model)`` scored on ``test_df``: ``model``, ``test_rows``, ``log_loss``
+    and ``auc``, from one Spark job per model (:func:`ctr_lab.evaluate.metrics`).
+
+    A model is a fitted ``PipelineModel`` or a float: a constant click probability for every row.
+    """
+    import pandas as pd
+
+    from ctr_lab.evaluate import metrics
+
+    rows: List[dict] = []
+    for name, fitted in models:
+        found = metrics(_scored(fitted, test_df), prob_col="p_hat")
+        rows.append(
+            {
+                "model": name,
+                "test_rows": found["rows"],
+                "log_loss": found["log_loss"],
+                "auc": found["roc_auc"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def with_change(table: Any, column: str, reference: int) -> Any:
+    """``table`` with ``column``: each log loss's change against row ``reference``'s, in percent.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = with_change(pd.DataFrame({"log_loss": [0.5, 0.4]}), "vs_first_%", reference=0)
+    >>> t["vs_first_%"].round(6).tolist()
+    [0.0, -20.0]
+    """
+    base = table["log_loss"].iloc[reference]
+    return table.assign(**{column: 100.0 * (table["log_loss"] - base) / base})
+
+
 def grade(
     model: Any,
     df: Any,
@@ -61,6 +123,10 @@ def grade(
     baseline_settings: Optional[Dict[str, Any]] = None,
 ):
     """Score ``model`` and the baseline on the last ``test_days`` days of ``df``.
+
+    This runs in the caller's session and trusts it (its ``df``, its ``ctr_lab``): a check for
+    the student. The grade of record is ``ctr-lab grade`` (:mod:`ctr_lab.grading`), which runs in
+    its own process on a test file the student's data does not hold.
 
     Parameters
     ----------
@@ -83,31 +149,10 @@ def grade(
         One row per model: ``model``, ``test_rows``, ``log_loss``, ``auc`` and the change in log
         loss against the baseline in percent (negative is better), rounded to 4 places.
     """
-    import pandas as pd
-
-    from ctr_lab.evaluate import log_loss_of, roc_auc
-    from ctr_lab.train import build_pipeline, fit_featurized, fit_or_load, time_split
+    from ctr_lab.train import time_split
 
     train_df, test_df = time_split(df, test_days=test_days)
-    settings = dict(baseline_settings or {})
-    if baseline_dir is None:
-        base_model = fit_featurized(build_pipeline(baseline, **settings), train_df)
-    else:
-        base_model, _ = fit_or_load(baseline, train_df, baseline_dir, **settings)
-    rows: List[dict] = []
-    models = ((f"baseline ({baseline})", base_model), ("yours", _load_model(model)))
-    for name, fitted in models:
-        scored = _scored(fitted, test_df).cache()
-        rows.append(
-            {
-                "model": name,
-                "test_rows": scored.count(),
-                "log_loss": log_loss_of(scored, "label", "p_hat"),
-                "auc": roc_auc(scored, "label", "p_hat"),
-            }
-        )
-        scored.unpersist()
-    table = pd.DataFrame(rows)
-    base = table["log_loss"].iloc[0]
-    table["log_loss_vs_baseline_%"] = 100.0 * (table["log_loss"] - base) / base
+    base_model = fit_baseline(train_df, baseline, baseline_dir, baseline_settings)
+    models = ((f"baseline ({baseline})", base_model), ("yours", load_model(model)))
+    table = with_change(score_models(test_df, models), "log_loss_vs_baseline_%", reference=0)
     return table.round(4)

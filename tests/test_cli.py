@@ -14,7 +14,7 @@ import pytest
 
 from ctr_lab.tools.cli import build_parser, main
 
-COMMANDS = ["make-data", "inspect", "train", "run", "kernel", "emr", "bench"]
+COMMANDS = ["make-data", "inspect", "train", "grade", "run", "kernel", "emr", "bench"]
 
 
 @pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)])

@@ -1,4 +1,4 @@
-"""The ``ctr-lab`` command line: make data, inspect data, train, run the case study.
+"""The ``ctr-lab`` command line: make data, inspect data, train, grade, run the case study.
 
 Every command has ``--help``. Errors the user can fix print one line on stderr and exit 1.
 """
@@ -15,6 +15,7 @@ from typing import List, Optional
 from ctr_lab import __version__
 from ctr_lab import schema as S
 from ctr_lab.errors import CtrLabError
+from ctr_lab.grading import DEFAULT_PASS_MARK
 from ctr_lab.tools.arguments import positive_int
 from ctr_lab.train.names import PIPELINE_NAMES
 
@@ -91,6 +92,11 @@ def _train(args: argparse.Namespace) -> int:
     from ctr_lab.data import load
     from ctr_lab.train import train_and_evaluate
 
+    if args.split == "none" and not args.model_dir:
+        raise CtrLabError(
+            "--split none trains on every row and tests on none: the saved model is all it "
+            "makes. Fix: add --model-dir DIR (then grade it with ctr-lab grade DIR)"
+        )
     started = time.perf_counter()
     spark = _spark_for_cli()
     loaded = load(args.data, spark)
@@ -114,8 +120,11 @@ def _train(args: argparse.Namespace) -> int:
     print(f"pipeline {args.pipeline} ({how}), {args.split} split")
     print(f"  train rows   {summary['train_rows']:,}")
     print(f"  test rows    {summary['test_rows']:,}")
-    print(f"  log loss     {summary['log_loss']:.4f}")
-    print(f"  ROC AUC      {summary['auc']:.4f}")
+    if summary["log_loss"] is None:
+        print(f"  model        {args.model_dir} (grade it: ctr-lab grade {args.model_dir} ...)")
+    else:
+        print(f"  log loss     {summary['log_loss']:.4f}")
+        print(f"  ROC AUC      {summary['auc']:.4f}")
     iterations = summary.get("iterations")
     print(f"  iterations   {iterations if iterations is not None else 'n/a (reloaded)'}")
     print(
@@ -123,10 +132,46 @@ def _train(args: argparse.Namespace) -> int:
         f"total {summary['total_seconds']:.1f}"
     )
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as fh:
-            json.dump(summary, fh, indent=2, default=str)
+        _write_json(args.json, summary)
         print(f"metrics written to {args.json}")
+    return 0
+
+
+def _write_json(path: str, doc: dict) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as fh:
+        json.dump(doc, fh, indent=2, default=str)
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from ctr_lab.data import load
+    from ctr_lab.grading import Grade, GradingRefused, grade_saved_model, model_record
+
+    spark = _spark_for_cli()
+    try:
+        model_record(args.model_dir, spark)  # a folder that is no model: refused before any data
+        test_df = load(args.test, spark).df.cache()
+        train_df = load(args.train, spark).df.cache()
+        grade = grade_saved_model(
+            args.model_dir,
+            train_df,
+            test_df,
+            test_name=args.test,
+            train_name=args.train,
+            pass_mark=args.pass_mark,
+            baseline_dir=args.baseline_dir,
+        )
+    except GradingRefused as exc:
+        if args.json:  # the LMS gets a grade for a refused model too: fail, with the reason
+            refused = Grade(
+                args.model_dir, args.test, args.pass_mark, None, False, None, [str(exc)]
+            )
+            _write_json(args.json, refused.to_dict())
+        raise
+    print(grade)
+    if args.json:
+        _write_json(args.json, grade.to_dict())
+        print(f"grade written to {args.json}")
     return 0
 
 
@@ -201,14 +246,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--split",
-        choices=["time", "random", "hash"],
+        choices=["time", "random", "hash", "none"],
         default="time",
-        help="time: the last day is the test set (default)",
+        help="time: the last day is the test set (default); none: train on every row, as an "
+        "assignment submission does (needs --model-dir; grade it with ctr-lab grade)",
     )
     train.add_argument("--model-dir", help="save the model here; reload it on the next run")
     train.add_argument("--max-iter", type=positive_int, help="cap the optimizer's iterations")
     train.add_argument("--json", metavar="PATH", help="also write the metrics as JSON")
     train.set_defaults(func=_train)
+
+    grade = sub.add_parser(
+        "grade",
+        help="grade a saved model on the test days, next to the baseline and a constant predictor",
+        description="Score a model saved by ctr_lab (fit_or_load, or ctr-lab train --model-dir) "
+        "on a test file kept apart from the students, in this process (not in a notebook "
+        "session), next to the course's baseline and the constant click-rate predictor, both "
+        "fitted on --train. The score is the model's log loss below the constant predictor's, "
+        "in percent of it; the model passes at --pass-mark or more. Refuses, with one line, a "
+        "folder that is not a ctr_lab model, or a model (or --train) whose hours overlap the "
+        "test file's. Exits 0 when graded (pass or fail: see the table, or pass in --json), 1 "
+        "when refused.",
+    )
+    grade.add_argument("model_dir", metavar="MODEL_DIR", help="the saved model (local or s3://)")
+    grade.add_argument(
+        "--test", required=True, help="the test days: a file or folder the students never got"
+    )
+    grade.add_argument(
+        "--train",
+        required=True,
+        help="the data the students got: the baseline and the constant predictor are fitted on it",
+    )
+    grade.add_argument(
+        "--pass-mark",
+        type=float,
+        default=DEFAULT_PASS_MARK,
+        metavar="PCT",
+        help="least score that passes: log loss this many percent below the constant "
+        f"predictor's (default {DEFAULT_PASS_MARK:g})",
+    )
+    grade.add_argument(
+        "--baseline-dir", help="keep the fitted baseline here: fitted once for every submission"
+    )
+    grade.add_argument(
+        "--json",
+        metavar="PATH",
+        help="also write the grade as JSON (for an LMS): score, pass, "
+        "rows, reasons; written for a refused model too",
+    )
+    grade.set_defaults(func=_grade)
 
     # Commands with their own modules: each adds its subparser (imports there stay light).
     from ctr_lab.tools import bench, casestudy, emr, jvm, magics

@@ -69,6 +69,8 @@ _EXPORTS = {
     "STALE_SAVE_SECONDS": "store",
     "data_fingerprint": "store",
     "fit_or_load": "store",
+    "saved_record": "store",
+    "training_record": "store",
     "train_and_evaluate": "experiment",
 }
 _MODULES = ("splits", "stages", "pipelines", "tuning", "store", "experiment", "names")

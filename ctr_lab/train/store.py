@@ -28,20 +28,94 @@ COMPLETE_MARKER = "_CTR_LAB_COMPLETE.json"
 _log = logging.getLogger(__name__)
 
 
-def data_fingerprint(df: DataFrame) -> Dict[str, Any]:
-    """Row count and an order-free checksum (sum of xxhash64 of every row) of ``df``.
+#: The event-time and label columns of canonical data (:data:`ctr_lab.schema.CANONICAL_COLUMNS`).
+TIME_COL = "event_time"
+LABEL_COL = "label"
+_UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
-    One pass over the data; the same rows give the same checksum on any partitioning.
+
+#: What a fingerprint hashes of the data: hours and clicks are left out, so the models saved before
+#: they were recorded keep their fingerprints (and are reloaded, not refitted).
+_HASHED_DATA_KEYS = ("rows", "checksum", "columns")
+
+
+def data_fingerprint(df: DataFrame) -> Dict[str, Any]:
+    """Row count and an order-free checksum (sum of xxhash64 of every row) of ``df``; the first
+    and last event hour when ``df`` has an ``event_time`` column, the clicks when it has ``label``.
+
+    One pass over the data (the hours come from the same aggregation); the same rows give the same
+    checksum on any partitioning. The hours are UTC (``YYYY-MM-DDTHH:MM:SSZ``), from the epoch
+    seconds, so they do not depend on the session time zone. They are recorded beside a saved
+    model (:func:`training_record`) so that a grader can tell which days a model has seen.
 
     Examples
     --------
     >>> data_fingerprint(spark.range(3))["rows"]
     3
+    >>> df = spark.createDataFrame([(1413849600,), (1414018800,)], "t long")
+    >>> fp = data_fingerprint(df.selectExpr("CAST(t AS TIMESTAMP) AS event_time"))
+    >>> fp["first_hour"], fp["last_hour"]
+    ('2014-10-21T00:00:00Z', '2014-10-22T23:00:00Z')
     """
     row_hash = F.xxhash64(*[F.col(c) for c in df.columns]).cast("decimal(38,0)")
-    row = df.agg(F.count(F.lit(1)), F.sum(row_hash)).first()
-    rows, total = (row[0], row[1]) if row is not None else (0, None)
-    return {"rows": int(rows), "checksum": str(total), "columns": list(df.columns)}
+    aggs = [F.count(F.lit(1)).alias("rows"), F.sum(row_hash).alias("checksum")]
+    if TIME_COL in df.columns:
+        seconds = F.unix_timestamp(F.col(TIME_COL))
+        aggs += [F.min(seconds).alias("first"), F.max(seconds).alias("last")]
+    if LABEL_COL in df.columns:
+        aggs.append(F.sum(F.col(LABEL_COL).cast("long")).alias("clicks"))
+    row = df.agg(*aggs).first()
+    got: Dict[str, Any] = row.asDict() if row is not None else {"rows": 0, "checksum": None}
+    found: Dict[str, Any] = {
+        "rows": int(got["rows"]),
+        "checksum": str(got["checksum"]),
+        "columns": list(df.columns),
+    }
+    if got.get("first") is not None:
+        found.update(first_hour=utc_text(got["first"]), last_hour=utc_text(got["last"]))
+    if got.get("clicks") is not None:
+        found["clicks"] = int(got["clicks"])
+    return found
+
+
+def utc_text(epoch_seconds: int) -> str:
+    """Epoch seconds as UTC text, the form a model's record keeps its hours in.
+
+    Examples
+    --------
+    >>> utc_text(1414627200)
+    '2014-10-30T00:00:00Z'
+    """
+    return time.strftime(_UTC_FORMAT, time.gmtime(int(epoch_seconds)))
+
+
+def utc_seconds(text: str) -> int:
+    """The inverse of :func:`utc_text`.
+
+    Examples
+    --------
+    >>> utc_seconds("2014-10-30T00:00:00Z")
+    1414627200
+    """
+    import calendar
+
+    return calendar.timegm(time.strptime(text, _UTC_FORMAT))
+
+
+def training_record(data: Dict[str, Any]) -> Dict[str, Any]:
+    """What the completion marker of a saved model says about its training rows.
+
+    ``data`` is their :func:`data_fingerprint`; the record keeps the row count, the clicks, the
+    checksum and the first and last event hours (absent for data without ``label`` or
+    ``event_time``), under the marker's ``training_data`` key.
+
+    Examples
+    --------
+    >>> training_record({"rows": 2, "checksum": "7", "columns": ["x"]})
+    {'rows': 2, 'checksum': '7'}
+    """
+    keys = ("rows", "clicks", "checksum", "first_hour", "last_hour")
+    return {k: data[k] for k in keys if k in data}
 
 
 def _stage_spec(stage: Any) -> Dict[str, Any]:
@@ -76,8 +150,9 @@ def _fingerprint(
     """
     import ctr_lab
 
+    data = data if data is not None else data_fingerprint(df)
     doc = {
-        "data": data if data is not None else data_fingerprint(df),
+        "data": {k: data[k] for k in _HASHED_DATA_KEYS},
         "pipeline": _pipeline_spec(pipeline),
         "settings": {k: repr(v) for k, v in sorted(settings.items())},
         "ctr_lab": getattr(ctr_lab, "__version__", "unknown"),
@@ -106,6 +181,22 @@ def _saved_marker(fs: _Fs, model_dir: str) -> Dict[str, Any]:
     except ValueError:
         return {}
     return marker if isinstance(marker, dict) else {}
+
+
+def saved_record(model_dir: str, spark) -> Dict[str, Any]:
+    """The completion marker of the model saved in ``model_dir`` (local, HDFS or ``s3://``).
+
+    Empty when the folder holds no readable marker: not a model :func:`fit_or_load` or
+    :func:`tune` saved, or a save that never finished. The marker has ``fingerprint``,
+    ``saved_at``, and, for a model saved by this version, ``ctr_lab`` (the version) and
+    ``training_data`` (:func:`training_record`: rows, checksum, first and last hour).
+
+    Examples
+    --------
+    >>> saved_record(str(tmp_path / "no_model_here"), spark)
+    {}
+    """
+    return _saved_marker(_Fs(spark, model_dir), model_dir.rstrip("/"))
 
 
 def _saved_fingerprint(fs: _Fs, model_dir: str) -> Optional[str]:
@@ -205,7 +296,9 @@ def fit_or_load(
         pipeline = build_pipeline(pipeline_or_name, **settings)
     else:
         pipeline = pipeline_or_name
-    fingerprint = _fingerprint(spark, pipeline, train_df, settings)
+    data = data_fingerprint(train_df)
+    fingerprint = _fingerprint(spark, pipeline, train_df, settings, data)
+    trained_on = {"training_data": training_record(data)}
     fs = _Fs(spark, model_dir)
     info: Dict[str, Any] = {"fingerprint": fingerprint, "model_dir": model_dir}
 
@@ -220,14 +313,14 @@ def fit_or_load(
         return model, info
     twin = _same_model_beside(fs, base, fingerprint)
     if twin is not None:
-        _save_model(fs, base, fingerprint, copy_of=twin)
+        _save_model(fs, base, fingerprint, copy_of=twin, extra=trained_on)
         model = PipelineModel.load(model_dir)
         info.update(loaded=True, copied_from=twin, seconds=time.perf_counter() - t0)
         _log.info("fit_or_load: copied the same model from %s to %s", twin, model_dir)
         return model, info
 
     model = fit_featurized(pipeline, train_df)
-    _save_model(fs, base, fingerprint, model=model)
+    _save_model(fs, base, fingerprint, model=model, extra=trained_on)
     info.update(loaded=False, seconds=time.perf_counter() - t0)
     _log.info("fit_or_load: trained in %.1f s, saved to %s", info["seconds"], model_dir)
     return model, info
@@ -267,9 +360,12 @@ def _save_model(
         else:
             assert copy_of is not None
             fs.copy_tree(copy_of, tmp_dir, skip=COMPLETE_MARKER)
+        import ctr_lab
+
         marker = {
             "fingerprint": fingerprint,
-            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "saved_at": utc_text(int(time.time())),
+            "ctr_lab": getattr(ctr_lab, "__version__", "unknown"),
         }
         if copy_of is not None:
             marker["copied_from"] = copy_of

@@ -13,7 +13,13 @@ from ctr_lab.errors import CtrLabError
 from ctr_lab.evaluate import MetricEvaluator
 from ctr_lab.fs import HadoopFs as _Fs
 from ctr_lab.train.pipelines import _fit_features, _scaled_lr, _split_stages, build_pipeline
-from ctr_lab.train.store import _fingerprint, _save_model, _saved_marker, data_fingerprint
+from ctr_lab.train.store import (
+    _fingerprint,
+    _save_model,
+    _saved_marker,
+    data_fingerprint,
+    training_record,
+)
 
 # What fit_or_load and tune did (trained, reloaded, copied): the local kernel shows these lines
 # under a cell; elsewhere they are ordinary INFO records.
@@ -152,7 +158,11 @@ def tune(
             {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
             for row in table.to_dict("records")
         ]
-        kept = {"search_fingerprint": search_fp, "search_table": records}
+        kept = {
+            "search_fingerprint": search_fp,
+            "search_table": records,
+            "training_data": training_record(data or {}),
+        }
         _save_model(fs, model_dir.rstrip("/"), fingerprint, model=model, extra=kept)
     saved_to = f", saved the winner to {model_dir}" if model_dir is not None else ""
     _log.info(

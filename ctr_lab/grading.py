@@ -1,0 +1,268 @@
+"""The grade of record: a saved model scored on a test file the student's data does not hold.
+
+:func:`ctr_lab.assignment.grade` runs in the student's session and trusts it: its ``df``, its
+``ctr_lab`` functions, and whatever days the model saw. :func:`grade_saved_model` trusts only the
+saved model and the instructor's files, and ``ctr-lab grade`` runs it in a process of its own, so
+nothing a student does in a notebook session (reassigning ``df``, replacing
+``cl.evaluate.log_loss_of``) reaches it. It
+
+* refuses a folder that is not a model ``ctr_lab`` saved (no completion marker, or one without
+  the record of the training rows that :func:`ctr_lab.train.fit_or_load` writes), and a model
+  whose recorded training hours overlap the test file's;
+* refuses a training file (``train_df``) that overlaps the test file: students who were given it
+  could tune on the test days;
+* scores the model next to the constant click-rate predictor (the training click rate for every
+  row) and the course's baseline, both fitted on ``train_df``, the data the students got;
+* passes the model when its log loss is at least ``pass_mark`` percent below the constant
+  predictor's: beating the course's baseline is not enough, since the constant predictor beats it.
+
+The score is that improvement, ``100 * (constant - yours) / constant``, in percent of the constant
+predictor's log loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from ctr_lab.errors import CtrLabError
+
+#: A model passes with a test log loss at least this many percent below the constant predictor's.
+DEFAULT_PASS_MARK = 1.0
+
+#: The rows of a grade's table, in order.
+CONSTANT_ROW, BASELINE_ROW, YOURS_ROW = 0, 1, 2
+
+
+class GradingRefused(CtrLabError):
+    """The model or the files cannot be graded: the one-line message names what and the fix."""
+
+
+@dataclass
+class Grade:
+    """A graded model: the score, pass or fail, the table and the reasons, as an LMS takes them."""
+
+    model_dir: str
+    test: str
+    pass_mark: float
+    score: Optional[float]
+    passed: bool
+    table: Any = None  # pandas.DataFrame; None when refused
+    reasons: List[str] = field(default_factory=list)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The grade as JSON-ready values: ``score``, ``pass``, ``rows`` and ``reasons``."""
+        rows = [] if self.table is None else self.table.to_dict("records")
+        return {
+            "model_dir": self.model_dir,
+            "test": self.test,
+            "score": self.score,
+            "pass": self.passed,
+            "pass_mark": self.pass_mark,
+            "refused": self.table is None,
+            "rows": rows,
+            "reasons": list(self.reasons),
+        }
+
+    def __str__(self) -> str:
+        lines = [] if self.table is None else [self.table.to_string(index=False), ""]
+        if self.score is not None:
+            verdict = "PASS" if self.passed else "FAIL"
+            lines.append(f"score {self.score:.2f} (pass mark {self.pass_mark:g}): {verdict}")
+        return "\n".join(lines + self.reasons)
+
+
+def _hours(record: Dict[str, Any]) -> Optional[Tuple[int, int]]:
+    from ctr_lab.train.store import utc_seconds
+
+    if not record.get("first_hour") or not record.get("last_hour"):
+        return None
+    return utc_seconds(record["first_hour"]), utc_seconds(record["last_hour"])
+
+
+def model_record(model_dir: str, spark) -> Dict[str, Any]:
+    """What the saved model in ``model_dir`` recorded about its training rows.
+
+    Raises :class:`GradingRefused` for a folder that is not a model ``ctr_lab`` saved, or one
+    saved without the training period (by a version before it was recorded).
+    """
+    from ctr_lab.train.store import COMPLETE_MARKER, saved_record
+
+    marker = saved_record(model_dir, spark)
+    if not marker.get("fingerprint"):
+        raise GradingRefused(
+            f"{model_dir}: not a model ctr_lab saved (no {COMPLETE_MARKER} with its "
+            "fingerprint). Fix: save the model with cl.train.fit_or_load(..., model_dir) or "
+            "`ctr-lab train --split none --model-dir DIR`, and grade that folder"
+        )
+    record = marker.get("training_data") or {}
+    if _hours(record) is None:
+        raise GradingRefused(
+            f"{model_dir}: the model records no training period (saved by an older ctr_lab, or "
+            "trained on rows without event_time). Fix: delete the folder and train it again "
+            "with this ctr_lab on canonical data (cl.load)"
+        )
+    return record
+
+
+def check_apart(
+    what: str, record: Dict[str, Any], test_name: str, test_record: Dict[str, Any], fix: str
+) -> None:
+    """Refuse when the hours of ``record`` overlap the test file's.
+
+    ``record`` and ``test_record`` hold ``first_hour`` and ``last_hour``
+    (:func:`ctr_lab.train.training_record`); ``what`` names the trained-on rows and ``fix`` is
+    the fix the refusal gives.
+
+    Examples
+    --------
+    >>> train = {"first_hour": "2014-10-21T00:00:00Z", "last_hour": "2014-10-29T23:00:00Z"}
+    >>> test = {"first_hour": "2014-10-30T00:00:00Z", "last_hour": "2014-10-30T23:00:00Z"}
+    >>> check_apart("models/mine: the model was trained on", train, "day30.csv", test, "...")
+    >>> check_apart("models/mine: the model was trained on", test, "day30.csv", test, "retrain")
+    Traceback (most recent call last):
+    ...
+    ctr_lab.grading.GradingRefused: models/mine: the model was trained on hours 2014-10-30T00:00:00Z to 2014-10-30T23:00:00Z, which overlap the test file day30.csv (2014-10-30T00:00:00Z to 2014-10-30T23:00:00Z). Fix: retrain
+    """  # noqa: E501
+    seen, test = _hours(record), _hours(test_record)
+    if seen is None or test is None:
+        raise GradingRefused(f"{what} rows without event hours. Fix: {fix}")
+    if seen[0] <= test[1] and test[0] <= seen[1]:
+        raise GradingRefused(
+            f"{what} hours {record['first_hour']} to {record['last_hour']}, which overlap the "
+            f"test file {test_name} ({test_record['first_hour']} to "
+            f"{test_record['last_hour']}). Fix: {fix}"
+        )
+
+
+def verdict(table: Any, pass_mark: float = DEFAULT_PASS_MARK) -> Tuple[float, bool, List[str]]:
+    """The score, pass or fail, and the reasons, from a grade's table.
+
+    ``table`` has the rows constant, baseline, yours (in that order) with ``test_rows`` and
+    ``log_loss``. The score is the model's log loss below the constant predictor's, in percent of
+    it; the model passes when the score is at least ``pass_mark``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame(
+    ...     {"model": ["constant", "baseline", "yours"], "test_rows": [100] * 3,
+    ...      "log_loss": [0.40, 0.50, 0.39]}
+    ... )
+    >>> score, passed, reasons = verdict(table, pass_mark=2.0)
+    >>> round(score, 6), passed
+    (2.5, True)
+    >>> print("\\n".join(reasons))
+    pass: log loss 0.3900 on 100 test rows, 2.50 % below the constant click-rate predictor's 0.4000 (pass mark 2 %)
+    the course baseline: log loss 0.5000; yours is 22.00 % below it
+    """  # noqa: E501
+    constant = float(table["log_loss"].iloc[CONSTANT_ROW])
+    baseline = float(table["log_loss"].iloc[BASELINE_ROW])
+    yours = float(table["log_loss"].iloc[YOURS_ROW])
+    rows = int(table["test_rows"].iloc[YOURS_ROW])
+    score = 100.0 * (constant - yours) / constant
+    passed = score >= pass_mark
+    below = "below" if score >= 0 else "above"
+    vs_base = 100.0 * (baseline - yours) / baseline
+    reasons = [
+        f"{'pass' if passed else 'fail'}: log loss {yours:.4f} on {rows:,} test rows, "
+        f"{abs(score):.2f} % {below} the constant click-rate predictor's {constant:.4f} "
+        f"(pass mark {pass_mark:g} %)",
+        f"the course baseline: log loss {baseline:.4f}; yours is {abs(vs_base):.2f} % "
+        f"{'below' if vs_base >= 0 else 'above'} it",
+    ]
+    return score, passed, reasons
+
+
+def grade_saved_model(
+    model_dir: str,
+    train_df: Any,
+    test_df: Any,
+    test_name: str = "the test rows",
+    train_name: str = "the training rows",
+    pass_mark: float = DEFAULT_PASS_MARK,
+    baseline: str = "course_baseline",
+    baseline_dir: Optional[str] = None,
+    baseline_settings: Optional[Dict[str, Any]] = None,
+) -> Grade:
+    """Grade the model saved in ``model_dir`` on ``test_df``; the references fit on ``train_df``.
+
+    Parameters
+    ----------
+    model_dir
+        A folder :func:`ctr_lab.train.fit_or_load` (or ``ctr-lab train --model-dir``) saved.
+    train_df
+        Canonical rows the students got (:func:`ctr_lab.load`): the constant predictor's click
+        rate and the baseline are fitted on them.
+    test_df
+        Canonical rows of the test days, kept apart from the students.
+    test_name, train_name
+        What the refusals and the grade call the two (their paths).
+    pass_mark
+        The least score that passes, in percent (:func:`verdict`).
+    baseline, baseline_dir, baseline_settings
+        The course's pipeline, and where it is kept (:func:`ctr_lab.assignment.fit_baseline`);
+        keep it in a folder to fit it once for every submission.
+
+    Returns
+    -------
+    Grade
+        With its table: one row each for the constant predictor, the baseline and the model
+        (``model``, ``test_rows``, ``log_loss``, ``auc``, and the change in log loss against the
+        constant predictor and the baseline in percent, rounded to 4 places).
+
+    Raises
+    ------
+    GradingRefused
+        For a folder that is not a ``ctr_lab`` model, a model or a training file whose hours
+        overlap the test file's.
+    """
+    from ctr_lab.assignment import fit_baseline, load_model, score_models, with_change
+    from ctr_lab.train.store import data_fingerprint
+
+    spark = test_df.sparkSession
+    record = model_record(model_dir, spark)
+    tested = data_fingerprint(test_df)
+    if not tested["rows"]:
+        raise GradingRefused(f"{test_name}: no test rows. Fix: give the test days' file")
+    check_apart(
+        f"{model_dir}: the model was trained on",
+        record,
+        test_name,
+        tested,
+        "train only on the data the students got, without the test days "
+        "(ctr-lab train --split none --data THAT_DATA --model-dir DIR)",
+    )
+    given = data_fingerprint(train_df)
+    check_apart(
+        f"{train_name}: the training file holds",
+        given,
+        test_name,
+        tested,
+        "give --train the data the students got; it must not hold the test days",
+    )
+    if not given.get("clicks") or given["clicks"] == given["rows"]:
+        raise GradingRefused(
+            f"{train_name}: {given.get('clicks', 0)} clicks in {given['rows']} rows; the click "
+            "rate must lie strictly between 0 and 1. Fix: give the students' training file"
+        )
+    rate = given["clicks"] / given["rows"]
+    models = [
+        (f"constant click rate ({rate:.4f})", rate),
+        (
+            f"baseline ({baseline})",
+            fit_baseline(train_df, baseline, baseline_dir, baseline_settings),
+        ),
+        ("yours", load_model(model_dir)),
+    ]
+    table = score_models(test_df, models)
+    score, passed, reasons = verdict(table, pass_mark)  # on the unrounded log losses
+    table = with_change(table, "log_loss_vs_constant_%", CONSTANT_ROW)
+    table = with_change(table, "log_loss_vs_baseline_%", BASELINE_ROW).round(4)
+    same = record.get("checksum") == given["checksum"]
+    reasons.append(
+        f"the model was trained on {record.get('rows', 0):,} rows, hours {record['first_hour']} "
+        f"to {record['last_hour']}"
+        + (f" (the rows of {train_name})" if same else f"; {train_name} has {given['rows']:,}")
+    )
+    return Grade(model_dir, test_name, pass_mark, round(score, 4), passed, table, reasons)

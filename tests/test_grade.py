@@ -1,0 +1,292 @@
+"""``ctr-lab grade``: the grade of record, outside the student's session, and the ways around it.
+
+The instructor's files are cut from the committed ``course_10k`` sample: the students get days
+21-29 (``train.csv``), the instructor keeps day 30 (``test.csv``). Each cheating route of the
+in-session grader (:func:`ctr_lab.assignment.grade`) is shown to work there and to fail against
+``ctr-lab grade``. The expected numbers come from the CSV text (pandas) and scikit-learn.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+from sklearn.metrics import log_loss
+
+import ctr_lab as cl
+from ctr_lab.grading import verdict
+from ctr_lab.samples import sample_path
+from ctr_lab.tools.cli import main
+from ctr_lab.train import COMPLETE_MARKER
+
+TEST_DAY = "30"  # the last day of course_10k (October 2014)
+
+
+def _rows(path: Path) -> pd.DataFrame:
+    """The course file's rows as text: click (TRUE/FALSE) and day, read without ctr_lab."""
+    return pd.read_csv(path, dtype=str, usecols=["click", "day", "hour"])
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """The students' file (days before the test day) and the instructor's test file."""
+    out = tmp_path_factory.mktemp("grade")
+    with open(sample_path("course_10k"), newline="") as fh:
+        rows = list(csv.reader(fh))
+    day = rows[0].index("day")
+    for name, keep in (("train.csv", lambda r: r[day] != TEST_DAY), ("test.csv", None)):
+        chosen = [r for r in rows[1:] if (keep(r) if keep else r[day] == TEST_DAY)]
+        with open(out / name, "w", newline="") as fh:
+            csv.writer(fh).writerows([rows[0], *chosen])
+    return SimpleNamespace(
+        dir=out, train=out / "train.csv", test=out / "test.csv", baseline=out / "baseline"
+    )
+
+
+def _train(data, model_dir: Path, capsys=None) -> dict:
+    """``ctr-lab train --split none`` (what a submission does) with a cheap pipeline."""
+    summary = model_dir.parent / f"{model_dir.name}.train.json"
+    args = ["train", "--data", str(data), "--split", "none", "--pipeline", "course_baseline"]
+    args += ["--max-iter", "10", "--model-dir", str(model_dir), "--json", str(summary)]
+    assert main(args) == 0
+    if capsys is not None:
+        capsys.readouterr()
+    return json.loads(summary.read_text())
+
+
+def _grade(files, model_dir, out: Path, *extra: str, train=None) -> list:
+    """The arguments of ``ctr-lab grade`` for ``model_dir``, writing its JSON to ``out``."""
+    return [
+        "grade",
+        str(model_dir),
+        "--test",
+        str(files.test),
+        "--train",
+        str(train or files.train),
+        "--baseline-dir",
+        str(files.baseline),
+        "--json",
+        str(out),
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def honest(spark, files):
+    """A submission trained on the students' file, and its grade (module-wide: trained once)."""
+    model_dir = files.dir / "honest"
+    summary = _train(files.train, model_dir)
+    out = files.dir / "honest.json"
+    assert main(_grade(files, model_dir, out)) == 0
+    return SimpleNamespace(dir=model_dir, summary=summary, grade=json.loads(out.read_text()))
+
+
+def _same_grade(got: dict, expected: dict) -> None:
+    """The same rows and score, up to the last rounded digit (sums may add up in another order)."""
+    assert [r["model"] for r in got["rows"]] == [r["model"] for r in expected["rows"]]
+    for mine, theirs in zip(got["rows"], expected["rows"]):
+        for key in ("test_rows", "log_loss", "auc"):
+            assert mine[key] == pytest.approx(theirs[key], abs=2e-4), key
+    assert got["score"] == pytest.approx(expected["score"], abs=2e-3)
+
+
+def _one_line(err: str) -> str:
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+# --- ctr-lab train --split none -------------------------------------------------------------
+
+
+def test_split_none_trains_on_every_row_and_records_the_hours(honest, files):
+    text = _rows(files.train)
+    assert honest.summary["split"] == "none" and honest.summary["test_rows"] == 0
+    assert honest.summary["train_rows"] == len(text) == 8950
+    marker = json.loads((honest.dir / COMPLETE_MARKER).read_text())
+    record = marker["training_data"]
+    assert record["rows"] == len(text)
+    assert record["clicks"] == int((text["click"] == "TRUE").sum())
+    assert (record["first_hour"], record["last_hour"]) == (
+        "2014-10-21T00:00:00Z",
+        f"2014-10-29T{int(text[text['day'] == '29']['hour'].astype(int).max()):02d}:00:00Z",
+    )
+
+
+def test_split_none_without_a_model_dir_is_one_line(files, capsys):
+    assert main(["train", "--data", str(files.train), "--split", "none"]) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert "--split none" in line and "Fix: add --model-dir" in line
+
+
+# --- the grade ------------------------------------------------------------------------------
+
+
+def test_grade_scores_the_saved_model_on_the_test_file(spark, honest, files):
+    from pyspark.ml import PipelineModel
+
+    grade = honest.grade
+    assert [r["model"].split(" (")[0] for r in grade["rows"]] == [
+        "constant click rate",
+        "baseline",
+        "yours",
+    ]
+    assert {r["test_rows"] for r in grade["rows"]} == {len(_rows(files.test))} == {1050}
+    # Yours: scikit-learn's log loss of the saved model's probabilities on the test file.
+    scored = PipelineModel.load(str(honest.dir)).transform(cl.load(str(files.test), spark).df)
+    got = [
+        (r.label, float(r.probability[1])) for r in scored.select("label", "probability").collect()
+    ]
+    expected = log_loss([y for y, _ in got], [p for _, p in got], labels=[0, 1])
+    assert grade["rows"][2]["log_loss"] == pytest.approx(expected, abs=6e-5)
+    assert grade["score"] == pytest.approx(
+        100 * (grade["rows"][0]["log_loss"] - expected) / grade["rows"][0]["log_loss"], abs=0.02
+    )
+    assert grade["pass"] is (grade["score"] >= grade["pass_mark"])
+    assert not grade["refused"] and grade["reasons"][0].startswith(("pass:", "fail:"))
+
+
+def test_constant_predictor_log_loss_is_the_hand_computed_one(honest, files):
+    train, test = _rows(files.train), _rows(files.test)
+    p = (train["click"] == "TRUE").mean()  # the training click rate
+    k, n = int((test["click"] == "TRUE").sum()), len(test)
+    by_hand = -(k * math.log(p) + (n - k) * math.log(1 - p)) / n
+    constant = honest.grade["rows"][0]
+    assert constant["model"] == f"constant click rate ({p:.4f})"
+    assert constant["log_loss"] == pytest.approx(by_hand, abs=6e-5)
+    assert constant["auc"] == 0.5  # every row tied
+
+
+def test_pass_mark():
+    table = pd.DataFrame(
+        {"model": ["c", "b", "y"], "test_rows": [10] * 3, "log_loss": [0.5, 0.8, 0.49]}
+    )
+    score, passed, reasons = verdict(table, pass_mark=2.0)  # 100 * 0.01 / 0.5 = 2 %: at the mark
+    assert score == pytest.approx(2.0) and passed and reasons[0].startswith("pass:")
+    assert verdict(table, pass_mark=2.01)[1] is False
+    worse = table.assign(log_loss=[0.5, 0.8, 0.55])  # beats the baseline, not the constant
+    score, passed, reasons = verdict(worse, pass_mark=0.0)
+    assert score == pytest.approx(-10.0) and not passed
+    assert "10.00 % above the constant" in reasons[0] and "31.25 % below it" in reasons[1]
+
+
+# --- refusals -------------------------------------------------------------------------------
+
+
+def test_a_folder_that_is_no_ctr_lab_model_is_refused_in_one_line(honest, files, capsys):
+    # A real Spark PipelineModel, saved without ctr_lab's marker.
+    plain = files.dir / "plain_spark_model"
+    shutil.copytree(honest.dir, plain, ignore=shutil.ignore_patterns(COMPLETE_MARKER))
+    out = files.dir / "plain.json"
+    assert main(_grade(files, plain, out)) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"ctr-lab: error: {plain}: not a model ctr_lab saved")
+    assert "Fix: save the model with cl.train.fit_or_load" in line
+    graded = json.loads(out.read_text())
+    assert (graded["pass"], graded["score"], graded["refused"]) == (False, None, True)
+
+
+def test_a_model_saved_without_its_training_period_is_refused(honest, files, capsys):
+    old = files.dir / "older_model"
+    shutil.copytree(honest.dir, old)
+    marker = json.loads((old / COMPLETE_MARKER).read_text())
+    del marker["training_data"]  # what fit_or_load wrote before the period was recorded
+    (old / COMPLETE_MARKER).write_text(json.dumps(marker))
+    (old / f".{COMPLETE_MARKER}.crc").unlink()  # the checksum Hadoop wrote beside the old text
+    assert main(_grade(files, old, files.dir / "older.json")) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert f"{old}: the model records no training period" in line and "Fix:" in line
+
+
+# --- the cheating routes --------------------------------------------------------------------
+
+
+def test_route_a_training_on_the_test_day_is_refused(spark, honest, files, capsys):
+    cheat_dir = files.dir / "trained_on_every_day"
+    summary = _train(sample_path("course_10k"), cheat_dir, capsys)
+    assert summary["train_rows"] == 10_000  # the test day is in
+    out = files.dir / "cheat_a.json"
+    assert main(_grade(files, cheat_dir, out)) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"ctr-lab: error: {cheat_dir}: the model was trained on hours ")
+    assert f"overlap the test file {files.test}" in line and "Fix: train only on" in line
+    assert json.loads(out.read_text())["pass"] is False
+
+
+def test_route_b_reassigning_df_moves_the_session_grade_not_the_cli(spark, honest, files, capsys):
+    from pyspark.sql import functions as F
+
+    df = cl.load(str(files.train), spark).df.cache()
+    model = cl.assignment.load_model(str(honest.dir))
+    # The session's grading cell (cl.assignment.grade) scores the model on df's last day so:
+    fair = cl.assignment.score_models(cl.train.time_split(df)[1], [("yours", model)])
+    # The route: reassign df before the grading cell (here: drop most clicks of every day).
+    df = df.where((F.col("label") == 0) | (F.hour("event_time") < 6)).cache()
+    flattered = cl.assignment.score_models(cl.train.time_split(df)[1], [("yours", model)])
+    assert flattered["log_loss"].iloc[0] < fair["log_loss"].iloc[0] - 0.05  # it works there
+
+    # The CLI reads neither the session nor its df: the same grade as before, row for row.
+    out = files.dir / "after_b.json"
+    assert main(_grade(files, honest.dir, out)) == 0
+    capsys.readouterr()
+    _same_grade(json.loads(out.read_text()), honest.grade)
+    df.unpersist()
+
+
+def test_route_c_the_test_day_is_in_nothing_the_student_can_tune_on(spark, honest, files, capsys):
+    from pyspark.sql import functions as F
+
+    # Re-running the session's grading cell tunes on the last day of the students' data ...
+    student_df = cl.load(str(files.train), spark).df
+    _, tuned_on = cl.train.time_split(student_df)
+    days = {r[0] for r in tuned_on.select(F.dayofmonth("event_time")).distinct().collect()}
+    assert days == {29}  # ... which is not the test day (30)
+    # ... and the grader refuses to run where the students' file would hold the test day.
+    out = files.dir / "cheat_c.json"
+    assert main(_grade(files, honest.dir, out, train=sample_path("course_10k"))) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert "course_10k.csv: the training file holds hours" in line
+    assert f"overlap the test file {files.test}" in line
+    assert "Fix: give --train the data the students got" in line
+
+
+def test_route_d_replacing_log_loss_in_the_session_does_not_reach_the_grader(
+    spark, honest, files, monkeypatch, tmp_path
+):
+
+    # The route: replace the measures in the session (log_loss_of, and metrics, which the
+    # session's grading cell, cl.assignment.grade, scores with): it works there.
+    real_metrics = cl.evaluate.metrics
+    monkeypatch.setattr(cl.evaluate, "log_loss_of", lambda *args, **kwargs: 0.0)
+    monkeypatch.setattr(
+        cl.evaluate, "metrics", lambda *a, **k: {**real_metrics(*a, **k), "log_loss": 0.0}
+    )
+    test_df = cl.load(str(files.test), spark).df
+    model = cl.assignment.load_model(str(honest.dir))
+    fooled = cl.assignment.score_models(test_df, [("yours", model)])
+    assert fooled["log_loss"].tolist() == [0.0]
+
+    # `ctr-lab grade` as the notebook runs it: a process of its own, with its own ctr_lab.
+    out = tmp_path / "d.json"
+    env = dict(os.environ, CTR_LAB_SPARK_UI="false")
+    result = subprocess.run(
+        [sys.executable, "-m", "ctr_lab.tools", *_grade(files, honest.dir, out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "score" in result.stdout and "yours" in result.stdout
+    graded = json.loads(out.read_text())
+    _same_grade(graded, honest.grade)
+    assert graded["rows"][2]["log_loss"] > 0.3
