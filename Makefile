@@ -49,10 +49,11 @@ lab: $(KERNELS) ## JupyterLab on 127.0.0.1 with the notebooks and the local kern
 # nbval's comparison); `notebooks-check` is the same check through nbval alone.
 # The two unit passes run side by side: their small Spark jobs keep about one core busy each
 # (driver-side planning and Py4J round trips); the suites that run notebooks or a cluster use
-# both cores and run one after another. Both environments are set up first, one at a time.
+# both cores and run one after another, the browser's first: the Livy suite reloads the models it
+# saved in build/ rather than training them again. Both environments are set up first.
 test: lint $(KERNELS) $(VENV4)/.installed ## Set up both environments and run the test suite
 	@$(MAKE) --no-print-directory -j2 --output-sync=line unit unit-spark4
-	@$(MAKE) --no-print-directory livy cluster browser
+	@$(MAKE) --no-print-directory browser livy cluster
 	@echo "make test: all checks passed"
 
 lint: $(VENV)/.installed ## ruff, Python 3.9 compatibility (vermin) and mypy

@@ -8,8 +8,11 @@ runs them on EMR; the harness changes two things in a temporary copy, and nothin
   ``session_configs_defaults.pyFiles`` (the student template names the ``s3://`` zip there), and
   any ``ctr_lab*.zip`` a ``%%configure`` body names, are pointed at the local zip;
 * after the cell tagged ``parameters``, a cell tagged ``injected-parameters`` sets ``MODEL_DIR``
-  and ``DATA_CACHE`` to folders shared by the run (notebooks run in path order, so the
-  assignment finds the models of the earlier notebooks), the way papermill injects parameters.
+  and ``DATA_CACHE`` to the checkout's ``build/models`` and ``build/data``, the way papermill
+  injects parameters: the folders the local runs keep (``make run``, the browser suite, which
+  ``make test`` runs first), so a model trained once is reloaded here, as the lab promises a
+  student. Fits through Livy itself still run here (06 and whatever no earlier run saved), in
+  ``test_livy_resume.py`` and in ``test_livy_kernel.py``.
 
 ``nbval_checks.py`` also fails a ``%matplot`` cell that shows no image (sparkmagic only prints
 that error). Committed sample names in ``DATA`` resolve on the remote side through
@@ -61,7 +64,7 @@ def inject_parameters(nb, values: Dict[str, str]) -> List[str]:
 
 @pytest.fixture(scope="session")
 def notebook_run_dir(tmp_path_factory) -> Path:
-    """One folder for the whole run: the models the notebooks save and reload."""
+    """One folder for the whole run: the notebooks' working folders and nbval's settings."""
     return tmp_path_factory.mktemp("notebook-run")
 
 
@@ -91,10 +94,7 @@ def test_notebook_runs_through_sparkmagic(
     point_at_zip(nb, livy_zip)
     inject_parameters(
         nb,
-        {
-            "MODEL_DIR": str(notebook_run_dir / "models"),
-            "DATA_CACHE": str(notebook_run_dir / "data"),
-        },
+        {"MODEL_DIR": str(REPO / "build" / "models"), "DATA_CACHE": str(REPO / "build" / "data")},
     )
     work = notebook_run_dir / notebook.relative_to(REPO / "notebooks").parent
     work.mkdir(parents=True, exist_ok=True)
