@@ -52,8 +52,11 @@ lab: $(KERNELS) ## JupyterLab on 127.0.0.1 with the notebooks and the local kern
 # both cores and run one after another, the browser's first: the Livy suite reloads the models it
 # saved in build/ rather than training them again. Both environments are set up first.
 test: lint $(KERNELS) $(VENV4)/.installed ## Set up both environments and run the test suite
-	@$(MAKE) --no-print-directory -j2 --output-sync=line unit unit-spark4
-	@$(MAKE) --no-print-directory browser livy cluster
+	@s=$$SECONDS; $(MAKE) --no-print-directory -j2 --output-sync=line unit unit-spark4 \
+	  && echo "make test: unit and unit-spark4 (side by side) took $$((SECONDS - s)) s"
+	@for target in browser livy cluster; do s=$$SECONDS; \
+	  $(MAKE) --no-print-directory $$target || exit 1; \
+	  echo "make test: $$target took $$((SECONDS - s)) s"; done
 	@echo "make test: all checks passed"
 
 lint: $(VENV)/.installed ## ruff, Python 3.9 compatibility (vermin) and mypy
