@@ -66,14 +66,19 @@ def fit_baseline(
     baseline: str = "course_baseline",
     baseline_dir: Optional[str] = None,
     baseline_settings: Optional[Dict[str, Any]] = None,
+    known_data: Optional[Dict[str, Any]] = None,
 ) -> Any:
-    """The baseline pipeline fitted on ``train_df``; saved in (reloaded from) ``baseline_dir``."""
+    """The baseline pipeline fitted on ``train_df``; saved in (reloaded from) ``baseline_dir``.
+
+    ``known_data``: ``train_df``'s data fingerprint when the caller has it already
+    (:func:`ctr_lab.train.fit_or_load`).
+    """
     from ctr_lab.train import build_pipeline, fit_featurized, fit_or_load
 
     settings = dict(baseline_settings or {})
     if baseline_dir is None:
         return fit_featurized(build_pipeline(baseline, **settings), train_df)
-    return fit_or_load(baseline, train_df, baseline_dir, **settings)[0]
+    return fit_or_load(baseline, train_df, baseline_dir, known_data=known_data, **settings)[0]
 
 
 def score_models(test_df: Any, models: Sequence[Tuple[str, Any]]) -> Any:

@@ -251,7 +251,7 @@ def grade_saved_model(
         (f"constant click rate ({rate:.4f})", rate),
         (
             f"baseline ({baseline})",
-            fit_baseline(train_df, baseline, baseline_dir, baseline_settings),
+            fit_baseline(train_df, baseline, baseline_dir, baseline_settings, known_data=given),
         ),
         ("yours", load_model(model_dir)),
     ]

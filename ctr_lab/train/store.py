@@ -28,9 +28,6 @@ COMPLETE_MARKER = "_CTR_LAB_COMPLETE.json"
 _log = logging.getLogger(__name__)
 
 
-#: The event-time and label columns of canonical data (:data:`ctr_lab.schema.CANONICAL_COLUMNS`).
-TIME_COL = "event_time"
-LABEL_COL = "label"
 _UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -59,11 +56,11 @@ def data_fingerprint(df: DataFrame) -> Dict[str, Any]:
     """
     row_hash = F.xxhash64(*[F.col(c) for c in df.columns]).cast("decimal(38,0)")
     aggs = [F.count(F.lit(1)).alias("rows"), F.sum(row_hash).alias("checksum")]
-    if TIME_COL in df.columns:
-        seconds = F.unix_timestamp(F.col(TIME_COL))
+    if "event_time" in df.columns:  # the canonical columns (ctr_lab.schema.CANONICAL_COLUMNS)
+        seconds = F.unix_timestamp(F.col("event_time"))
         aggs += [F.min(seconds).alias("first"), F.max(seconds).alias("last")]
-    if LABEL_COL in df.columns:
-        aggs.append(F.sum(F.col(LABEL_COL).cast("long")).alias("clicks"))
+    if "label" in df.columns:
+        aggs.append(F.sum(F.col("label").cast("long")).alias("clicks"))
     row = df.agg(*aggs).first()
     got: Dict[str, Any] = row.asDict() if row is not None else {"rows": 0, "checksum": None}
     found: Dict[str, Any] = {
@@ -234,6 +231,8 @@ def fit_or_load(
     pipeline_or_name: Union[str, Pipeline],
     train_df: DataFrame,
     model_dir: str,
+    *,
+    known_data: Optional[Dict[str, Any]] = None,
     **settings: Any,
 ) -> Tuple[PipelineModel, Dict[str, Any]]:
     """Fit a pipeline once: reload the saved model when nothing changed, else fit and save it.
@@ -264,6 +263,11 @@ def fit_or_load(
         Where the model lives: a local path or an ``s3://`` URI. A path without a scheme is
         refused where the default file system is HDFS (an EMR cluster): it would be lost with
         the cluster (:func:`ctr_lab.fs.refuse_cluster_scratch`).
+    known_data
+        ``train_df``'s :func:`data_fingerprint` when the caller has it already (it saves a
+        pass over the data).
+    settings
+        The pipeline's settings (:func:`build_pipeline`), part of the fingerprint.
 
     Returns
     -------
@@ -296,7 +300,7 @@ def fit_or_load(
         pipeline = build_pipeline(pipeline_or_name, **settings)
     else:
         pipeline = pipeline_or_name
-    data = data_fingerprint(train_df)
+    data = known_data if known_data is not None else data_fingerprint(train_df)
     fingerprint = _fingerprint(spark, pipeline, train_df, settings, data)
     trained_on = {"training_data": training_record(data)}
     fs = _Fs(spark, model_dir)
