@@ -44,7 +44,7 @@ def tune(
     The feature stages are fitted once on ``train_df``; its features are cached; then
     ``TrainValidationSplit`` (``method="tvs"``) or ``CrossValidator`` (``"cv"``) fits the LR
     alone for each grid point, ``parallelism`` at a time. Encoders are never refit per fold
-    (the course's CrossValidator over the whole pipeline refit every one of them). The
+    (a search around the whole pipeline would refit every one of them per grid point). The
     encoders see the validation rows while fitting, which can favour weaker regularisation a
     little; hold a time-split test set out of ``train_df`` for the final number.
 
