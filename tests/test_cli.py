@@ -14,6 +14,10 @@ import pytest
 
 from ctr_lab.tools.cli import build_parser, main
 
+#: The command line is a tool: it runs in the lab environment (PySpark 3.5) only. What its
+#: commands call in the core is tested on both Spark lines (test_data, test_corpus, test_train).
+pytestmark = pytest.mark.tools
+
 COMMANDS = ["make-data", "inspect", "train", "grade", "run", "kernel", "emr", "bench"]
 
 

@@ -259,6 +259,7 @@ def test_route_c_the_test_day_is_in_nothing_the_student_can_tune_on(spark, hones
     assert "Fix: give --train the data the students got" in line
 
 
+@pytest.mark.tools  # `ctr-lab grade` in a process of its own: the lab environment's tool
 def test_route_d_replacing_log_loss_in_the_session_does_not_reach_the_grader(
     spark, honest, files, monkeypatch, tmp_path
 ):

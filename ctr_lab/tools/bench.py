@@ -112,7 +112,10 @@ MEMORY_METHOD = (
     "system CPU time, from the same samples"
 )
 _RESULT_MARK = "CTR_LAB_BENCH_RESULT "
+#: Hashed feature bits of the Python peers (scikit-learn's FeatureHasher, VW's ``-b``).
 _HASH_BITS = 22
+#: The course's LogisticRegression iterations: Spark's default ``maxIter``, which CTR_04 kept.
+_CTR04_MAX_ITER = 100
 #: The raw columns the scikit-learn and VW peers use (plus hour of day and day of week).
 _RAW_FEATURES = S.FEATURE_COLUMNS
 #: Spark peers: their results carry the Spark version.
@@ -671,7 +674,7 @@ def _peer_course_ctr04(spec: Dict[str, Any], timer: _Timer) -> Dict[str, Any]:
             outputCol="features",
         ),
     ]
-    lr = LogisticRegression(featuresCol="features", labelCol="label")
+    lr = LogisticRegression(featuresCol="features", labelCol="label", maxIter=_CTR04_MAX_ITER)
     # Nothing cached, as in the course: LogisticRegression persists its own input.
     y, p, iterations = _fit_and_score(before, lr, [], train_df, test_df, timer, cache=False)
     return {"y": y, "p": p, "iterations": iterations, "settings": {}}
@@ -780,6 +783,7 @@ def _peer_sklearn(kind: str, spec: Dict[str, Any], timer: _Timer) -> Dict[str, A
             random_state=0,
         )
         settings = {"loss": "log_loss", "alpha": 1e-5, "learning_rate": "adaptive", "eta0": 0.05}
+    settings["n_features"] = x.shape[1]
     with timer("fit"):
         model.fit(x_train, y_train)
     iterations = int(max(getattr(model, "n_iter_", [0]) if kind == "lr" else [model.n_iter_]))
