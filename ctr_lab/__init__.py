@@ -21,6 +21,7 @@ _EXPORTS = {
     "DataLoadError": "errors",
     "SparkSetupError": "errors",
     "log_loss_of": "evaluate",
+    "lab_location": "fs",
     "get_spark": "session",
 }
 
@@ -60,6 +61,7 @@ __all__ = [
     "__version__",
     "click_rate_by",
     "get_spark",
+    "lab_location",
     "load",
     "log_loss_of",
     "read_truth",

@@ -36,9 +36,51 @@ def refuse_cluster_scratch(path: str, default_fs: str, what: str = "model_dir") 
         return
     raise CtrLabError(
         f"{what} {path!r} has no scheme, so it would be saved in this cluster's HDFS "
-        f"({default_fs}), which is deleted with the cluster. Fix: use an s3:// location "
-        "(the parameters cell's MODEL_DIR on EMR), or write hdfs://... on purpose"
+        f"({default_fs}), which is deleted with the cluster. Fix: use an s3:// location (a "
+        "cluster made by `ctr-lab emr create --bucket` gives the parameters cell one), or "
+        "write hdfs://... on purpose"
     )
+
+
+#: The cluster settings that name the lab's locations. ``ctr-lab emr create --bucket`` writes
+#: them into the cluster's ``spark-defaults`` (``emr_bootstrap/configurations.json``), so every
+#: Livy session on that cluster reads them; a laptop's session has none.
+LAB_LOCATIONS = {
+    "data": "spark.ctrlab.data",
+    "model_dir": "spark.ctrlab.modelDir",
+    "data_cache": "spark.ctrlab.dataCache",
+}
+
+
+def lab_location(spark, what: str, default: str) -> str:
+    """One of the lab's locations: the cluster's setting if it has one, else ``default``.
+
+    ``what`` is ``"data"``, ``"model_dir"`` or ``"data_cache"``. The notebooks' parameters cell
+    calls it with the laptop's locations as defaults, so the same cell needs no editing on EMR.
+    A ``model_dir`` without a scheme on a cluster whose default file system is HDFS is refused
+    (:func:`refuse_cluster_scratch`): models saved there would go with the cluster.
+
+    Examples
+    --------
+    >>> lab_location(spark, "model_dir", "../build/models")
+    '../build/models'
+    >>> spark.conf.set("spark.ctrlab.modelDir", "s3://my-bucket/ctr-lab/models")
+    >>> lab_location(spark, "model_dir", "../build/models")
+    's3://my-bucket/ctr-lab/models'
+    >>> spark.conf.unset("spark.ctrlab.modelDir")
+    >>> lab_location(spark, "models", "../build/models")
+    Traceback (most recent call last):
+    ...
+    ctr_lab.errors.CtrLabError: no lab location 'models'. Fix: ask for one of data, model_dir, ...
+    """
+    if what not in LAB_LOCATIONS:
+        raise CtrLabError(
+            f"no lab location {what!r}. Fix: ask for one of {', '.join(LAB_LOCATIONS)}"
+        )
+    value = str(spark.conf.get(LAB_LOCATIONS[what], None) or default)
+    if what == "model_dir":
+        refuse_cluster_scratch(value, default_fs(spark), what="MODEL_DIR")
+    return value
 
 
 def default_fs(spark) -> str:

@@ -198,6 +198,24 @@ def test_preset_spark_sizes_go_into_spark_defaults(dist, capsys):
             assert spark["Properties"][key] == value
 
 
+@pytest.mark.parametrize("preset", PRESETS)
+def test_create_puts_the_labs_locations_into_the_cluster_settings(preset, dist, capsys):
+    """``--bucket`` gives every Livy session on the cluster the lab's folders (``spark-defaults``,
+    read by the notebooks' parameters cell through ``cl.lab_location``): the data ``upload`` put
+    in the bucket (the quiz sample, or the full data where ``convert`` writes it), and models and
+    validated copies beside it, never on the cluster's HDFS."""
+    folder = "s3://my-lab-bucket/course"
+    spark = _conf(_dry_run(capsys, preset, "--bucket", folder), "spark-defaults")
+    assert spark["spark.ctrlab.modelDir"] == f"{folder}/models"
+    assert spark["spark.ctrlab.dataCache"] == f"{folder}/cache"
+    if preset == "assignment":
+        args = emr.convert_request("j-1", folder)["Steps"][0]["HadoopJarStep"]["Args"]
+        assert spark["spark.ctrlab.data"] == args[args.index("--partitions") - 1]  # its target
+    else:
+        assert spark["spark.ctrlab.data"] == f"{folder}/data/avazu_raw_50k.csv.gz"
+        assert (REPO / "data_samples" / "avazu_raw_50k.csv.gz").is_file()  # what upload sends
+
+
 def _container(heap_mb, step=32):
     """Spark 3.5 on YARN by hand: heap + max(10 %, 384 MiB), rounded up to YARN's step."""
     need = heap_mb + max(int(heap_mb * 0.10), 384)

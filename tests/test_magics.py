@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,6 +61,27 @@ def test_last_statement_is_echoed_and_prints_are_captured():
     # Only the last statement echoes, as in Livy's REPL (a bare expression earlier is silent).
     assert run_statement("x\nx * 2", ns) == {"text/plain": "80"}
     assert run_statement("for i in range(2):\n    i", ns) == {"text/plain": "0\n1"}
+
+
+def test_a_wide_table_shows_as_a_plain_python_shows_it(monkeypatch):
+    """Livy's REPL is a plain Python process, where pandas fits a wide table to the terminal
+    (``...`` and its shape); a Jupyter kernel wraps it whole. The reference is a plain Python."""
+    import pandas as pd
+
+    monkeypatch.setenv("COLUMNS", "80")  # the same terminal width on both sides
+    table = "pd.DataFrame([[0.123456] * 9], columns=[f'column_{i}' for i in range(9)])"
+    code = f"import pandas as pd\n{table}"
+    plain = subprocess.run(
+        [sys.executable, "-c", f"import pandas as pd\nprint(repr({table}))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        stdin=subprocess.DEVNULL,
+    ).stdout.rstrip()
+    assert "..." in plain  # the terminal fitting is what is compared
+    with pd.option_context("display.max_columns", 20):  # as a Jupyter kernel's pandas has it
+        assert run_statement(code, {}) == {"text/plain": plain}
+        assert pd.get_option("display.max_columns") == 20  # and keeps afterwards
 
 
 def test_stderr_is_part_of_the_text_like_livy():

@@ -178,3 +178,64 @@ def test_the_saved_file_comparison_is_nbvals(tmp_path):
     nbformat.write(nb, changed)
     found = differences(changed, committed, sanitize)
     assert len(found) == 1 and f"cell {number}: outputs differ" in found[0], found
+
+
+#: The ``ctr_lab`` calls that fit models.
+FITTING_CALLS = ("train_and_evaluate", "fit_or_load", "tune")
+
+
+def _literal_length(node: ast.AST) -> int:
+    return len(node.elts) if isinstance(node, (ast.List, ast.Tuple)) else 1
+
+
+def models_fitted(source: str) -> int:
+    """How many models a cell fits: each fitting call, times the length of a literal list a
+    ``for`` loop around it walks, times the size of a literal ``tune`` grid."""
+    if source.lstrip().startswith("%%"):  # a cell magic's body: SQL, %%local, settings
+        return 0
+    code = "\n".join(ln for ln in source.splitlines() if not ln.lstrip().startswith("%"))
+
+    def count(node: ast.AST, repeat: int) -> int:
+        if isinstance(node, ast.For):
+            repeat *= _literal_length(node.iter)
+        total = 0
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in FITTING_CALLS:
+                grid = 1
+                if name == "tune" and len(node.args) > 2 and isinstance(node.args[2], ast.Dict):
+                    for values in node.args[2].values:
+                        grid *= _literal_length(values)
+                total += repeat * grid
+        return total + sum(count(child, repeat) for child in ast.iter_child_nodes(node))
+
+    return count(ast.parse(code), 1)
+
+
+def test_models_fitted_counts_loops_and_grids():
+    assert models_fitted('m, info = cl.train.fit_or_load("recommended", df, "x")') == 1
+    loop = "for n in ['a', 'b', 'c']:\n    r = cl.train.train_and_evaluate(df, n)"
+    assert models_fitted(loop) == 3
+    assert models_fitted('t, g = cl.train.tune(df, "r", {"regParam": [1, 2], "x": [3, 4]})') == 4
+    assert models_fitted("df.count()") == 0
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_a_cost_line_comes_before_every_cell_that_fits(path):
+    """Before a cell that fits models, the Markdown above it says what that costs on EMR: the
+    line ``ctr_lab.tools.emr.fit_cost_line`` gives for the models the cell fits (issue: a
+    student should know the price of a cell before running it on the full data)."""
+    from ctr_lab.tools.emr import fit_cost_line
+
+    cells = _nb(path)["cells"]
+    for index, cell in enumerate(cells):
+        fits = models_fitted(_source(cell)) if cell["cell_type"] == "code" else 0
+        if not fits:
+            continue
+        above = cells[index - 1]
+        assert above["cell_type"] == "markdown", f"no Markdown above {_source(cell)[:80]!r}"
+        assert fit_cost_line(fits) in _source(above), (
+            f"the Markdown above {_source(cell)[:80]!r} must end with this line (the cost of its "
+            f"{fits} fit(s) as `ctr-lab emr estimate` gives it today):\n{fit_cost_line(fits)}"
+        )

@@ -536,7 +536,11 @@ def _load_split(spec: Dict[str, Any], timer: _Timer, settings: Dict[str, Any]):
     from ctr_lab.train import time_split
 
     with timer("load"):
-        loaded = load(spec["data"], _spark())
+        # As the notebooks load (``cache_dir=DATA_CACHE``): the text is parsed and validated
+        # once, the rows written as Parquet in the same pass; later passes read the Parquet.
+        # A folder of this process's own, so the timed load is a first one.
+        kept = os.path.join(spec["work_dir"], f"kept_{os.getpid()}")
+        loaded = load(spec["data"], _spark(), cache_dir=kept)
         df = _staged(loaded.df, settings, spec["work_dir"])
         train_df, test_df = time_split(df, test_days=1)
     return train_df, test_df

@@ -425,7 +425,7 @@ def sparkmagic_template() -> Dict[str, Any]:
 def cluster_configurations(preset_name: str, folder: str) -> List[Dict[str, Any]]:
     """The Configurations of one preset: ``configurations.json`` plus the preset's Spark sizes."""
     configs = render(load_configurations(), folder)
-    extra = preset(preset_name).get("spark_defaults", {})
+    extra = render(preset(preset_name).get("spark_defaults", {}), folder)
     classification(configs, "spark-defaults")["Properties"].update(extra)
     return configs
 
@@ -800,6 +800,37 @@ def format_estimate(est: Dict[str, Any]) -> str:
         "multiplies the fit time by about k)",
     ]
     return "\n".join(lines)
+
+
+#: The preset the notebooks' cost lines are about: the one that fits the full data.
+COST_LINE_PRESET = "assignment"
+
+
+def fit_cost_line(fits: int, preset_name: str = COST_LINE_PRESET) -> str:
+    """The line the notebooks show before a cell that fits models: its time and cost on EMR.
+
+    One fit is the estimate's featurize, fit and score stages for the preset's planned rows
+    (the data already loaded), at the preset's price per hour; ``fits`` is how many the cell
+    runs. ``tests/test_notebooks.py`` checks that each notebook shows the line this returns, so
+    a new measurement in BENCHMARKS.md or a new price shows where the notebooks must follow.
+
+    Examples
+    --------
+    >>> line = fit_cost_line(3)
+    >>> line.startswith("**On EMR**") and "the cell below fits 3 models" in line
+    True
+    """
+    est = estimate(preset_name)
+    one = sum(est["seconds"][stage] for stage in ("featurize", "fit", "score"))
+    hour = est["per_hour"]["total"]
+    models = "one model" if fits == 1 else f"{fits} models"
+    each = "" if fits == 1 else " each"
+    return (
+        f"**On EMR** (`{preset_name}` preset, all {est['rows']:,} rows, ${hour:.2f} an hour), "
+        f"the cell below fits {models}: about {one / 60:.1f} min and ${one / 3600 * hour:.2f}"
+        f"{each} (`ctr-lab emr estimate --preset {preset_name}`, from the measured speed of "
+        "`recommended`). A model already saved in `MODEL_DIR` reloads instead."
+    )
 
 
 # --------------------------------------------------------------------------------------------

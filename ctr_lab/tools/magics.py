@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import base64
+import contextlib
 import contextvars
 import html
 import io
@@ -40,7 +42,7 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ctr_lab.errors import CtrLabError
 
@@ -187,6 +189,30 @@ def _run_magic(line: str, namespace: Dict[str, Any]) -> Dict[str, Any]:
     raise ValueError(f"unknown magic command '{name}'")
 
 
+#: pandas options whose defaults differ between the plain Python process Livy's REPL runs in
+#: and a Jupyter kernel: pandas' ``config_init`` sets ``display.max_columns`` to 0 (fit the
+#: terminal: a wide table shows ``...`` and its shape) where ``is_terminal()``, to 20 in a kernel.
+PLAIN_PYTHON_PANDAS = {"display.max_columns": 0}
+
+
+@contextlib.contextmanager
+def _plain_python_pandas() -> Iterator[None]:
+    """pandas as a plain Python shows it, for the statement's duration (then as it was)."""
+    try:
+        import pandas as pd
+    except ImportError:  # no pandas, nothing to show
+        yield
+        return
+    saved = {key: pd.get_option(key) for key in PLAIN_PYTHON_PANDAS}
+    for key, value in PLAIN_PYTHON_PANDAS.items():
+        pd.set_option(key, value)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            pd.set_option(key, value)
+
+
 def run_statement(code: str, namespace: Dict[str, Any]) -> Dict[str, Any]:
     """Run ``code`` in ``namespace`` as Livy's Python REPL would and return its output data.
 
@@ -200,10 +226,11 @@ def run_statement(code: str, namespace: Dict[str, Any]) -> Dict[str, Any]:
     try:
         sys.stdout = sys.stderr = captured
         sys.displayhook = sys.__displayhook__
-        for kind, node in _compile_nodes(code):
-            result = _run_magic(node, namespace) if kind == "magic" else {}
-            if kind == "python":
-                _run_python(node, namespace)
+        with _plain_python_pandas():
+            for kind, node in _compile_nodes(code):
+                result = _run_magic(node, namespace) if kind == "magic" else {}
+                if kind == "python":
+                    _run_python(node, namespace)
     except Exception as exc:
         tb = traceback.TracebackException.from_exception(exc)
         frames = list(tb.stack)
@@ -559,7 +586,10 @@ def _make_magics_class():
         def _info(self) -> None:
             configs = json.dumps(self.session.configs)
             table = _session_table(self.session) if self.session.started else "No active sessions."
-            display(HTML(f"Current session configs: <tt>{html.escape(configs)}</tt><br>{table}"))
+            # Two displays, as sparkmagic's ``info`` shows them (kernelmagics.py ``info``, then
+            # sparkmagicsbase.py ``_print_endpoint_info``).
+            display(HTML(f"Current session configs: <tt>{html.escape(configs)}</tt><br>"))
+            display(HTML(table))
 
         def _run(self, code: str) -> Dict[str, Any]:
             if not self.session.started and self.session.counter:
@@ -813,14 +843,18 @@ def _show_local_figures(stashed: Dict[Any, Any]) -> None:
     Spark session's figures."""
     if "matplotlib.pyplot" not in sys.modules:
         return
-    from IPython.display import Image, display
+    from IPython.display import display
     from matplotlib._pylab_helpers import Gcf
 
     plt = sys.modules["matplotlib.pyplot"]
     for number in sorted(plt.get_fignums()):
+        figure = plt.figure(number)
         buffer = io.BytesIO()
-        plt.figure(number).savefig(buffer, format="png")
-        display(Image(data=buffer.getvalue()))
+        figure.savefig(buffer, format="png")
+        # The inline backend displays the figure itself: its PNG, and its repr as text/plain
+        # (``<Figure size 640x480 with 1 Axes>``), as sparkmagic's own %%local shows it.
+        png = base64.b64encode(buffer.getvalue()).decode("ascii")
+        display({"image/png": png, "text/plain": repr(figure)}, raw=True)
         plt.close(number)
     Gcf.figs.update(stashed)
 

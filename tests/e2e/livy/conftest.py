@@ -16,8 +16,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # livy_server, livy_helpers
 
-from livy_helpers import KERNEL, derive_test_config, load_template
-from livy_server import LivyTestServer
+from livy_helpers import KERNEL, LAB_FOLDER, PRESET, REPO, derive_test_config, load_template
+from livy_server import LivyTestServer, parse_duration
 
 # ----------------------------------------------------------------------------------------------
 # Fixtures
@@ -88,3 +88,105 @@ def sparkmagic_kernel() -> Iterator[str]:
                 f"`{sys.prefix}/bin/ctr-lab kernel install --sys-prefix --sparkmagic`"
             )
         yield KERNEL
+
+
+# ----------------------------------------------------------------------------------------------
+# The EMR-like mode: a bucket filled by `ctr-lab emr upload`, a cluster configured by
+# `ctr-lab emr create`
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def lab_bucket(tmp_path_factory) -> Path:
+    """The S3 stand-in's root after ``ctr-lab emr upload LAB_FOLDER``: ``ROOT/BUCKET/KEY``.
+
+    ``upload`` runs as the command runs it (the package built from this checkout, every object
+    put with boto3), against moto's S3; each object moto then holds is copied to
+    ``ROOT/BUCKET/KEY``, where the EMR-like sessions read ``s3://BUCKET/KEY``.
+
+    The bucket's ``models`` folder also gets the models the local runs saved in ``build/models``
+    (the browser suite, which ``make test`` runs first, trains them on the same sample): what a
+    student's bucket holds after an earlier session on the cluster trained them. ``fit_or_load``
+    reloads a model only if its recorded data fingerprint and settings match, so a stale one
+    is trained again. Fits through Livy itself are run by ``test_livy_resume.py`` and by any
+    notebook whose model is missing here.
+    """
+    import shutil
+
+    import boto3
+    import moto
+
+    from ctr_lab.tools import emr
+
+    root = tmp_path_factory.mktemp("s3")
+    bucket, prefix = emr.split_s3(LAB_FOLDER)
+    with moto.mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=bucket)
+        emr.upload(LAB_FOLDER, s3=s3)
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                dest = root / bucket / item["Key"]
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(bucket, item["Key"], str(dest))
+    models = REPO / "build" / "models"
+    if models.is_dir():
+        shutil.copytree(models, root / bucket / prefix / "models")
+    return root
+
+
+def cluster_spark_defaults() -> dict:
+    """The ``spark-defaults`` of the cluster ``ctr-lab emr create --bucket LAB_FOLDER`` asks for,
+    with the shuffle partitions of the local kernel (8), so that the same rounded numbers come out
+    on this 2-core machine as in the committed outputs (a real cluster keeps Spark's 200)."""
+    from ctr_lab.tools import emr
+
+    configs = emr.cluster_configurations(PRESET, LAB_FOLDER)
+    defaults = dict(emr.classification(configs, "spark-defaults")["Properties"])
+    defaults["spark.sql.shuffle.partitions"] = "8"
+    return defaults
+
+
+@pytest.fixture(scope="session")
+def emr_livy_server(remote_python, lab_bucket, tmp_path_factory) -> Iterator[LivyTestServer]:
+    """A server in the EMR-like mode, configured as ``ctr-lab emr create`` configures Livy.
+
+    Its sessions' drivers start in a fresh folder, with no variable pointing into the
+    repository, ``ctr_lab`` only from the zip in the bucket, HDFS as the default file system and
+    the bucket as ``s3://`` (``LivyTestServer``'s ``emr_like``). ``livy-conf`` gives the session
+    timeout and whether busy sessions are spared; ``spark-defaults`` every session's defaults.
+    """
+    from ctr_lab.tools import emr
+
+    livy = emr.classification(emr.cluster_configurations(PRESET, LAB_FOLDER), "livy-conf")
+    props = livy["Properties"]
+    work = tmp_path_factory.mktemp("livy-emr")
+    server = LivyTestServer(
+        remote_python,
+        work,
+        idle_timeout=parse_duration(props["livy.server.session.timeout"]),
+        skip_busy=props.get("livy.server.session.timeout-check.skip-busy") == "true",
+        emr_like=True,
+        spark_defaults=cluster_spark_defaults(),
+        default_fs_root=work / "hdfs",
+        s3_root=lab_bucket,
+    )
+    server.start()
+    yield server
+    server.stop()
+    left = server.leftover_processes()
+    assert not left, f"processes of the Livy test server survived its shutdown: {left}"
+
+
+@pytest.fixture(scope="session")
+def emr_sparkmagic_conf_dir(emr_livy_server, lab_bucket, tmp_path_factory) -> Path:
+    """The sparkmagic config ``ctr-lab emr upload`` put in the bucket (its pyFiles: the zip's
+    ``s3://`` URI), with the test changes of ``derive_test_config`` and no other."""
+    from ctr_lab.tools import emr
+
+    bucket, prefix = emr.split_s3(LAB_FOLDER)
+    template = json.loads((lab_bucket / bucket / prefix / "sparkmagic_config.json").read_text())
+    conf_dir = tmp_path_factory.mktemp("sparkmagic-emr")
+    config = derive_test_config(template, emr_livy_server.url)
+    (conf_dir / "config.json").write_text(json.dumps(config, indent=2))
+    return conf_dir

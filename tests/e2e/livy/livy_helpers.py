@@ -27,6 +27,11 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 TEMPLATE = REPO / "emr_bootstrap" / "sparkmagic_config.json"
 KERNEL = "pysparkkernel"
+#: The lab's folder in the EMR-like mode: what a student passes to ``ctr-lab emr upload`` and
+#: ``ctr-lab emr create --bucket``.
+LAB_FOLDER = "s3://ctr-lab-test-bucket/ctr-lab"
+#: The preset whose configuration the EMR-like "cluster" carries.
+PRESET = "quiz"
 #: A pyFiles entry that names the ctr_lab zip, whatever its bucket, prefix or version.
 ZIP_NAME = re.compile(r"(^|/)ctr_lab[-_.\w]*\.zip$")
 
@@ -36,14 +41,16 @@ ZIP_NAME = re.compile(r"(^|/)ctr_lab[-_.\w]*\.zip$")
 # ----------------------------------------------------------------------------------------------
 
 
-def derive_test_config(template: Dict[str, Any], url: str, zip_path: Path) -> Dict[str, Any]:
+def derive_test_config(
+    template: Dict[str, Any], url: str, zip_path: Optional[Path] = None
+) -> Dict[str, Any]:
     """The test variant of the student's sparkmagic config.
 
     Everything of the template is kept except: the Livy URL (the test server, no auth), errors
     from the remote side fail the cell (``all_errors_are_fatal``), no autoviz widgets and no
-    dtype guessing (deterministic outputs), a startup timeout for a busy 2-core machine, and
-    ``session_configs_defaults.pyFiles`` = the local zip's ``file://`` URI (on EMR: its
-    ``s3://`` URI).
+    dtype guessing (deterministic outputs), a startup timeout for a busy 2-core machine, and,
+    given ``zip_path``, ``session_configs_defaults.pyFiles`` = that zip's ``file://`` URI (on
+    EMR, and with the bucket's rendered template, its ``s3://`` URI).
     """
     config = copy.deepcopy(template)
     creds = dict(config.get("kernel_python_credentials") or {})
@@ -62,7 +69,8 @@ def derive_test_config(template: Dict[str, Any], url: str, zip_path: Path) -> Di
         }
     )
     defaults = dict(config.get("session_configs_defaults") or {})
-    defaults["pyFiles"] = [zip_path.resolve().as_uri()]  # whitelisted by the server fixture
+    if zip_path is not None:
+        defaults["pyFiles"] = [zip_path.resolve().as_uri()]  # whitelisted by the server fixture
     # Sizes meant for cluster nodes do not fit a 2-core test machine.
     for key in ("driverMemory", "executorMemory"):
         if key in defaults:
@@ -165,11 +173,14 @@ def start_session(base: str, body: Dict[str, Any], timeout: float = 300) -> Dict
     return wait_for(ready, timeout, f"session {sid} to start")
 
 
-def run_nbval(notebook: Path, kernel: str, conf_dir: Path, run_dir: Path):
+def run_nbval(notebook: Path, kernel: str, conf_dir: Path, run_dir: Path, strict: bool = False):
     """``pytest --nbval-lax`` on one notebook with the sparkmagic kernel, in a subprocess.
 
-    ``nbval_checks`` (this folder) also fails ``%matplot`` cells that show no image. The run's
-    own pytest settings are empty (``run_dir/pytest.ini``), not the repository's.
+    ``strict``: ``--nbval`` instead, every output compared with the committed one, sanitized
+    with ``notebooks/nbval_sanitize.cfg`` as the local runs are. ``nbval_checks`` (this folder)
+    also fails ``%matplot`` cells that show no image, and leaves sparkmagic's progress widgets
+    out of the comparison. The run's own pytest settings are empty (``run_dir/pytest.ini``),
+    not the repository's.
     """
     ini = run_dir / "pytest.ini"
     if not ini.exists():
@@ -186,7 +197,11 @@ def run_nbval(notebook: Path, kernel: str, conf_dir: Path, run_dir: Path):
         "-p",
         "nbval_checks",
         "-q",
-        "--nbval-lax",
+        *(
+            ["--nbval", f"--nbval-sanitize-with={REPO / 'notebooks' / 'nbval_sanitize.cfg'}"]
+            if strict
+            else ["--nbval-lax"]
+        ),
         f"--nbval-kernel-name={kernel}",
         "--nbval-kernel-startup-timeout=120",
         "--nbval-cell-timeout=1500",

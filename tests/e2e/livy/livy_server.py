@@ -71,6 +71,10 @@ CONF_LISTS = {
 }
 #: The default file system of the double's "cluster" (Hadoop's ``fs.defaultFS``; HDFS on EMR).
 DEFAULT_FS = "hdfs://livy-test-namenode:8020"
+#: Hadoop's ``ViewFileSystemOverloadScheme`` (hadoop-common 3.3, in PySpark's hadoop-client-api):
+#: serves a scheme (here ``hdfs`` and ``s3``) from a mount table, whose fallback link is a folder.
+#: The EMR-like mode's stand-in for the cluster's HDFS and for S3 (see ``file_systems``).
+OVERLOAD_SCHEME = "org.apache.hadoop.fs.viewfs.ViewFileSystemOverloadScheme"
 #: What a call that needs a lost driver answers (500): rsc/.../rpc/Rpc.java ``call`` checks the
 #: channel with ``Utils.checkState``; JsonServlet.scala's ``error`` sends ``e.toString``.
 LOST_DRIVER = "java.lang.IllegalStateException: RPC channel is closed."
@@ -250,6 +254,9 @@ class Session:
         for key, spark_key in RESOURCE_KEYS.items():
             if body.get(key) is not None:
                 conf[spark_key] = str(body[key])
+        # spark-submit (SparkSubmitArguments.scala ``mergeDefaultSparkProperties``) adds the
+        # cluster's spark-defaults.conf for the keys the request left unset.
+        conf = {**self.server.spark_defaults, **conf}
         if self.name:
             conf["spark.app.name"] = str(self.name)
         conf.setdefault("spark.app.name", f"livy-session-{self.id}")
@@ -273,7 +280,8 @@ class Session:
                 "spark.driver.host": HOST,
                 "spark.driver.bindAddress": HOST,
                 "spark.local.dir": str(self.dir / "local"),
-                "spark.sql.warehouse.dir": str(self.dir / "warehouse"),
+                "spark.sql.warehouse.dir": (self.dir / "warehouse").as_uri(),
+                **self.server.file_systems(),
             }
         )
         conf.setdefault("spark.sql.shuffle.partitions", "4")
@@ -314,11 +322,18 @@ class Session:
                 }
             )
         )
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("PYTHON", "PYSPARK", "SPARK_", "CTR_LAB", "VIRTUAL_ENV"))
-        }
+        cwd = self.dir / "cwd"
+        if self.server.emr_like:
+            # A YARN container's environment: the node's, not the submitter's (no variable of
+            # the test run, such as PWD or JUPYTER_PATH, reaches the driver); its folder as home.
+            env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(cwd), "PWD": str(cwd)}
+            env.update({k: os.environ[k] for k in ("JAVA_HOME", "LANG") if k in os.environ})
+        else:
+            env = {
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(("PYTHON", "PYSPARK", "SPARK_", "CTR_LAB", "VIRTUAL_ENV"))
+            }
         env.update(
             {
                 TOKEN_ENV: self.server.token,
@@ -332,11 +347,11 @@ class Session:
         env.update(self.env)
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
-        (self.dir / "cwd").mkdir()
+        cwd.mkdir()
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [str(self.server.python), str(REPL_SCRIPT), str(req_r), str(rep_w), str(settings)],
-                cwd=self.dir / "cwd",
+                cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -595,6 +610,14 @@ class LivyTestServer:
     lost_driver_seconds
         How long statement calls answer 500 after a driver is lost, before YARN's verdict makes
         the session ``dead`` (see :meth:`Session.lost_driver`).
+    emr_like
+        True: each session's driver sees what a driver on an EMR cluster sees (README.md, "The
+        EMR-like mode"): the default file system is the cluster's HDFS, served from
+        ``default_fs_root``, and ``s3://BUCKET/KEY`` is served from ``s3_root/BUCKET/KEY``, both
+        through Hadoop's own ``ViewFileSystemOverloadScheme``; a scheme-less path is on HDFS.
+    spark_defaults
+        The cluster's ``spark-defaults`` (EMR writes its ``spark-defaults`` classification into
+        spark-defaults.conf): settings every session gets unless its request sets them.
     spark
         False: the REPL starts no SparkSession (``spark``/``sc`` undefined), for contract tests
         of rules that need no Spark; a session is then idle in about a second.
@@ -614,6 +637,8 @@ class LivyTestServer:
         default_fs_root: Optional[os.PathLike] = None,
         s3_root: Optional[os.PathLike] = None,
         lost_driver_seconds: float = 3.0,
+        emr_like: bool = False,
+        spark_defaults: Optional[Dict[str, str]] = None,
         spark: bool = True,
     ) -> None:
         self.python = Path(python)
@@ -630,6 +655,8 @@ class LivyTestServer:
         self.default_fs_root = Path(default_fs_root or self.work_dir / "defaultfs")
         self.s3_root = Path(s3_root or self.work_dir / "s3")
         self.lost_driver_seconds = lost_driver_seconds
+        self.emr_like = emr_like
+        self.spark_defaults = dict(spark_defaults or {})
         self.spark = spark
         self.token = uuid.uuid4().hex
         self.sessions: Dict[int, Session] = {}
@@ -682,6 +709,32 @@ class LivyTestServer:
                     f"requirement failed: Local path {path} cannot be added to user sessions."
                 )
         return entry.strip()
+
+    def file_systems(self) -> Dict[str, str]:
+        """The Hadoop settings of a session's driver: none, or in the EMR-like mode HDFS and S3.
+
+        On EMR, core-site.xml makes the cluster's HDFS the default file system (a path without a
+        scheme, relative ones from ``/user/<user>``) and EMRFS serves ``s3://``. Here Hadoop's
+        ``ViewFileSystemOverloadScheme`` serves both schemes from mount tables named after the
+        URI's host, each with one fallback link: the namenode's to ``default_fs_root``, each
+        bucket's (a folder of ``s3_root`` when the session starts) to that folder. A bucket with
+        no folder has no mount table, so Hadoop refuses its URIs, as S3 refuses a missing bucket.
+        """
+        if not self.emr_like:
+            return {}
+        mount = "spark.hadoop.fs.viewfs.mounttable.{}.linkFallback"
+        self.default_fs_root.mkdir(parents=True, exist_ok=True)
+        conf = {
+            "spark.hadoop.fs.defaultFS": DEFAULT_FS,
+            "spark.hadoop.fs.hdfs.impl": OVERLOAD_SCHEME,
+            "spark.hadoop.fs.s3.impl": OVERLOAD_SCHEME,
+            mount.format(urlparse(DEFAULT_FS).hostname): self.default_fs_root.resolve().as_uri(),
+        }
+        buckets = sorted(self.s3_root.iterdir()) if self.s3_root.is_dir() else []
+        for bucket in buckets:
+            if bucket.is_dir():
+                conf[mount.format(bucket.name)] = bucket.resolve().as_uri()
+        return conf
 
     def fetch(self, uri: str) -> str:
         """The local file behind a resolved URI, as spark-submit would download it."""

@@ -1,14 +1,40 @@
-"""A pytest plugin for the nbval runs of ``test_livy_notebooks.py``: a plot cell must show a plot.
+"""A pytest plugin for the nbval runs of ``test_livy_notebooks.py``.
 
-sparkmagic's ``%matplot`` line magic writes a remote failure (for example ``plt`` not defined in
-the Spark session) to stderr and never raises, even with ``all_errors_are_fatal``, so nbval would
-pass a notebook whose plots never arrive. This hook fails such a cell unless its outputs hold an
-``image/png``.
+* **A plot cell must show a plot.** sparkmagic's ``%matplot`` line magic writes a remote failure
+  (for example ``plt`` not defined in the Spark session) to stderr and never raises, even with
+  ``all_errors_are_fatal``, so nbval would pass a notebook whose plots never arrive. This hook
+  fails such a cell unless its outputs hold an ``image/png``.
+* **sparkmagic's progress bar is not an output of the cell.** For every statement sparkmagic
+  displays an ipywidgets ``FloatProgress`` and closes it when the statement ends
+  (``livyclientlib/command.py``, ``_get_statement_output``): JupyterLab then shows nothing, but
+  the kernel's ``display_data`` message stays, with the widget's ``text/plain`` repr
+  (``FloatProgress(value=0.0, ...)``). nbval compares that text. Outputs that carry a widget
+  view are left out of the fresh outputs before nbval compares them; every other output of the
+  cell is compared as before.
 """
 
 from __future__ import annotations
 
 import pytest
+from nbval.plugin import IPyNbCell
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def without_widgets(outputs: list) -> list:
+    """``outputs`` without displays of a widget view (sparkmagic's progress bar)."""
+    return [o for o in outputs if WIDGET_VIEW not in o.get("data", {})]
+
+
+_compare_outputs = IPyNbCell.compare_outputs
+
+
+def _compare_without_widgets(self, test, ref, skip_compare=None):
+    return _compare_outputs(self, without_widgets(test), ref, skip_compare)
+
+
+def pytest_configure(config) -> None:
+    IPyNbCell.compare_outputs = _compare_without_widgets
 
 
 @pytest.hookimpl(wrapper=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, Iterator, List, Tuple
 
@@ -164,3 +165,56 @@ def test_a_rerun_right_after_a_kernel_restart_works(kernels, quick_livy, now):
     assert notebook.ok("'y' in dir(), 4") == "(False, 4)"  # a new session, working
     for cell in later:
         notebook.ok(cell)
+
+
+def test_a_killed_kernels_session_is_reaped_within_the_session_timeout(
+    sparkmagic_kernel, livy_zip, tmp_path
+):
+    """A killed kernel cannot delete its session, and another notebook's kernel may keep it
+    alive: its ``%%configure`` runs ``%%info``, which builds a ``LivySession`` for every session
+    on the endpoint (sparkcontroller.py ``get_all_sessions_endpoint``), and each one starts a
+    heartbeat thread (livysession.py ``__init__``, ``_start_heartbeat_thread``). So the session
+    outlives its heartbeat timeout; Livy's idle check ends it (SessionManager.scala
+    ``collectGarbage``: inactive longer than ``livy.server.session.timeout``, which
+    ``emr_bootstrap/configurations.json`` keeps on; a heartbeat is not activity).
+
+    Scaled down: heartbeat timeout 6 s (refreshed every second), session timeout 30 s; the
+    other notebook keeps running cells meanwhile and keeps its own session."""
+    heartbeat, timeout = 6, 30.0
+    server = LivyTestServer(
+        sys.executable,
+        tmp_path / "livy",
+        spark=False,
+        idle_timeout=timeout,
+        check_interval=0.5,
+        local_dir_whitelist=(livy_zip.parent,),
+    ).start()
+    conf_dir = tmp_path / "sparkmagic"
+    conf_dir.mkdir()
+    config = derive_test_config(load_template(), server.url, livy_zip)
+    config.update(livy_server_heartbeat_timeout_seconds=heartbeat, heartbeat_refresh_seconds=1)
+    (conf_dir / "config.json").write_text(json.dumps(config, indent=2))
+    opening, _ = session_cells()
+    killed = Kernel(sparkmagic_kernel, conf_dir, tmp_path)
+    other = Kernel(sparkmagic_kernel, conf_dir, tmp_path)
+    try:
+        killed.ok(opening)
+        assert killed.ok("1 + 1") == "2"
+        (sid,) = [s["id"] for s in live_sessions(server)]
+        last_active = server.get(sid).activity()
+        other.ok(opening)  # its %%info starts heartbeats for the first notebook's session too
+        killed.km.shutdown_kernel(now=True)  # SIGKILL: sparkmagic deletes nothing
+        killed_at = time.monotonic()
+        while server.get(sid) is not None and server.get(sid).state in ("idle", "busy"):
+            assert time.monotonic() - last_active < timeout + 15, "never reaped"
+            assert other.ok("2 + 2") == "4"  # the other notebook stays active
+            time.sleep(1)
+        ended = time.monotonic()
+        assert ended - killed_at > heartbeat + 3, "reaped by its heartbeat: nothing kept it alive"
+        assert ended - last_active < timeout + 5, f"reaped {ended - last_active:.0f} s after use"
+        others = live_sessions(server)
+        assert len(others) == 1 and others[0]["id"] != sid, others
+    finally:
+        other.close()
+        server.stop()
+    assert server.leftover_processes() == []
