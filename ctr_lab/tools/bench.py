@@ -465,13 +465,18 @@ def _collect_scores(scored_df) -> Tuple[Any, Any]:
 
 
 def _staged(df, settings: Dict[str, Any], work_dir: str):
-    """The loaded rows as the pipelines will read them: cached, staged as Parquet, or lazy."""
+    """The loaded rows as the pipelines will read them: lazy (the default), cached or staged.
+
+    ``load(cache_dir=)`` already keeps the rows as Parquet, so the pipelines read Parquet
+    without staging; persisting them costs more than it saves (BENCHMARKS.md, "Tuning
+    experiments": 165-176 s against 189-195 s at 1M).
+    """
     from pyspark import StorageLevel
 
     partitions = settings.get("partitions")
     if partitions:
         df = df.repartition(int(partitions))
-    staging = str(settings.get("staging", "cache"))
+    staging = str(settings.get("staging", "none"))
     if staging == "cache":
         df = df.persist(StorageLevel.MEMORY_AND_DISK)
         df.count()
@@ -480,7 +485,7 @@ def _staged(df, settings: Dict[str, Any], work_dir: str):
         df.write.mode("overwrite").parquet("file://" + path)
         df = df.sparkSession.read.parquet("file://" + path)
     elif staging != "none":
-        raise CtrLabError(f"--set staging={staging}. Fix: cache, parquet or none")
+        raise CtrLabError(f"--set staging={staging}. Fix: none, cache or parquet")
     return df
 
 
@@ -1419,7 +1424,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="a setting for `recommended` and `onehot`: build_pipeline settings (numFeatures, "
         "maxIter, tol, regParam, standardization, minCount), aggregationDepth, partitions, "
-        "staging=cache|parquet|none; vw_passes for vw",
+        "staging=none|cache|parquet (default none); vw_passes for vw",
     )
     bench.add_argument(
         "--timeout", type=float, default=3600.0, help="seconds before a peer is stopped"

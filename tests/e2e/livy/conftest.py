@@ -24,6 +24,15 @@ from livy_server import LivyTestServer, parse_duration
 # ----------------------------------------------------------------------------------------------
 
 
+def serving(server: LivyTestServer) -> Iterator[LivyTestServer]:
+    """Start ``server``, yield it, stop it; on teardown no REPL, JVM or worker of it may survive."""
+    server.start()
+    yield server
+    server.stop()
+    left = server.leftover_processes()
+    assert not left, f"processes of the Livy test server survived its shutdown: {left}"
+
+
 @pytest.fixture(scope="session")
 def livy_zip(tmp_path_factory) -> Path:
     """The pyFiles zip the project builds for EMR."""
@@ -34,7 +43,7 @@ def livy_zip(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def livy_server(remote_python, livy_zip, tmp_path_factory) -> Iterator[LivyTestServer]:
-    """One server for the suite; on teardown no REPL, JVM or worker of it may survive.
+    """One server for the suite.
 
     Livy's default session timeout (1 h): sessions of kernels that nbval hard-kills go after the
     sparkmagic heartbeat (60 s). The zip's folder is in ``livy.file.local-dir-whitelist``, so
@@ -46,11 +55,7 @@ def livy_server(remote_python, livy_zip, tmp_path_factory) -> Iterator[LivyTestS
         idle_timeout=3600,
         local_dir_whitelist=(livy_zip.parent,),
     )
-    server.start()
-    yield server
-    server.stop()
-    left = server.leftover_processes()
-    assert not left, f"processes of the Livy test server survived its shutdown: {left}"
+    yield from serving(server)
 
 
 @pytest.fixture(scope="session")
@@ -135,13 +140,13 @@ def lab_bucket(tmp_path_factory) -> Path:
     return root
 
 
-def cluster_spark_defaults() -> dict:
-    """The ``spark-defaults`` of the cluster ``ctr-lab emr create --bucket LAB_FOLDER`` asks for,
-    with the shuffle partitions of the local kernel (8), so that the same rounded numbers come out
-    on this 2-core machine as in the committed outputs (a real cluster keeps Spark's 200)."""
+def cluster_spark_defaults(configs: list) -> dict:
+    """The ``spark-defaults`` in ``configs`` (what ``ctr-lab emr create --bucket LAB_FOLDER`` asks
+    for), with the shuffle partitions of the local kernel (8), so that the same rounded numbers
+    come out on this 2-core machine as in the committed outputs (a real cluster keeps Spark's
+    200)."""
     from ctr_lab.tools import emr
 
-    configs = emr.cluster_configurations(PRESET, LAB_FOLDER)
     defaults = dict(emr.classification(configs, "spark-defaults")["Properties"])
     defaults["spark.sql.shuffle.partitions"] = "8"
     return defaults
@@ -158,8 +163,8 @@ def emr_livy_server(remote_python, lab_bucket, tmp_path_factory) -> Iterator[Liv
     """
     from ctr_lab.tools import emr
 
-    livy = emr.classification(emr.cluster_configurations(PRESET, LAB_FOLDER), "livy-conf")
-    props = livy["Properties"]
+    configs = emr.cluster_configurations(PRESET, LAB_FOLDER)
+    props = emr.classification(configs, "livy-conf")["Properties"]
     work = tmp_path_factory.mktemp("livy-emr")
     server = LivyTestServer(
         remote_python,
@@ -167,15 +172,11 @@ def emr_livy_server(remote_python, lab_bucket, tmp_path_factory) -> Iterator[Liv
         idle_timeout=parse_duration(props["livy.server.session.timeout"]),
         skip_busy=props.get("livy.server.session.timeout-check.skip-busy") == "true",
         emr_like=True,
-        spark_defaults=cluster_spark_defaults(),
+        spark_defaults=cluster_spark_defaults(configs),
         default_fs_root=work / "hdfs",
         s3_root=lab_bucket,
     )
-    server.start()
-    yield server
-    server.stop()
-    left = server.leftover_processes()
-    assert not left, f"processes of the Livy test server survived its shutdown: {left}"
+    yield from serving(server)
 
 
 @pytest.fixture(scope="session")

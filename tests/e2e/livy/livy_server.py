@@ -426,7 +426,8 @@ class Session:
                     # ``ExecuteAborted(stderr lines)``, and repl/.../Session.scala
                     # ``executeCode`` answers "Interpreter died" and moves the session to
                     # ``error``. Later statements meet the same dead interpreter (no new lines).
-                    stmt.state = "available"
+                    # Output before state, as Session.scala ``execute`` does: a reader never
+                    # sees an ``available`` statement without its output.
                     stmt.output = {
                         "status": "error",
                         "execution_count": stmt.id,
@@ -434,6 +435,7 @@ class Session:
                         "evalue": "Interpreter died:\n" + "\n".join(self.log_lines()[log_mark:]),
                         "traceback": [],
                     }
+                    stmt.state = "available"
                     self.state = "error"
                     continue
                 stmt.output = dict(message["content"], execution_count=stmt.id)
@@ -1053,13 +1055,12 @@ def _make_handler(server: LivyTestServer) -> type:
                 self._send(200, {"id": session.id, "from": start, "total": len(lines), "log": page})
             elif n == 3 and parts[2] == "statements" and method == "GET":
                 _driver_call(session)
-                stmts = list(session.statements)
+                with session.lock:
+                    stmts = [s.view() for s in session.statements]
                 if query.get("order", [""])[0] == "desc":
                     stmts.reverse()
                 _, page = _page(stmts, query)
-                self._send(
-                    200, {"total_statements": len(stmts), "statements": [s.view() for s in page]}
-                )
+                self._send(200, {"total_statements": len(stmts), "statements": page})
             elif n == 3 and parts[2] == "statements" and method == "POST":
                 body = self._body()
                 if not isinstance(body, dict) or not isinstance(body.get("code"), str):
@@ -1090,7 +1091,9 @@ def _make_handler(server: LivyTestServer) -> type:
                 elif stmt is None:
                     self._send(HTTPStatus.NOT_FOUND, {"msg": "Statement not found"})
                 elif n == 4 and method == "GET":
-                    self._send(200, stmt.view())
+                    with session.lock:
+                        view = stmt.view()
+                    self._send(200, view)
                 else:
                     self._send(HTTPStatus.METHOD_NOT_ALLOWED, {"msg": f"{method} {self.path}"})
             else:
