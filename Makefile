@@ -47,28 +47,22 @@ lab: $(KERNELS) ## JupyterLab on 127.0.0.1 with the notebooks and the local kern
 
 # The notebooks' outputs on the local kernel are checked by `browser` (each saved file through
 # nbval's comparison); `notebooks-check` is the same check through nbval alone.
-# The unit passes run in two lanes side by side, each output line prefixed with its lane's name:
-# their small Spark jobs leave a core idle much of the time, so together they finish sooner than
-# one after the other (BENCHMARKS.md). One lane runs the lab environment's Spark tests (`-m
-# spark`); the other the PySpark 4 pass, then the lab environment's tests without Spark, so
-# that the lanes end about together: `make unit` is the two `.venv` parts. The suites that run
-# notebooks or a cluster keep both cores busy and run one after another, the browser's first:
-# the Livy suite reloads the models it saved in build/ rather than training them again. Both
-# environments are set up first, side by side (the PySpark 4 one installs while the lab's JVM
-# archive builds).
+# `make test` runs its suites in two lanes side by side (tools/side_by_side.sh; each output line
+# starts with its lane's name), each lane ending about when the other does (BENCHMARKS.md, "The
+# test suite"): first the lab environment's Spark tests (`-m spark`) beside the PySpark 4 pass
+# and then the lab environment's tests without Spark (`make unit` is the two `.venv` parts);
+# then the notebooks, in the browser and then through Livy (which reloads the models the
+# browser's runs saved in build/ rather than training them again), beside the cluster suite.
+# Both environments are set up first, side by side (the PySpark 4 one installs while the lab's
+# JVM archive builds).
 test: ## Set up both environments and run the test suite
 	@$(MAKE) --no-print-directory -j2 lint $(KERNELS) $(VENV4)/.installed
-	@set -o pipefail; s=$$SECONDS; \
-	  { $(PY) -m pytest --ignore=tests/e2e -m spark 2>&1 | sed -u 's/^/unit (spark) | /'; } & lane=$$!; \
-	  { $(MAKE) --no-print-directory unit-spark4 && \
-	    $(PY) -m pytest --ignore=tests/e2e -m 'not spark'; } 2>&1 \
-	    | sed -u 's/^/unit-spark4, unit (no spark) | /'; other=$$?; \
-	  wait $$lane; unit=$$?; \
-	  echo "make test: the unit lanes (exit $$unit and $$other) side by side took $$((SECONDS - s)) s"; \
-	  [ $$unit -eq 0 ] && [ $$other -eq 0 ]
-	@for target in browser livy cluster; do s=$$SECONDS; \
-	  $(MAKE) --no-print-directory $$target || exit 1; \
-	  echo "make test: $$target took $$((SECONDS - s)) s"; done
+	@tools/side_by_side.sh "unit (spark)" "$(PY) -m pytest --ignore=tests/e2e -m spark" \
+	  "unit-spark4, unit (no spark)" \
+	  "$(MAKE) --no-print-directory unit-spark4 && $(PY) -m pytest --ignore=tests/e2e -m 'not spark'"
+	@tools/side_by_side.sh "browser, livy" \
+	  "$(MAKE) --no-print-directory browser && $(MAKE) --no-print-directory livy" \
+	  "cluster" "$(MAKE) --no-print-directory cluster"
 	@echo "make test: all checks passed"
 
 lint: $(VENV)/.installed ## ruff, Python 3.9 compatibility (vermin) and mypy
