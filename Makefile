@@ -51,18 +51,17 @@ lab: $(KERNELS) ## JupyterLab on 127.0.0.1 with the notebooks and the local kern
 # starts with its lane's name), each lane ending about when the other does (BENCHMARKS.md, "The
 # test suite"): first the lab environment's Spark tests (`-m spark`) beside the PySpark 4 pass
 # and then the lab environment's tests without Spark (`make unit` is the two `.venv` parts);
-# then the notebooks, in the browser and then through Livy (which reloads the models the
-# browser's runs saved in build/ rather than training them again), beside the cluster suite.
-# Both environments are set up first, side by side (the PySpark 4 one installs while the lab's
-# JVM archive builds).
-test: ## Set up both environments and run the test suite
-	@$(MAKE) --no-print-directory -j2 lint $(KERNELS) $(VENV4)/.installed
+# then the notebooks, in the browser and then through the EMR-like Livy (which reloads the
+# models the browser's runs saved in build/ rather than training them again), beside the
+# cluster suite and then the rest of the Livy suite (`make livy` is the two Livy parts).
+test: lint $(KERNELS) $(VENV4)/.installed ## Set up both environments and run the test suite
 	@tools/side_by_side.sh "unit (spark)" "$(PY) -m pytest --ignore=tests/e2e -m spark" \
 	  "unit-spark4, unit (no spark)" \
 	  "$(MAKE) --no-print-directory unit-spark4 && $(PY) -m pytest --ignore=tests/e2e -m 'not spark'"
-	@tools/side_by_side.sh "browser, livy" \
-	  "$(MAKE) --no-print-directory browser && $(MAKE) --no-print-directory livy" \
-	  "cluster" "$(MAKE) --no-print-directory cluster"
+	@tools/side_by_side.sh "browser, livy (notebooks)" \
+	  "$(MAKE) --no-print-directory browser && $(PY) -m pytest $(LIVY_NOTEBOOKS)" \
+	  "cluster, livy (the rest)" \
+	  "$(MAKE) --no-print-directory cluster && $(PY) -m pytest tests/e2e/livy $(LIVY_NOTEBOOKS:%=--deselect %)"
 	@echo "make test: all checks passed"
 
 lint: $(VENV)/.installed ## ruff, Python 3.9 compatibility (vermin) and mypy
@@ -84,6 +83,9 @@ notebooks-check: $(KERNELS) ## nbval alone: every notebook against its committed
 
 notebooks: $(KERNELS) ## Re-execute every notebook with the local kernel and save its outputs
 	@$(VENV)/bin/ctr-lab run --in-place
+
+# The Livy tests that read the bucket `ctr-lab emr upload` fills (with the models in build/).
+LIVY_NOTEBOOKS := tests/e2e/livy/test_livy_notebooks.py tests/e2e/livy/test_livy_emr_like.py
 
 livy: $(KERNELS) ## Every notebook through the real sparkmagic kernel and the Livy test server
 	@$(PY) -m pytest tests/e2e/livy

@@ -506,6 +506,21 @@ class _Progress:
             if state is not None:
                 self._show(state)
 
+    def _wait_until_ended(self, timeout: float = 5.0) -> None:
+        """Wait, briefly, until Spark's status store has every job of the statement as ended.
+
+        An action returns when its last task is done, but the status store learns of finished
+        tasks from the listener bus, later; it posts a job's end after its tasks' ends, so a job
+        no longer running there has all its tasks counted.
+        """
+        tracker = self.session.spark.sparkContext.statusTracker()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            infos = [tracker.getJobInfo(job) for job in tracker.getJobIdsForGroup(self.group)]
+            if all(info is None or info.status not in ("RUNNING", "UNKNOWN") for info in infos):
+                return
+            time.sleep(0.05)
+
     def __exit__(self, *exc: Any) -> None:
         if not self.group:
             return
@@ -515,6 +530,7 @@ class _Progress:
         if self.thread is not None:
             self.thread.join(timeout=5)
         try:
+            self._wait_until_ended()
             state = self._state(done=True)
             sc = self.session.spark.sparkContext
             for key in ("spark.jobGroup.id", "spark.job.description"):
