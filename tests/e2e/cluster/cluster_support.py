@@ -29,6 +29,9 @@ import psutil
 HERE = Path(__file__).resolve().parent
 DRIVER_SCRIPT = HERE / "cluster_driver.py"
 EXECUTOR_CLASS = "CoarseGrainedExecutorBackend"
+#: Generated rows every driver reads (raw Kaggle format, ten days): a last day of test rows and an
+#: LR that learns something. Neither fault needs more, and each fit's features scale with them.
+ROWS = 20_000
 
 
 def spark_home() -> Path:

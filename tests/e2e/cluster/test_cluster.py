@@ -15,7 +15,7 @@ from typing import Any, Dict, List
 import numpy as np
 import psutil
 import pytest
-from cluster_support import wait_until
+from cluster_support import ROWS, wait_until
 
 PIPELINE = "recommended"
 # 2^16 hashed features and 20 iterations keep the suite inside its time budget on two cores.
@@ -136,7 +136,7 @@ def test_recommended_on_the_cluster_equals_local_mode(cluster_fits, local_refere
     local = local_reference.finish()
     ref = next(e for e in local if e["event"] == "trained")
     fit = next(e for e in driver.all("trained") if e["index"] == 0)
-    assert fit["train_rows"] + fit["test_rows"] == ref["rows"] == 50_000
+    assert fit["train_rows"] + fit["test_rows"] == ref["rows"] == ROWS
     assert (fit["train_rows"], fit["test_rows"]) == (ref["train_rows"], ref["test_rows"])
     assert fit["iterations"] == ref["iterations"]
     assert fit["log_loss"] == pytest.approx(ref["log_loss"], abs=METRIC_ATOL)
