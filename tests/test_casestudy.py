@@ -35,14 +35,9 @@ def test_headline_lines_round_trip_through_the_pattern():
 
 def test_committed_notebooks_print_the_headlines_the_table_shows():
     """03 and 04 print the course's and the recommended model's numbers as headline lines."""
-    from ctr_lab.tools.casestudy import _HEADLINE as pattern
 
     def names(rel):
-        nb = nbformat.read(REPO / "notebooks" / rel, as_version=4)
-        text = "\n".join(
-            o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
-        )
-        return {m["name"] for m in pattern.finditer(text)}
+        return set(casestudy.headlines(nbformat.read(REPO / "notebooks" / rel, as_version=4).cells))
 
     assert names("03_model_building.ipynb") == {"course_baseline"}
     assert names("04_model_improvement.ipynb") == {

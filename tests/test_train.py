@@ -491,25 +491,6 @@ def test_tune_fits_features_once_and_reports_every_grid_point(spark, sample_spli
     assert train.lr_model_of(model).getRegParam() == table["regParam"].iloc[0]
 
 
-def _headlines(notebook: str) -> dict:
-    """``name: test log loss L, AUC A (N test rows)`` lines a notebook printed, by name."""
-    import re
-
-    nb = json.loads((Path(__file__).parents[1] / "notebooks" / notebook).read_text())
-    text = "\n".join(
-        "".join(o.get("text", ""))
-        for c in nb["cells"]
-        if c["cell_type"] == "code"
-        for o in c.get("outputs", [])
-        if o.get("output_type") == "stream"
-    )
-    pattern = r"^(\S[^:\n]*): test log loss ([0-9.]+), AUC ([0-9.]+) \(([0-9,]+) test rows\)$"
-    return {
-        name: {"log_loss": float(loss), "auc": float(auc), "test_rows": int(rows.replace(",", ""))}
-        for name, loss, auc, rows in re.findall(pattern, text, flags=re.M)
-    }
-
-
 def test_recommended_beats_both_course_pipelines_in_notebook_04():
     """Notebook 04's full fits on the 50k sample (every ``make test`` re-runs it and compares its
     outputs with these): ``recommended`` has the lower log loss and the higher AUC, and no model
@@ -517,11 +498,13 @@ def test_recommended_beats_both_course_pipelines_in_notebook_04():
     import pandas as pd
     from sklearn.metrics import log_loss
 
-    printed = _headlines("04_model_improvement.ipynb")
-    rows = pd.read_csv(sample_path("avazu_raw_50k"), usecols=["id", "click", "hour"], dtype=str)
-    truth = pd.read_csv(
-        sample_path("avazu_raw_50k").replace(".csv.gz", "_truth.csv.gz"), dtype={"id": str}
-    )
+    from ctr_lab.tools.casestudy import headlines
+
+    notebook = Path(__file__).parents[1] / "notebooks" / "04_model_improvement.ipynb"
+    printed = headlines(json.loads(notebook.read_text())["cells"])
+    sample = sample_path("avazu_raw_50k")
+    rows = pd.read_csv(sample, usecols=["id", "click", "hour"], dtype=str)
+    truth = pd.read_csv(sample.replace(".csv.gz", "_truth.csv.gz"), dtype={"id": str})
     # The time split's test rows: the last UTC day (hour is YYMMDDHH in UTC).
     last_day = rows[rows["hour"].str[:6] == rows["hour"].str[:6].max()].merge(truth, on="id")
     bayes = log_loss(last_day["click"].astype(int), last_day["p_click"], labels=[0, 1])

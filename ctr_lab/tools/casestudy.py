@@ -43,8 +43,42 @@ LANGUAGE_INFO = {
     "pygments_lexer": "python3",
 }
 _HEADLINE = re.compile(
-    r"^(?P<name>[\w-]+): test log loss (?P<log_loss>[0-9.]+), AUC (?P<auc>[0-9.]+)", re.M
+    r"^(?P<name>[\w-]+): test log loss (?P<log_loss>[0-9.]+), AUC (?P<auc>[0-9.]+)"
+    r"(?: \((?P<test_rows>[0-9,]+) test rows\))?",
+    re.M,
 )
+
+
+def headlines(cells: List[Any]) -> Dict[str, Dict[str, float]]:
+    """The :func:`ctr_lab.evaluate.headline` lines a notebook's code ``cells`` printed.
+
+    ``cells`` as ``nbformat`` reads them or as the notebook's JSON holds them. Returns name ->
+    ``log_loss``, ``auc`` and, where the line gives it, ``test_rows``.
+
+    Examples
+    --------
+    >>> line = "recommended: test log loss 0.4043, AUC 0.7627 (5,180 test rows)"
+    >>> cells = [{"cell_type": "code", "outputs": [{"text": ["load report ..."]}, {"text": line}]}]
+    >>> headlines(cells)
+    {'recommended': {'log_loss': 0.4043, 'auc': 0.7627, 'test_rows': 5180}}
+    """
+
+    def text(value: Any) -> str:
+        return "".join(value) if isinstance(value, list) else value
+
+    # Livy-style outputs end without a newline: join outputs on one, so each starts a line.
+    printed = "\n".join(
+        text(o.get("text", ""))
+        for c in cells
+        if c.get("cell_type") == "code"
+        for o in c.get("outputs", [])
+    )
+    found: Dict[str, Dict[str, float]] = {}
+    for m in _HEADLINE.finditer(printed):
+        found[m["name"]] = {"log_loss": float(m["log_loss"]), "auc": float(m["auc"])}
+        if m["test_rows"]:
+            found[m["name"]]["test_rows"] = int(m["test_rows"].replace(",", ""))
+    return found
 
 
 @dataclass
@@ -156,12 +190,7 @@ def run_notebook(
         outcome.failed_cell = _failed_cell(nb, exc)
     outcome.seconds = time.perf_counter() - started
     outcome.slowest_cells = slowest_cells(nb)
-    # Livy-style outputs end without a newline: join outputs on one, so each starts a line.
-    text = "\n".join(
-        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-    )
-    for m in _HEADLINE.finditer(text):
-        outcome.headlines[m["name"]] = {"log_loss": float(m["log_loss"]), "auc": float(m["auc"])}
+    outcome.headlines = headlines(nb.cells)
     return nb, outcome
 
 

@@ -57,7 +57,8 @@ def start_driver(remote_python, ctr_lab_zip, sample_csv, tmp_path_factory):
     # As the Livy test server does (livy_server.py): the lab's class-data archive as the
     # administrators' JVM option, which only shortens each driver's start (its classes load from
     # the archive; about 20 s less per driver here).
-    archive = {"spark.driver.defaultJavaOptions": java_options()} if java_options() else {}
+    options = java_options()
+    archive = {"spark.driver.defaultJavaOptions": options} if options else {}
 
     def start(master: str, name: str, **spec: Any) -> Driver:
         full = {"master": master, "zip": str(ctr_lab_zip), "data": sample_csv, **spec}
