@@ -185,3 +185,75 @@ def test_02_does_not_call_sampleBy_exact():
             assert re.search(r"\bnot,?\s+exact", sentence, re.I), (
                 f"{name}: {sentence!r}, but it printed {counts} for expected {expected}"
             )
+
+
+def _says(name: str, pattern: str) -> bool:
+    return any(re.search(pattern, s, re.I) for md in _markdown(name) for s in _sentences(md))
+
+
+def test_01_what_it_says_of_c14_site_ids_and_c20_is_what_it_printed():
+    """01's sentences on the course's other columns, against the counts it printed: most `C14`
+    levels rare, one domain and category per site id, `C20`'s `-1` on about half of the rows
+    and clicked about as often as the rest."""
+    name = "01_exploration.ipynb"
+    printed = _all_printed(name)
+    levels = _number(r"^C14: ([\d,]+) levels", printed, "01's C14 line")
+    rare = _number(r"^C14: [\d,]+ levels, ([\d,]+) of them seen fewer than 10", printed, "01")
+    assert _says(name, r"hundreds in this sample, most of them seen fewer than 10 times")
+    assert 100 <= levels < 1000 and rare > levels / 2, (levels, rare)
+
+    combos = _number(r"^([\d,]+) combinations of [\d,]+ site ids", printed, "01's site line")
+    ids = _number(r"^[\d,]+ combinations of ([\d,]+) site ids", printed, "01's site line")
+    assert _says(name, r"each site id comes with one site domain and one site category")
+    assert combos == ids, (combos, ids)
+
+    row = r"^\s*{}\s+(\d+)\s+(\d+)\s+([\d.]+)\s*$"
+    missing = re.search(row.format(re.escape("-1 (no value)")), printed, re.M)
+    coded = re.search(row.format("a code"), printed, re.M)
+    assert missing and coded, "01 no longer prints C20's table"
+    share = int(missing.group(1)) / (int(missing.group(1)) + int(coded.group(1)))
+    assert _says(name, r"about half of the rows, clicked about as often")
+    assert 0.4 <= share <= 0.6, share
+    ctr_missing, ctr_coded = float(missing.group(3)), float(coded.group(3))
+    assert abs(ctr_missing - ctr_coded) < 0.1 * ctr_coded, (ctr_missing, ctr_coded)
+
+
+def test_05_writes_out_every_prediction_of_the_last_day():
+    """05 keeps the predictions it scored: as many rows as its headline's test rows."""
+    printed = _all_printed("05_feature_engineering_and_thresholds.ipynb")
+    test_rows = _number(r"^recommended: test log loss .*\(([\d,]+) test rows\)", printed, "05")
+    written = _number(r"^recommended_last_day_predictions: ([\d,]+) rows", printed, "05")
+    assert written == test_rows > 0, (written, test_rows)
+
+
+def _headlines(name: str) -> Dict[str, Dict[str, float]]:
+    from ctr_lab.tools.casestudy import headlines
+
+    return headlines(_cells(name))
+
+
+def test_04_says_the_random_split_flatters_with_its_own_numbers():
+    """04 scores `course_improved` on the course's random 80/20 split and on the last day; its
+    prose cites both and calls the random split flattering only when it did flatter."""
+    name = "04_model_improvement.ipynb"
+    printed = _headlines(name)
+    shuffled, last_day = printed["course_improved_random_split"], printed["course_improved"]
+    assert shuffled["log_loss"] < last_day["log_loss"] and shuffled["auc"] > last_day["auc"]
+    assert any(
+        "flatters" in p
+        and all(_states(p, v, 4) for v in (*shuffled.values(), last_day["log_loss"]))
+        for p in _paragraphs(name)
+    ), f"04 never states {shuffled} against {last_day} where it says the split flatters"
+
+
+def test_04_scores_the_tuned_model_on_the_last_day_and_says_so():
+    """The tuned winner is scored on the same last-day rows as the default settings, and the
+    prose gives both results."""
+    name = "04_model_improvement.ipynb"
+    printed = _headlines(name)
+    tuned, default = printed["recommended_tuned"], printed["recommended"]
+    assert tuned["test_rows"] == default["test_rows"] > 1000
+    assert any(
+        all(_states(p, v, 4) for v in (tuned["log_loss"], tuned["auc"], default["log_loss"]))
+        for p in _paragraphs(name)
+    ), f"04's prose never gives the tuned model's last-day {tuned} beside {default}"
