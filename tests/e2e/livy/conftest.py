@@ -109,12 +109,12 @@ def lab_bucket(tmp_path_factory) -> Path:
     put with boto3), against moto's S3; each object moto then holds is copied to
     ``ROOT/BUCKET/KEY``, where the EMR-like sessions read ``s3://BUCKET/KEY``.
 
-    The bucket's ``models`` folder also gets the models the local runs saved in ``build/models``
-    (the browser suite, which ``make test`` runs first, trains them on the same sample): what a
-    student's bucket holds after an earlier session on the cluster trained them. ``fit_or_load``
-    reloads a model only if its recorded data fingerprint and settings match, so a stale one
-    is trained again. Fits through Livy itself are run by ``test_livy_resume.py`` and by any
-    notebook whose model is missing here.
+    The bucket's ``models`` folder also gets the complete models the local runs saved in
+    ``build/models`` (the browser suite, which ``make test`` runs first, trains them on the same
+    sample): what a student's bucket holds after an earlier session on the cluster trained them.
+    ``fit_or_load`` reloads a model only if its recorded data fingerprint and settings match, so
+    a stale one is trained again. Fits through Livy itself are run by ``test_livy_resume.py``
+    and by any notebook whose model is missing here.
     """
     import shutil
 
@@ -122,6 +122,7 @@ def lab_bucket(tmp_path_factory) -> Path:
     import moto
 
     from ctr_lab.tools import emr
+    from ctr_lab.train import COMPLETE_MARKER
 
     root = tmp_path_factory.mktemp("s3")
     bucket, prefix = emr.split_s3(LAB_FOLDER)
@@ -134,9 +135,10 @@ def lab_bucket(tmp_path_factory) -> Path:
                 dest = root / bucket / item["Key"]
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 s3.download_file(bucket, item["Key"], str(dest))
-    models = REPO / "build" / "models"
-    if models.is_dir():
-        shutil.copytree(models, root / bucket / prefix / "models")
+    # Complete models only (fit_or_load writes a model's marker last, then renames its folder
+    # into place): in `make test` the browser suite may still be saving others beside them.
+    for marker in sorted((REPO / "build" / "models").glob(f"*/{COMPLETE_MARKER}")):
+        shutil.copytree(marker.parent, root / bucket / prefix / "models" / marker.parent.name)
     return root
 
 
