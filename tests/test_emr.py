@@ -208,6 +208,8 @@ def test_create_puts_the_labs_locations_into_the_cluster_settings(preset, dist, 
     spark = _conf(_dry_run(capsys, preset, "--bucket", folder), "spark-defaults")
     assert spark["spark.ctrlab.modelDir"] == f"{folder}/models"
     assert spark["spark.ctrlab.dataCache"] == f"{folder}/cache"
+    assert spark["spark.ctrlab.quizData"] == f"{folder}/data/course_10k.csv"  # notebook 07's file
+    assert (REPO / "data_samples" / "course_10k.csv").is_file()  # what upload sends
     if preset == "assignment":
         args = emr.convert_request("j-1", folder)["Steps"][0]["HadoopJarStep"]["Args"]
         assert spark["spark.ctrlab.data"] == args[args.index("--partitions") - 1]  # its target

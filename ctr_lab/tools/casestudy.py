@@ -30,6 +30,7 @@ ORDER = (
     "04_model_improvement.ipynb",
     "05_feature_engineering_and_thresholds.ipynb",
     "06_cluster_management.ipynb",
+    "07_quiz.ipynb",
     "assignment/starter.ipynb",
     "assignment/solution.ipynb",
 )
