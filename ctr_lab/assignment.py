@@ -1,8 +1,11 @@
-"""Grading for the assignment: score a saved model on held-out days against the baseline.
+"""Grading for the assignment: score a saved model on held-out days against the constant
+click-rate predictor and the baseline.
 
 The held-out rows are the last day(s) of the data (:func:`ctr_lab.train.time_split`), the rows a
-CTR model meets after training. The baseline is the course's model (``course_baseline``) fitted
-on the same training days, saved with ``fit_or_load`` so grading twice does not refit it.
+CTR model meets after training. The constant predictor gives every row the training days' click
+rate: the bar a model's probabilities must clear. The baseline is the course's model
+(``course_baseline``) fitted on the same training days, saved with ``fit_or_load`` so grading
+twice does not refit it.
 
 Examples
 --------
@@ -18,10 +21,13 @@ fitting it again, and the student's folder holding the same model scores the sam
 >>> table = grade(
 ...     my_model_dir, df, baseline_dir=str(tmp_path / "baseline"), baseline_settings={"maxIter": 5}
 ... )
->>> print(table[["model", "test_rows", "log_loss_vs_baseline_%"]].to_string(index=False))
-                     model  test_rows  log_loss_vs_baseline_%
-baseline (course_baseline)       1050                     0.0
-                     yours       1050                     0.0
+>>> print(table[["model", "test_rows"]].to_string(index=False))
+                        model  test_rows
+constant click rate (0.1663)       1050
+   baseline (course_baseline)       1050
+                        yours       1050
+>>> table["log_loss_vs_baseline_%"].tolist()[1:]
+[0.0, 0.0]
 """
 
 from __future__ import annotations
@@ -151,13 +157,21 @@ def grade(
     Returns
     -------
     pandas.DataFrame
-        One row per model: ``model``, ``test_rows``, ``log_loss``, ``auc`` and the change in log
-        loss against the baseline in percent (negative is better), rounded to 4 places.
+        One row each for the constant click-rate predictor, the baseline and the model, as
+        ``ctr-lab grade`` prints them: ``model``, ``test_rows``, ``log_loss``, ``auc`` and the
+        change in log loss against the constant predictor and against the baseline, in percent
+        (negative is better), rounded to 4 places.
     """
+    from ctr_lab.evaluate import training_click_rate
     from ctr_lab.train import time_split
 
     train_df, test_df = time_split(df, test_days=test_days)
+    rate = training_click_rate(train_df)
     base_model = fit_baseline(train_df, baseline, baseline_dir, baseline_settings)
-    models = ((f"baseline ({baseline})", base_model), ("yours", load_model(model)))
-    table = with_change(score_models(test_df, models), "log_loss_vs_baseline_%", reference=0)
-    return table.round(4)
+    models = (
+        (f"constant click rate ({rate:.4f})", rate),
+        (f"baseline ({baseline})", base_model),
+        ("yours", load_model(model)),
+    )
+    table = with_change(score_models(test_df, models), "log_loss_vs_constant_%", reference=0)
+    return with_change(table, "log_loss_vs_baseline_%", reference=1).round(4)

@@ -1048,3 +1048,52 @@ def headline(name: str, result: Dict[str, Any]) -> str:
         f"{name}: test log loss {result['log_loss']:.4f}, AUC {result['auc']:.4f} "
         f"({result['test_rows']:,} test rows)"
     )
+
+
+def training_click_rate(train_df: DataFrame, label_col: str = "label") -> float:
+    """The share of clicks in ``train_df``: what the constant click-rate predictor predicts.
+
+    Examples
+    --------
+    >>> training_click_rate(spark.createDataFrame([(1,), (0,), (0,), (0,)], "label int"))
+    0.25
+    """
+    _check_columns(train_df, label_col)
+    rate = train_df.agg(F.avg(F.col(label_col).cast("double"))).first()[0]
+    if rate is None:
+        raise EvaluationError("no training rows to take a click rate from. Fix: pass rows")
+    return float(rate)
+
+
+def constant_result(
+    train_df: DataFrame, test_df: DataFrame, label_col: str = "label"
+) -> Dict[str, Any]:
+    """The constant click-rate predictor: the training rows' click rate for every test row.
+
+    The bar any model must clear (a model with a higher log loss gives worse probabilities than
+    this constant). Returns ``rate`` and, as ``train_and_evaluate`` does, ``log_loss``, ``auc``
+    (0.5: every row is tied) and ``test_rows``, so :func:`headline` prints it like a model.
+
+    Examples
+    --------
+    A click rate of 1/4 in training, scored on one click and one non-click:
+    ``-(ln 0.25 + ln 0.75) / 2 = 0.8370``.
+
+    >>> train = spark.createDataFrame([(1,), (0,), (0,), (0,)], "label int")
+    >>> test = spark.createDataFrame([(1,), (0,)], "label int")
+    >>> r = constant_result(train, test)
+    >>> r["rate"], round(r["log_loss"], 4), r["auc"], r["test_rows"]
+    (0.25, 0.837, 0.5, 2)
+    """
+    rate = training_click_rate(train_df, label_col)
+    found = metrics(
+        test_df.withColumn("_p_constant", F.lit(float(rate))),
+        label_col=label_col,
+        prob_col="_p_constant",
+    )
+    return {
+        "rate": rate,
+        "log_loss": found["log_loss"],
+        "auc": found["roc_auc"],
+        "test_rows": found["rows"],
+    }

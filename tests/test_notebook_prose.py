@@ -257,3 +257,28 @@ def test_04_scores_the_tuned_model_on_the_last_day_and_says_so():
         all(_states(p, v, 4) for v in (tuned["log_loss"], tuned["auc"], default["log_loss"]))
         for p in _paragraphs(name)
     ), f"04's prose never gives the tuned model's last-day {tuned} beside {default}"
+
+
+def test_03_prints_the_constant_predictor_it_speaks_of():
+    """03's printed constant click-rate line is the log loss worked out by hand from its load
+    report and classification report."""
+    n = _baseline_numbers()
+    printed = _headlines("03_model_building.ipynb")["constant_click_rate"]
+    assert printed["log_loss"] == pytest.approx(n["constant_log_loss"], abs=6e-5), printed
+    assert printed["auc"] == 0.5
+
+
+@pytest.mark.parametrize("name", ORDER)
+def test_every_results_table_has_the_constant_predictor_beside_it(name):
+    """Where a notebook prints a model's last-day numbers (a headline line or the grading
+    table), it prints the constant click-rate predictor's on the same rows beside them."""
+    cells = [c for c in _cells(name) if c["cell_type"] == "code"]
+    for cell in cells:
+        printed = _printed(cell)
+        if "log_loss_vs_baseline_%" in printed:
+            assert "constant click rate (" in printed, f"{name}: a grading table without it"
+    found = _headlines(name)
+    constant = found.pop("constant_click_rate", None)
+    if found:
+        assert constant, f"{name} prints {sorted(found)} and no constant_click_rate line"
+        assert constant["test_rows"] in {v.get("test_rows") for v in found.values()}, found
