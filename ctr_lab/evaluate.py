@@ -1059,10 +1059,10 @@ def training_click_rate(train_df: DataFrame, label_col: str = "label") -> float:
     0.25
     """
     _check_columns(train_df, label_col)
-    rate = train_df.agg(F.avg(F.col(label_col).cast("double"))).first()[0]
-    if rate is None:
+    row = train_df.agg(F.avg(F.col(label_col).cast("double")).alias("rate")).first()
+    if row is None or row["rate"] is None:
         raise EvaluationError("no training rows to take a click rate from. Fix: pass rows")
-    return float(rate)
+    return float(row["rate"])
 
 
 def constant_result(

@@ -417,3 +417,15 @@ def test_the_tuning_evaluator_scores_as_scikit_learn(spark):
     assert (by_log_loss.isLargerBetter(), by_auc.isLargerBetter()) == (False, True)
     with pytest.raises(CtrLabError, match="Fix: use one of logLoss, areaUnderROC"):
         ev.MetricEvaluator("accuracy")
+
+
+def test_constant_predictor_matches_scikit_learn_and_needs_training_rows(spark):
+    train = spark.createDataFrame([(1,), (0,), (0,), (1,), (0,)], "label int")
+    test = spark.createDataFrame([(1,), (0,), (0,)], "label int")
+    got = ev.constant_result(train, test)
+    expected = log_loss([1, 0, 0], [0.4] * 3, labels=[0, 1])
+    assert got["rate"] == pytest.approx(0.4)
+    assert got["log_loss"] == pytest.approx(expected, abs=1e-12)
+    assert (got["auc"], got["test_rows"]) == (0.5, 3)
+    with pytest.raises(ev.EvaluationError, match=r"no training rows.*Fix"):
+        ev.constant_result(spark.createDataFrame([], "label int"), test)
