@@ -57,8 +57,8 @@ def lab_location(spark, what: str, default: str) -> str:
     """One of the lab's locations: the cluster's setting if it has one, else ``default``.
 
     ``what`` is ``"data"``, ``"model_dir"``, ``"data_cache"`` or ``"quiz_data"`` (notebook 07's
-    course-format file). The notebooks' parameters cell
-    calls it with the laptop's locations as defaults, so the same cell needs no editing on EMR.
+    course-format file). The notebooks' parameters cell calls it with the laptop's locations as
+    defaults, so the same cell needs no editing on EMR.
     A ``model_dir`` without a scheme on a cluster whose default file system is HDFS is refused
     (:func:`refuse_cluster_scratch`): models saved there would go with the cluster.
 

@@ -906,8 +906,18 @@ def upload_plan(folder: str, package: Dict[str, Any], with_data: bool = True) ->
     return plan
 
 
-def upload(folder: str, region: Optional[str] = None, with_data: bool = True, s3=None) -> List[str]:
-    """Package and upload everything a cluster needs into ``folder``; return the s3:// URIs."""
+def upload(
+    folder: str,
+    region: Optional[str] = None,
+    with_data: bool = True,
+    s3=None,
+    dist_dir: Optional[Path] = None,
+) -> List[str]:
+    """Package and upload everything a cluster needs into ``folder``; return the s3:// URIs.
+
+    The package is built in ``dist_dir`` (default ``build/dist`` in the checkout); a caller that
+    may run beside another upload from the same checkout gives each its own folder.
+    """
     from botocore.exceptions import BotoCoreError, ClientError
 
     folder = s3_folder(folder)
@@ -919,7 +929,7 @@ def upload(folder: str, region: Optional[str] = None, with_data: bool = True, s3
         raise _aws_error(
             exc, f"s3://{bucket} is not a bucket you can write to (create it first)"
         ) from None
-    package = build_package()
+    package = build_package(dist_dir)
     uris = []
     for source, key in upload_plan(folder, package, with_data):
         try:

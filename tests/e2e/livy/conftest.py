@@ -129,7 +129,8 @@ def lab_bucket(tmp_path_factory) -> Path:
     with moto.mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=bucket)
-        emr.upload(LAB_FOLDER, s3=s3)
+        # Its own build folder: in `make test` the other lane may be uploading at the same time.
+        emr.upload(LAB_FOLDER, s3=s3, dist_dir=tmp_path_factory.mktemp("dist"))
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for item in page.get("Contents", []):
                 dest = root / bucket / item["Key"]
