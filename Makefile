@@ -18,7 +18,7 @@ KERNELS := $(VENV)/share/ctr-lab/sparkmagic-kernels/kernels/pysparkkernel/kernel
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 LAB_ARGS ?=
 
-.PHONY: help run lab test lint unit unit-spark4 notebooks-check notebooks livy livy-contract cluster browser samples bench clean
+.PHONY: help run lab test lint unit unit-spark4 notebooks-check notebooks solutions livy livy-contract cluster browser samples bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,7 +38,7 @@ $(VENV4)/.installed: $(SETUP_INPUTS)
 	@bash tools/setup_env.sh $(VENV4) spark4,dev
 	@touch $@
 
-run: $(KERNELS) ## Set up .venv and run every notebook of the case study on local Spark
+run: $(KERNELS) ## Set up .venv and run every notebook of the case study on local Spark (exercises solved)
 	@$(VENV)/bin/ctr-lab run --out $(RUN_DIR)
 
 lab: $(KERNELS) ## JupyterLab on 127.0.0.1 with the notebooks and the local kernel (LAB_ARGS=... adds options)
@@ -51,8 +51,9 @@ lab: $(KERNELS) ## JupyterLab on 127.0.0.1 with the notebooks and the local kern
 # starts with its lane's name), each lane ending about when the other does (BENCHMARKS.md, "The
 # test suite"): first the lab environment's Spark tests (`-m spark`) beside the PySpark 4 pass
 # and then the lab environment's tests without Spark (`make unit` is the two `.venv` parts);
-# then the notebooks, in the browser and then through the EMR-like Livy (which reloads the
-# models the browser's runs saved in build/ rather than training them again), beside the
+# then the notebooks, in the browser, their solution versions (`make solutions`) and then
+# through the EMR-like Livy (the last two reload the models the browser's runs saved in build/
+# rather than training them again), beside the
 # cluster suite and then the rest of the Livy suite with notebook 06 (`make livy` is the two
 # Livy parts).
 test: lint $(KERNELS) $(VENV4)/.installed ## Set up both environments and run the test suite
@@ -60,7 +61,7 @@ test: lint $(KERNELS) $(VENV4)/.installed ## Set up both environments and run th
 	  "unit-spark4, unit (no spark)" \
 	  "$(MAKE) --no-print-directory unit-spark4 && $(PY) -m pytest --ignore=tests/e2e -m 'not spark'"
 	@tools/side_by_side.sh "browser, livy (notebooks)" \
-	  "$(MAKE) --no-print-directory browser && $(PY) -m pytest $(LIVY_NOTEBOOKS) -k 'not $(LIVY_LATE)'" \
+	  "$(MAKE) --no-print-directory browser solutions && $(PY) -m pytest $(LIVY_NOTEBOOKS) -k 'not ($(LIVY_LATE))'" \
 	  "cluster, livy (the rest)" \
 	  "$(MAKE) --no-print-directory cluster && $(PY) -m pytest tests/e2e/livy \
 	     --deselect tests/e2e/livy/test_livy_emr_like.py -k 'not test_notebook_runs_through_sparkmagic or $(LIVY_LATE)'"
@@ -83,14 +84,18 @@ notebooks-check: $(KERNELS) ## nbval alone: every notebook against its committed
 	  --nbval notebooks --nbval-kernel-name pysparkkernel --nbval-sanitize-with notebooks/nbval_sanitize.cfg \
 	  --nbval-kernel-startup-timeout 120 -o testpaths=notebooks
 
-notebooks: $(KERNELS) ## Re-execute every notebook with the local kernel and save its outputs
+notebooks: $(KERNELS) ## Re-execute every notebook (student version) with the local kernel and save its outputs
 	@$(VENV)/bin/ctr-lab run --in-place
+
+solutions: $(KERNELS) ## The notebooks with exercises in their solution versions: every check passes, nothing else changes
+	@$(PY) -m pytest tests/e2e/solutions
 
 # The Livy tests that read the bucket `ctr-lab emr upload` fills (with the models in build/).
 LIVY_NOTEBOOKS := tests/e2e/livy/test_livy_notebooks.py tests/e2e/livy/test_livy_emr_like.py
-# The notebook that saves and reloads no model and starts two sessions (06): `make test` runs it
-# through Livy in the second lane, after the cluster suite, so that both lanes end about together.
-LIVY_LATE := 06_cluster
+# The notebooks that save and reload no model (06, which starts two sessions, and the quiz):
+# `make test` runs them through Livy in the second lane, after the cluster suite, so that both
+# lanes end about together (the first also runs the solution versions).
+LIVY_LATE := 06_cluster or 07_quiz
 
 livy: $(KERNELS) ## Every notebook through the real sparkmagic kernel and the Livy test server
 	@$(PY) -m pytest tests/e2e/livy

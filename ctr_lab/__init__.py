@@ -33,6 +33,7 @@ _SUBMODULES = (
     "data",
     "errors",
     "evaluate",
+    "exercises",
     "features",
     "fs",
     "grading",

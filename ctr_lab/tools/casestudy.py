@@ -161,16 +161,25 @@ def _failed_cell(nb: Any, exc: Exception) -> str:
 
 
 def run_notebook(
-    path: Path, kernel: str, timeout: int, env: Optional[Dict[str, str]] = None
+    path: Path,
+    kernel: str,
+    timeout: int,
+    env: Optional[Dict[str, str]] = None,
+    solutions: Optional[Dict[str, str]] = None,
 ) -> tuple:
     """Execute one notebook in its folder; return (notebook, NotebookRun).
 
-    ``env`` adds environment variables for the notebook's kernel.
+    ``env`` adds environment variables for the notebook's kernel. With ``solutions``
+    (:func:`ctr_lab.tools.solutions.read`), the notebook's solution version runs.
     """
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
+    if solutions is not None:
+        from ctr_lab.tools.solutions import solution_version
+
+        nb = solution_version(nb, solutions)
     outcome = NotebookRun(path=str(path))
     client = NotebookClient(
         nb,
@@ -245,7 +254,7 @@ def _run(args: argparse.Namespace) -> int:
     root = Path(args.notebooks) if args.notebooks else notebooks_dir()
     paths = ordered_notebooks(root)
     if args.only:
-        paths = [p for p in paths if args.only in p.relative_to(root).as_posix()]
+        paths = [p for p in paths if any(o in p.relative_to(root).as_posix() for o in args.only)]
     if not paths:
         raise CtrLabError(f"no notebooks to run under {root}")
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
@@ -263,6 +272,11 @@ def _run(args: argparse.Namespace) -> int:
             f"({spec.resource_dir}). Fix: ctr-lab kernel install --sys-prefix (the local kernel "
             "takes that name)"
         )
+    solutions = None
+    if not (args.student or args.in_place):
+        from ctr_lab.tools.solutions import read
+
+        solutions = read(root)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
@@ -273,7 +287,7 @@ def _run(args: argparse.Namespace) -> int:
             driver = stack.enter_context(
                 shared_driver(driver_settings(paths), cwd=str(root), log=str(out / "driver.log"))
             )
-        runs = _run_each(args, root, paths, out, driver)
+        runs = _run_each(args, root, paths, out, driver, solutions)
     print()
     print(table(runs, root))
     summary = out / "summary.json"
@@ -287,7 +301,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_each(
-    args: argparse.Namespace, root: Path, paths: List[Path], out: Path, driver: Any
+    args: argparse.Namespace,
+    root: Path,
+    paths: List[Path],
+    out: Path,
+    driver: Any,
+    solutions: Optional[Dict[str, str]],
 ) -> List[NotebookRun]:
     import nbformat
 
@@ -295,7 +314,9 @@ def _run_each(
     for path in paths:
         rel = path.relative_to(root)
         print(f"running {rel} ...", flush=True)
-        nb, outcome = run_notebook(path, args.kernel, args.timeout, driver and driver.env)
+        nb, outcome = run_notebook(
+            path, args.kernel, args.timeout, driver and driver.env, solutions
+        )
         if driver is not None and driver.stop_leftover_session():
             print("  stopped the Spark session it left running", flush=True)
         clean(nb)
@@ -320,16 +341,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "run",
         help="run the case-study notebooks in order on local Spark and summarise them",
         description="Execute every case-study notebook in order with the local kernel "
-        "(ctr-lab kernel install), write executed copies and HTML to --out, and print a table: "
-        "notebook, status, seconds, headline metrics. Exits 1 if a notebook fails, naming the "
-        "cell.",
+        "(ctr-lab kernel install), in its solution version unless --student, write executed "
+        "copies and HTML to --out, and print a table: notebook, status, seconds, headline "
+        "metrics. Exits 1 if a notebook fails, naming the cell.",
     )
     run.add_argument("--out", default="build/case_study", help="output folder")
     run.add_argument("--notebooks", help="notebooks folder (default: the checkout's notebooks/)")
     run.add_argument(
         "--kernel", default="pysparkkernel", help="Jupyter kernel name (default pysparkkernel)"
     )
-    run.add_argument("--only", help="run only notebooks whose path contains this text")
+    run.add_argument(
+        "--only",
+        action="append",
+        metavar="TEXT",
+        help="run only notebooks whose path contains this text (repeat for several)",
+    )
     run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
     run.add_argument(
         "--jvm-per-notebook",
@@ -338,8 +364,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "JVM for the run, that each notebook's session starts in; its log is driver.log in --out)",
     )
     run.add_argument(
+        "--student",
+        action="store_true",
+        help="run the notebooks as committed, their exercises open (default: the solution "
+        "versions, each exercise cell replaced by its solution from notebooks/solutions.py)",
+    )
+    run.add_argument(
         "--in-place",
         action="store_true",
-        help="also save each passing notebook's outputs back into notebooks/ (for authors)",
+        help="also save each passing notebook's outputs back into notebooks/ (for authors; "
+        "implies --student)",
     )
     run.set_defaults(func=_run)
