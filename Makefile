@@ -18,7 +18,7 @@ KERNELS := $(VENV)/share/ctr-lab/sparkmagic-kernels/kernels/pysparkkernel/kernel
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 LAB_ARGS ?=
 
-.PHONY: help run lab test lint unit unit-spark4 notebooks-check notebooks solutions livy livy-contract cluster browser samples bench clean
+.PHONY: help run lab test lint unit unit-spark4 notebooks-check notebooks livy livy-contract cluster browser samples bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,8 +51,8 @@ lab: $(KERNELS) ## JupyterLab on 127.0.0.1 with the notebooks and the local kern
 # starts with its lane's name), each lane ending about when the other does (BENCHMARKS.md, "The
 # test suite"): first the lab environment's Spark tests (`-m spark`) beside the PySpark 4 pass
 # and then the lab environment's tests without Spark (`make unit` is the two `.venv` parts);
-# then the notebooks, in the browser, their solution versions (`make solutions`) and then
-# through the EMR-like Livy (the last two reload the models the browser's runs saved in build/
+# then the notebooks, in the browser (those with exercises in their solution versions) and then
+# through the EMR-like Livy (which reloads the models the browser's runs saved in build/
 # rather than training them again), beside the
 # cluster suite and then the rest of the Livy suite with notebook 06 (`make livy` is the two
 # Livy parts).
@@ -61,7 +61,7 @@ test: lint $(KERNELS) $(VENV4)/.installed ## Set up both environments and run th
 	  "unit-spark4, unit (no spark)" \
 	  "$(MAKE) --no-print-directory unit-spark4 && $(PY) -m pytest --ignore=tests/e2e -m 'not spark'"
 	@tools/side_by_side.sh "browser, livy (notebooks)" \
-	  "$(MAKE) --no-print-directory browser solutions && $(PY) -m pytest $(LIVY_NOTEBOOKS) -k 'not ($(LIVY_LATE))'" \
+	  "$(MAKE) --no-print-directory browser && $(PY) -m pytest $(LIVY_NOTEBOOKS) -k 'not ($(LIVY_LATE))'" \
 	  "cluster, livy (the rest)" \
 	  "$(MAKE) --no-print-directory cluster && $(PY) -m pytest tests/e2e/livy \
 	     --deselect tests/e2e/livy/test_livy_emr_like.py -k 'not test_notebook_runs_through_sparkmagic or $(LIVY_LATE)'"
@@ -87,14 +87,11 @@ notebooks-check: $(KERNELS) ## nbval alone: every notebook against its committed
 notebooks: $(KERNELS) ## Re-execute every notebook (student version) with the local kernel and save its outputs
 	@$(VENV)/bin/ctr-lab run --in-place
 
-solutions: $(KERNELS) ## The notebooks with exercises in their solution versions: every check passes, nothing else changes
-	@$(PY) -m pytest tests/e2e/solutions
-
 # The Livy tests that read the bucket `ctr-lab emr upload` fills (with the models in build/).
 LIVY_NOTEBOOKS := tests/e2e/livy/test_livy_notebooks.py tests/e2e/livy/test_livy_emr_like.py
 # The notebooks that save and reload no model (06, which starts two sessions, and the quiz):
 # `make test` runs them through Livy in the second lane, after the cluster suite, so that both
-# lanes end about together (the first also runs the solution versions).
+# lanes end about together.
 LIVY_LATE := 06_cluster or 07_quiz
 
 livy: $(KERNELS) ## Every notebook through the real sparkmagic kernel and the Livy test server
@@ -106,7 +103,7 @@ livy-contract: $(KERNELS) ## `make livy` without the notebooks: the server, the 
 cluster: $(VENV)/.installed ## A Spark standalone cluster (master + 2 workers) and the fault tests
 	@$(PY) -m pytest tests/e2e/cluster tests/e2e/test_remote_python.py
 
-browser: $(KERNELS) ## Headless Chromium runs every notebook in JupyterLab, saves it, checks it with nbval's comparison
+browser: $(KERNELS) ## Headless Chromium runs every notebook in JupyterLab (exercises solved), saves it, checks it with nbval's comparison
 	@$(PY) -m pytest tests/e2e/browser
 
 samples: $(VENV)/.installed ## Regenerate data_samples/ (the test suite checks they reproduce)

@@ -90,6 +90,7 @@ def _notebook(path: Path, cells) -> None:
 
 
 PID = "print(spark._jvm.java.lang.ProcessHandle.current().pid())"
+EXERCISE = 'import ctr_lab as cl\nx = None\ncl.exercises.check("03-log-loss", x, [(1, 0.5)])'
 
 
 def test_sparkmagics_kernel_under_the_notebooks_name_is_a_one_line_error(
@@ -119,11 +120,19 @@ def test_run_starts_every_notebook_in_one_driver_jvm(tmp_path, monkeypatch, caps
     )
     _notebook(
         tmp_path / "nb" / "c.ipynb",
-        ['%%configure -f\n{"driverMemory": "768m"}', PID, "%%cleanup -f"],
+        ['%%configure -f\n{"driverMemory": "768m"}', PID, EXERCISE, "%%cleanup -f"],
     )
+    c = nbformat.read(tmp_path / "nb" / "c.ipynb", as_version=4)
+    c.cells[2].metadata["tags"] = ["exercise"]
+    nbformat.write(c, tmp_path / "nb" / "c.ipynb")
+    solution = EXERCISE.replace("x = None", "x = -math.log(0.5)")
+    (tmp_path / "nb" / "solutions.py").write_text(f"# %% 03-log-loss\nimport math\n{solution}\n")
     out = tmp_path / "out"
     assert main(["run", "--notebooks", str(tmp_path / "nb"), "--out", str(out)]) == 1
     printed = capsys.readouterr().out
+    # c ran in its solution version (the default): the check passed.
+    checked = nbformat.read(out / "notebooks" / "c.ipynb", as_version=4).cells[2]
+    assert "".join(o.get("text", "") for o in checked.outputs).rstrip().endswith("pass."), checked
     pids = []
     for name in ("a", "sub/b", "c"):
         cell = nbformat.read(out / "notebooks" / f"{name}.ipynb", as_version=4).cells[1]

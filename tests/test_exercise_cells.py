@@ -2,8 +2,9 @@
 
 Each notebook 01-05 poses at least one exercise; every exercise has one solution in
 ``notebooks/solutions.py`` and every solution an exercise; a student version holds ``None`` where
-the answer goes and shows its check's "not done yet" line, so it runs to the end. Running the
-solution versions is ``tests/e2e/solutions``'s.
+the answer goes and shows its check's "not done yet" line, so it runs to the end. The browser
+suite runs the solution versions (:mod:`tests.solution_versions`), the Livy suite the student
+versions.
 """
 
 from __future__ import annotations
@@ -73,3 +74,13 @@ def test_a_missing_or_unmatched_solution_is_refused():
     cell = nbformat.v4.new_code_cell("x = None", metadata={"tags": ["exercise"]})
     with pytest.raises(CtrLabError, match="not with its check"):
         sol.exercise_id(cell)
+
+
+def test_the_threshold_exercise_states_the_budget_its_check_uses():
+    from ctr_lab.exercises import BUDGET_PER_CONVERSION, COST_PER_AD
+
+    nb = NOTEBOOKS["05_feature_engineering_and_thresholds.ipynb"]
+    (index,) = [i for i, c in enumerate(nb.cells) if sol.exercise_id(c) == "05-threshold"]
+    assert f"₹{BUDGET_PER_CONVERSION:g} per conversion" in nb.cells[index - 1].source
+    assert f"cost_per_ad={COST_PER_AD}" in nb.cells[index].source
+    assert f"<= {BUDGET_PER_CONVERSION:g}]" in SOLUTIONS["05-threshold"]

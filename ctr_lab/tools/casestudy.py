@@ -1,9 +1,10 @@
 """Run the case-study notebooks in order, headless, and summarise them (``ctr-lab run``).
 
-Each notebook runs in the local kernel (:mod:`ctr_lab.tools.magics`), the way a student runs it on a
-laptop. The executed copies and their HTML go to an output folder, and a table says, for each
-notebook, whether it passed, how long it took, and the headline metrics it printed. Notebooks
-print those as :func:`ctr_lab.evaluate.headline` lines, so the table needs no second computation.
+Each notebook runs in the local kernel (:mod:`ctr_lab.tools.magics`), the way a student runs it on
+a laptop, in its solution version (:mod:`ctr_lab.tools.solutions`) unless ``--student``. The
+executed copies and their HTML go to an output folder, and a table says, for each notebook,
+whether it passed, how long it took, and the headline metrics it printed. Notebooks print those
+as :func:`ctr_lab.evaluate.headline` lines, so the table needs no second computation.
 """
 
 from __future__ import annotations

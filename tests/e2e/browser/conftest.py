@@ -1,7 +1,8 @@
 """Fixtures of the browser suite: a JupyterLab server as ``make lab`` runs it, and Chromium.
 
 The server serves a copy of ``notebooks/`` (the tests save into it; its ``build`` is the
-checkout's, where models are kept and reloaded) with the local kernel
+checkout's, where models are kept and reloaded; the notebooks that pose exercises in their
+solution versions, :mod:`tests.solution_versions`) with the local kernel
 installed as ``ctr-lab kernel install`` installs it, in folders of its own (kernels, settings,
 workspaces), so neither the checkout nor the machine's Jupyter setup changes what it sees. Its
 kernels start their Spark sessions in one shared driver JVM, one notebook after another, as
@@ -29,6 +30,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # cdp
 
 from cdp import OUT, REPO, Chromium, find_chromium, stop_group
+
+from ctr_lab.tools.casestudy import ordered_notebooks
+from tests.solution_versions import write_solution_version
 
 #: JupyterLab settings: every cell rendered (nothing windowed away before it is checked), no
 #: news or update checks from the network.
@@ -78,6 +82,11 @@ def lab_home(tmp_path_factory) -> Path:
         home / "work" / "notebooks",
         ignore=shutil.ignore_patterns(".ipynb_checkpoints"),
     )
+    # The notebooks that pose exercises run here in their solution versions, as `make run` runs
+    # them (their student versions run through Livy).
+    for committed in ordered_notebooks(REPO / "notebooks"):
+        copy = home / "work" / "notebooks" / committed.relative_to(REPO / "notebooks")
+        write_solution_version(committed, copy)
     # The notebooks keep models and validated data in ../build: the checkout's, so models an
     # earlier run saved are reloaded here, as on a student's second run (on a clean clone this
     # run trains them; the outputs compared are the same either way).
@@ -107,7 +116,7 @@ def lab_home(tmp_path_factory) -> Path:
 def lab_server(lab_home) -> Iterator[LabServer]:
     """JupyterLab on 127.0.0.1 with a token, its kernels sharing one driver JVM."""
     from ctr_lab.session import shared_driver
-    from ctr_lab.tools.casestudy import driver_settings, ordered_notebooks
+    from ctr_lab.tools.casestudy import driver_settings
 
     OUT.mkdir(parents=True, exist_ok=True)
     root = lab_home / "work"
