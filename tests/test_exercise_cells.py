@@ -12,13 +12,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from ctr_lab.errors import CtrLabError
 from ctr_lab.exercises import EXERCISES, NOT_DONE, Verdict
 from ctr_lab.tools import solutions as sol
 from ctr_lab.tools.casestudy import ordered_notebooks
+
+nbformat = pytest.importorskip("nbformat", reason="the Jupyter stack is in the lab environment")
 
 ROOT = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = {
