@@ -224,6 +224,20 @@ def test_cli_writes_json_table_plot_and_profile_and_names_a_missing_peer(tmp_pat
     assert "| vw | unavailable" in done.stdout
 
 
+def test_the_scoring_session_is_local_whatever_master_the_peers_use(monkeypatch):
+    # The peers, each in its own process, run on CTR_LAB_MASTER. The parent's scoring session
+    # lives from one size to the next: on a standalone cluster it held both cores while the next
+    # size's peer waited for them, for ever.
+    seen = []
+    monkeypatch.setenv("CTR_LAB_MASTER", "spark://127.0.0.1:7077")
+    monkeypatch.setattr(
+        "ctr_lab.session.get_spark", lambda *a, **k: seen.append(os.environ.get("CTR_LAB_MASTER"))
+    )
+    bench._scoring_spark()
+    assert seen == [None]
+    assert os.environ["CTR_LAB_MASTER"] == "spark://127.0.0.1:7077"  # the peers' master again
+
+
 def test_cli_rejects_unknown_peer(tmp_path, capsys):
     from ctr_lab.tools.cli import main
 

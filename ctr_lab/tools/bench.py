@@ -428,6 +428,21 @@ def _spark(event_log_dir: Optional[str] = None):
     return get_spark("ctr-lab-bench", config)
 
 
+def _scoring_spark(event_log_dir: Optional[str] = None):
+    """The parent's scoring session: a local one, whatever master ``CTR_LAB_MASTER`` names.
+
+    The peers run on that master (a standalone cluster, say), each in its own process. The
+    scoring is this process's bookkeeping and lives from one size to the next, so on a cluster
+    it would hold the cores the next size's peers wait for.
+    """
+    master = os.environ.pop("CTR_LAB_MASTER", None)
+    try:
+        return _spark(event_log_dir)
+    finally:
+        if master is not None:
+            os.environ["CTR_LAB_MASTER"] = master
+
+
 def _event_log_settings(event_log_dir: str) -> Dict[str, str]:
     """Spark settings that write this application's event log into a new, empty folder."""
     import shutil
@@ -1150,7 +1165,9 @@ def run_bench(
         # machine with the scoring session.
         if profile and scoring_log is None:
             scoring_log = os.path.join(profile_dir, "evaluate")
-            _spark(scoring_log)
+            _scoring_spark(scoring_log)
+        else:
+            _scoring_spark()  # the session of the sizes before, or a new local one
         bayes = _empty_result("bayes", data)
         bayes.update(
             status="ok",
