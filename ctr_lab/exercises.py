@@ -1,11 +1,13 @@
 """Checks for the case study's exercises: pass, "not done yet", or what is wrong, never the answer.
 
-Each exercise cell of notebooks 01-05 ends with ``cl.exercises.check(ID, answer, ...)``. The
-student replaces the ``None`` the notebook ships with by code of their own; the check works out
-the right answer from the data the notebook has (with ``ctr_lab``'s own functions) and prints one
-line: pass, not done yet (the answer is still ``None``, so the notebook still runs to the end),
-or what is wrong with this answer (a column missing, counts that include the test day, a sum
-where a mean belongs), in words that do not give the right answer away.
+Each exercise cell of notebooks 01-05 and of the assignment's starter ends with
+``cl.exercises.check(ID, answer, ...)``. The student replaces the ``None`` the notebook ships with
+by code of their own; the check works out the right answer from the data the notebook has (with
+``ctr_lab``'s own functions) and prints one line: pass, not done yet (the answer is still
+``None``, so the notebook still runs to the end), or what is wrong with this answer (a column
+missing, counts that include the test day, a sum where a mean belongs), in words that do not
+give the right answer away. The assignment's feature has no one right answer: its check says
+whether a model can use the column, and the grade whether it helps.
 
 Examples
 --------
@@ -21,6 +23,7 @@ That is the log loss in base 10: use the natural logarithm (math.log).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Sequence, Tuple
 
@@ -265,6 +268,58 @@ def _threshold(answer: Any, pred: Any) -> None:
         )
 
 
+#: Words of the label's columns: a feature made from them knows the answer it should predict.
+_LABEL_WORDS = re.compile(r"\b(label|click)\b", re.I)
+
+
+def _own_feature(answer: Any, df: Any) -> None:
+    """The assignment: columns of one's own, ``{name: Spark SQL expression}``, that a model can use.
+
+    The expressions run on ``df``'s rows after :class:`ctr_lab.train.stages.RowFeatures`, as the
+    pipeline's ``extra_features`` stage runs them.
+    """
+    from pyspark.errors import PySparkException
+    from pyspark.sql import functions as F
+
+    from ctr_lab.train.stages import RowFeatures
+
+    if not isinstance(answer, dict) or not answer:
+        raise _Wrong(
+            "Your answer should be a dict of column name -> Spark SQL expression (as text); "
+            f"this is a {type(answer).__name__}{' without entries' if answer == {} else ''}."
+        )
+    rows = RowFeatures().transform(df)
+    for name, expr in answer.items():
+        if not isinstance(name, str) or not isinstance(expr, str):
+            raise _Wrong(f"{name!r}: both the name and the expression should be text.")
+        if name in rows.columns:
+            raise _Wrong(f"{name!r} is a column the data already has: give yours a new name.")
+        if _LABEL_WORDS.search(expr):
+            raise _Wrong(
+                f"{name!r} reads the label: a model must not use the answer it predicts "
+                "(nobody knows the click when the ad is shown)."
+            )
+        try:
+            levels = int(
+                rows.select(F.expr(expr).cast("string").alias("v"))
+                .agg(F.countDistinct("v").alias("levels"))
+                .collect()[0]["levels"]  # an aggregate: one row
+            )
+        except PySparkException as exc:  # parse, analysis and run-time errors alike
+            first = str(exc).strip().splitlines()[0][:300]
+            raise _Wrong(f"{name!r}: Spark cannot compute it: {first}") from None
+        if levels <= 1:
+            raise _Wrong(
+                f"{name!r} takes {levels} value(s) on these rows: a column that never "
+                "changes cannot tell clicks from the rest."
+            )
+        if levels == rows.count():
+            raise _Wrong(
+                f"{name!r} is different on every row: a model cannot learn from a value it never "
+                "sees again."
+            )
+
+
 #: Every exercise: its id (the notebook's number first) -> (what it asks, its check).
 EXERCISES: Dict[str, Tuple[str, Callable[..., None]]] = {
     "01-click-rate": ("click rate by site_category", _click_rate),
@@ -272,6 +327,7 @@ EXERCISES: Dict[str, Tuple[str, Callable[..., None]]] = {
     "03-log-loss": ("log loss by hand", _log_loss),
     "04-count-feature": ("a count feature without leakage", _count_feature),
     "05-threshold": ("a threshold within budget", _threshold),
+    "assignment-feature": ("a feature of your own", _own_feature),
 }
 
 

@@ -36,3 +36,8 @@ table = cl.evaluate.business_table(pred, cost_per_ad=25.0)
 within = table[table["spend_per_conversion"] <= 75]
 chosen_threshold = float(within.sort_values("conversions").iloc[-1]["threshold"])
 cl.exercises.check("05-threshold", chosen_threshold, pred)
+
+# %% assignment-feature
+# The hour as a category (the course's model reads it as a number), and the ad's size.
+MY_FEATURES = {"hour_level": "hour_of_day", "ad_size": "concat_ws('x', C15, C16)"}
+cl.exercises.check("assignment-feature", MY_FEATURES, df)

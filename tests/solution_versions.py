@@ -3,7 +3,8 @@
 The browser suite runs each notebook that poses exercises in its solution version (the student
 versions, as committed, run through Livy): the file it opens is :func:`ctr_lab.tools.solutions.
 solution_version` of the committed one, and the saved result must pass nbval's comparison with
-:func:`expected`: every output as committed, except that each exercise's check prints pass.
+:func:`expected`: every output as committed, except that each exercise's check prints pass (and
+the cells whose output the answer changes).
 """
 
 from __future__ import annotations
@@ -21,9 +22,13 @@ def poses_exercises(committed: Path) -> bool:
     return bool(sol.exercises(nbformat.read(committed, as_version=4)))
 
 
+#: The notebooks' folder, whose solutions file holds every notebook's solutions.
+ROOT = Path(__file__).resolve().parents[1] / "notebooks"
+
+
 def solution_version(committed: Path) -> nbformat.NotebookNode:
-    """``committed`` with each exercise cell's solution from the solutions file beside it."""
-    return sol.solution_version(nbformat.read(committed, as_version=4), sol.read(committed.parent))
+    """``committed`` with each exercise cell's solution from ``notebooks/solutions.py``."""
+    return sol.solution_version(nbformat.read(committed, as_version=4), sol.read(ROOT))
 
 
 def write_solution_version(committed: Path, dest: Path) -> bool:
@@ -35,9 +40,17 @@ def write_solution_version(committed: Path, dest: Path) -> bool:
 
 
 def expected(committed: Path) -> nbformat.NotebookNode:
-    """``committed``'s solution version with each exercise cell showing its check's pass line."""
+    """``committed``'s solution version with each exercise cell showing its check's pass line.
+
+    A cell tagged :data:`ctr_lab.tools.solutions.DEPENDS_TAG` (the assignment's grade, which
+    the student's answer changes) is left out of the comparison, as nbval's
+    ``nbval-ignore-output`` tag leaves a cell out: it must still run without an error.
+    """
     nb = solution_version(committed)
     for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if sol.DEPENDS_TAG in tags:
+            cell.metadata["tags"] = [*tags, "nbval-ignore-output"]
         exercise = sol.exercise_id(cell)
         if exercise:
             line = str(Verdict(exercise, PASS))  # as saved: without the final newline

@@ -85,3 +85,21 @@ def test_the_threshold_exercise_states_the_budget_its_check_uses():
     assert f"₹{BUDGET_PER_CONVERSION:g} per conversion" in nb.cells[index - 1].source
     assert f"cost_per_ad={COST_PER_AD}" in nb.cells[index].source
     assert f"<= {BUDGET_PER_CONVERSION:g}]" in SOLUTIONS["05-threshold"]
+
+
+def test_the_assignment_poses_a_feature_and_its_grade_is_compared_as_committed_only():
+    starter = NOTEBOOKS["assignment/starter.ipynb"]
+    assert POSED["assignment/starter.ipynb"] == ["assignment-feature"]
+    tagged = [
+        i
+        for i, c in enumerate(starter.cells)
+        if sol.DEPENDS_TAG in c.get("metadata", {}).get("tags", [])
+    ]
+    assert [starter.cells[i].source.split("(")[0] for i in tagged] == [
+        "grade = cl.assignment.grade"
+    ]
+    from tests.solution_versions import expected
+
+    solved = expected(ROOT / "assignment/starter.ipynb")
+    assert "nbval-ignore-output" in solved.cells[tagged[0]].metadata["tags"]
+    assert "nbval-ignore-output" not in starter.cells[tagged[0]].metadata["tags"]

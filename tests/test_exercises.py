@@ -144,3 +144,29 @@ def test_threshold_within_budget(spark):
     assert "another threshold" in _reason("05-threshold", within[-1][0], pred)
     assert "business table's thresholds" in _reason("05-threshold", 0.33, pred)
     assert "a number" in _reason("05-threshold", "0.3", pred)
+
+
+def test_a_feature_of_your_own(data):
+    df, pdf = data
+    # Levels counted here in pandas: a hashed site x hour (many levels, not one per row) passes.
+    cross = pdf["site_id"] + "_" + pdf["event_time"].dt.hour.astype(str)
+    assert 1 < cross.nunique() < len(pdf)
+    good = {"site_hour": "concat_ws('_', site_id, hour_of_day)"}
+    assert verdict("assignment-feature", good, df).status == PASS
+    assert verdict("assignment-feature", {"hour_level": "hour_of_day"}, df).status == PASS
+
+    assert "dict of column name" in _reason("assignment-feature", "hour_of_day", df)
+    assert "without entries" in _reason("assignment-feature", {}, df)
+    assert "already has" in _reason("assignment-feature", {"hour_of_day": "C1"}, df)
+    assert "reads the label" in _reason("assignment-feature", {"x": "label * C1"}, df)
+    assert "reads the label" in _reason("assignment-feature", {"x": "CLICK"}, df)
+    missing = _reason("assignment-feature", {"x": "no_such_column"}, df)
+    assert missing.startswith("'x': Spark cannot compute it:") and "no_such_column" in missing
+    assert "Spark cannot compute it" in _reason("assignment-feature", {"x": "concat(("}, df)
+    assert pdf["C1"].nunique() > 1 and "takes 1 value(s)" in _reason(
+        "assignment-feature", {"x": "C1 * 0"}, df
+    )
+    assert pdf["id"].is_unique and "different on every row" in _reason(
+        "assignment-feature", {"x": "id"}, df
+    )
+    assert "should be text" in _reason("assignment-feature", {"x": 3}, df)

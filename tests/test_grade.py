@@ -179,6 +179,34 @@ def test_pass_mark():
     assert "10.00 % above the constant" in reasons[0] and "31.25 % below it" in reasons[1]
 
 
+def test_a_feature_of_your_own_is_saved_in_the_model_and_graded_with_it(spark, files, capsys):
+    from pyspark.ml import PipelineModel
+
+    model_dir = files.dir / "with_a_feature"
+    mine = {"hour_level": "hour_of_day", "ad_size": "concat_ws('x', C15, C16)"}
+    train_df = cl.load(str(files.train), spark).df
+    cl.train.fit_or_load(
+        "course_baseline", train_df, str(model_dir), maxIter=10, extra_features=mine
+    )
+    out = files.dir / "feature.json"
+    assert main(_grade(files, model_dir, out)) == 0
+    capsys.readouterr()
+    # The grader, given only the folder, computed the columns: the model's own scores agree.
+    scored = PipelineModel.load(str(model_dir)).transform(cl.load(str(files.test), spark).df)
+    got = scored.select("label", "probability", "ad_size").collect()
+    assert {r.ad_size for r in got} == set(
+        (_rows_with(files.test, "C15") + "x" + _rows_with(files.test, "C16")).unique()
+    )
+    expected = log_loss(
+        [r.label for r in got], [float(r.probability[1]) for r in got], labels=[0, 1]
+    )
+    assert json.loads(out.read_text())["rows"][2]["log_loss"] == pytest.approx(expected, abs=6e-5)
+
+
+def _rows_with(path: Path, column: str) -> pd.Series:
+    return pd.read_csv(path, dtype=str, usecols=[column])[column]
+
+
 # --- refusals -------------------------------------------------------------------------------
 
 

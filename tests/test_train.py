@@ -175,6 +175,20 @@ def test_unknown_pipeline_or_setting_is_a_clear_error():
         train.build_pipeline("nope")
     with pytest.raises(CtrLabError, match="unknown setting"):
         train.build_pipeline("recommended", regparam=1.0)
+    with pytest.raises(CtrLabError, match=r"extra_features is a list\. Fix: give a dict"):
+        train.build_pipeline("recommended", extra_features=["hour_of_day"])
+    with pytest.raises(CtrLabError, match="extra_features entry '1x'"):
+        train.build_pipeline("course_baseline", extra_features={"1x": "C1"})
+
+
+@pytest.mark.parametrize("name", ["course_baseline", "course_improved", "recommended"])
+def test_extra_features_are_computed_inside_the_pipeline(name):
+    pipeline = train.build_pipeline(name, extra_features={"ad_size": "concat_ws('x', C15, C16)"})
+    stages = pipeline.getStages()
+    added = [s for s in stages if "AS ad_size" in str(getattr(s, "getStatement", str)())]
+    assert len(added) == 1 and stages.index(added[0]) == 1  # right after RowFeatures
+    inputs = [c for s in stages if s.hasParam("inputCols") for c in s.getOrDefault("inputCols")]
+    assert "ad_size" in inputs  # one-hot encoded or hashed with the pipeline's other columns
 
 
 # ----------------------------------------------------------------------------------------------

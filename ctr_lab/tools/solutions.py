@@ -2,7 +2,8 @@
 
 The committed notebooks are the student versions: each exercise is a code cell tagged
 ``exercise`` whose answer is ``None`` and whose last line is the check,
-``cl.exercises.check("ID", answer, ...)``. ``notebooks/solutions.py`` holds, for each exercise, the
+``cl.exercises.check("ID", answer, ...)``. ``notebooks/solutions.py`` holds, for each exercise (the
+assignment's too), the
 whole cell as its solution writes it, after a ``# %% ID`` line, ending with the same check line.
 :func:`solution_version` puts them in place; ``ctr-lab run`` (``make run``) runs the notebooks that
 way, and the test suite checks that each check then says pass.
@@ -31,6 +32,9 @@ from ctr_lab.errors import CtrLabError
 
 #: The tag of an exercise cell.
 TAG = "exercise"
+#: The tag of a cell whose output depends on the answer (the assignment's grade): nbval compares
+#: it in the student version only.
+DEPENDS_TAG = "depends-on-exercise"
 #: The solutions file, beside the notebooks.
 SOLUTIONS_FILE = "solutions.py"
 _SECTION = re.compile(r"^# %% (?P<id>[\w-]+)[ \t]*$", re.M)

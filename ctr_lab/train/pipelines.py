@@ -4,6 +4,7 @@ on features computed once.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -108,6 +109,24 @@ _BATCH_COUNTS_SQL = (
 )
 
 
+#: A name for a column of one's own (``extra_features``).
+_COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _extra_features(settings: Dict[str, Any]) -> Tuple[List[Any], List[str]]:
+    """The stage adding ``extra_features`` (name -> Spark SQL expression) as text columns.
+
+    A :class:`SQLTransformer` right after :class:`RowFeatures`: saved in the model with its
+    expressions, so whoever loads the model (``ctr-lab grade``, in its own process) computes
+    the same columns from canonical rows.
+    """
+    extra = settings.get("extra_features") or {}
+    if not extra:
+        return [], []
+    added = ", ".join(f"CAST(({expr}) AS STRING) AS {name}" for name, expr in extra.items())
+    return [SQLTransformer(statement=f"SELECT *, {added} FROM __THIS__")], list(extra)
+
+
 def _lr(settings: Dict[str, Any], defaults: Dict[str, Any]) -> LogisticRegression:
     params = dict(defaults)
     params.update({k: v for k, v in settings.items() if k in LR_SETTINGS and k != "class_weight"})
@@ -137,23 +156,26 @@ def _course_baseline(settings: Dict[str, Any]) -> Tuple[List[Any], LogisticRegre
             "CAST(hour_of_day AS DOUBLE) AS hour FROM __THIS__"
         )
     )
-    encoders, encoded = _one_hot(COURSE_CATEGORICALS)
+    extra, extra_cols = _extra_features(settings)
+    encoders, encoded = _one_hot(COURSE_CATEGORICALS + extra_cols)
     assembler = VectorAssembler(
         inputCols=["month", "day", "hour", *encoded], outputCol="features", handleInvalid="keep"
     )
-    return [RowFeatures(), time_sql, *encoders, assembler], _lr(settings, {})
+    return [RowFeatures(), *extra, time_sql, *encoders, assembler], _lr(settings, {})
 
 
 def _course_improved(settings: Dict[str, Any]) -> Tuple[List[Any], LogisticRegression]:
     min_count = int(settings.get("minCount", 10))
     bucketed = [f"{c}_bucketed" for c in _HIGH_CARDINALITY]
     counts = FrequencyEncoder(keys=_COUNT_KEYS, logScale=True)
-    encoders, encoded = _one_hot(_IMPROVED_LOW + bucketed)
+    extra, extra_cols = _extra_features(settings)
+    encoders, encoded = _one_hot(_IMPROVED_LOW + bucketed + extra_cols)
     assembler = VectorAssembler(
         inputCols=[*encoded, *counts.getOutputCols()], outputCol="features", handleInvalid="keep"
     )
     stages = [
         RowFeatures(),
+        *extra,
         RareLevelBucketer(inputCols=_HIGH_CARDINALITY, minCount=min_count),
         counts,
         *encoders,
@@ -171,6 +193,7 @@ def _recommended(settings: Dict[str, Any]) -> Tuple[List[Any], LogisticRegressio
         "concat_ws('_', " + ", ".join(f"CAST({c} AS STRING)" for c in cols) + f") AS {name}"
         for name, cols in _CROSSES.items()
     )
+    extra, extra_cols = _extra_features(settings)
     hasher = FeatureHasher(
         inputCols=[
             *_HASHED_INT,
@@ -182,6 +205,7 @@ def _recommended(settings: Dict[str, Any]) -> Tuple[List[Any], LogisticRegressio
             *counts.getOutputCols(),
             "batch_user_hour",
             "batch_user_day",
+            *extra_cols,
         ],
         categoricalCols=[*_HASHED_INT, "hour_of_day", "day_of_week"],
         numFeatures=num_features,
@@ -189,6 +213,7 @@ def _recommended(settings: Dict[str, Any]) -> Tuple[List[Any], LogisticRegressio
     )
     stages = [
         RowFeatures(),
+        *extra,
         RareLevelBucketer(inputCols=_HIGH_CARDINALITY, minCount=min_count),
         counts,
         SQLTransformer(statement=f"SELECT *, {crosses} FROM __THIS__"),
@@ -223,12 +248,25 @@ PIPELINES: Dict[str, Callable[[Dict[str, Any]], Tuple[List[Any], LogisticRegress
 def _check_settings(name: str, settings: Dict[str, Any]) -> None:
     if name not in PIPELINES:
         raise CtrLabError(f"no pipeline named {name!r}. Fix: use one of {', '.join(PIPELINES)}")
-    allowed = {*LR_SETTINGS, "minCount", "numFeatures"}
+    allowed = {*LR_SETTINGS, "minCount", "numFeatures", "extra_features"}
     unknown = sorted(set(settings) - allowed)
     if unknown:
         raise CtrLabError(
             f"build_pipeline: unknown setting(s) {unknown}. Fix: use {sorted(allowed)}"
         )
+    extra = settings.get("extra_features") or {}
+    if not isinstance(extra, dict):
+        raise CtrLabError(
+            f"build_pipeline: extra_features is a {type(extra).__name__}. Fix: give a dict of "
+            'column name -> Spark SQL expression, e.g. {"model_hour": "concat(device_model, '
+            'hour_of_day)"}'
+        )
+    for col, expr in extra.items():
+        if not (isinstance(col, str) and _COLUMN_NAME.match(col)) or not isinstance(expr, str):
+            raise CtrLabError(
+                f"build_pipeline: extra_features entry {col!r}: {expr!r}. Fix: a name of letters, "
+                "digits and _ (not starting with a digit) -> a Spark SQL expression as text"
+            )
     w = settings.get("class_weight")
     if w is not None and not float(w) > 0:
         raise CtrLabError(f"build_pipeline: class_weight {w} must be > 0")
@@ -278,7 +316,11 @@ def build_pipeline(name: str, **settings: Any) -> Pipeline:
     **settings
         LogisticRegression settings (``regParam``, ``elasticNetParam``, ``maxIter``, ``tol``,
         ``standardization``, ``threshold``), ``class_weight`` (weight of clicks), and
-        ``minCount`` / ``numFeatures`` where the pipeline uses them.
+        ``minCount`` / ``numFeatures`` where the pipeline uses them, and ``extra_features``:
+        columns of one's own, name -> Spark SQL expression over the canonical columns and those
+        :class:`RowFeatures` adds, each used as one more categorical column (as text). They are
+        computed by a ``SQLTransformer`` saved in the model, so a reloaded model computes them
+        too.
 
     Examples
     --------
