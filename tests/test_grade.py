@@ -28,6 +28,12 @@ from ctr_lab.samples import sample_path
 from ctr_lab.tools.cli import main
 from ctr_lab.train import COMPLETE_MARKER
 
+# `ctr-lab grade` and `ctr-lab train` are tools (ctr_lab.tools.cli): the lab environment runs
+# them. The core's Spark calls they make run on PySpark 4 too, in other tests: the training
+# record through fit_or_load (test_train) and scoring and the baseline through
+# cl.assignment.grade (ctr_lab.assignment's example, test_docstrings).
+pytestmark = pytest.mark.tools
+
 TEST_DAY = "30"  # the last day of course_10k (October 2014)
 
 
@@ -287,7 +293,6 @@ def test_route_c_the_test_day_is_in_nothing_the_student_can_tune_on(spark, hones
     assert "Fix: give --train the data the students got" in line
 
 
-@pytest.mark.tools  # `ctr-lab grade` in a process of its own: the lab environment's tool
 def test_route_d_replacing_log_loss_in_the_session_does_not_reach_the_grader(
     spark, honest, files, monkeypatch, tmp_path
 ):

@@ -32,6 +32,9 @@ EXECUTOR_CLASS = "CoarseGrainedExecutorBackend"
 #: Generated rows every driver reads (raw Kaggle format, ten days): a last day of test rows and an
 #: LR that learns something. Neither fault needs more, and each fit's features scale with them.
 ROWS = 20_000
+#: Rows of the save faults (test_driver_kill.py): what a save writes does not grow with the rows
+#: (a model's files are its stages), so a fit there only needs to finish quickly.
+SAVE_ROWS = 5_000
 
 
 def spark_home() -> Path:

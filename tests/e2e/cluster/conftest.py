@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, List
 
 import pytest
-from cluster_support import ROWS, Driver, StandaloneCluster
+from cluster_support import ROWS, SAVE_ROWS, Driver, StandaloneCluster
 
 
 @pytest.fixture(scope="session")
@@ -48,8 +48,19 @@ def sample_csv(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
+def save_csv(tmp_path_factory) -> str:
+    """SAVE_ROWS generated rows, as ``sample_csv``: for the faults that cut a save short."""
+    from ctr_lab.tools.synth import write_dataset
+
+    path = tmp_path_factory.mktemp("save-data") / "avazu_raw.csv.gz"
+    write_dataset(path, rows=SAVE_ROWS, seed=5)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
 def start_driver(remote_python, ctr_lab_zip, sample_csv, tmp_path_factory):
-    """Start ``cluster_driver.py`` with a spec; ``master``, ``zip`` and ``data`` filled in."""
+    """Start ``cluster_driver.py`` with a spec; ``master``, ``zip`` and ``data`` (unless the spec
+    names its own) filled in."""
     started: List[Driver] = []
 
     from ctr_lab.session import java_options

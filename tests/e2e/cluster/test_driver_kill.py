@@ -83,11 +83,12 @@ def _marker_fingerprint(model_dir: Path) -> str:
 
 
 @pytest.fixture
-def local_driver(start_driver, tmp_path):
+def local_driver(start_driver, save_csv, tmp_path):
     def start(name: str, calls):
         return start_driver(
             "local[2]",
             name,
+            data=save_csv,
             task="fit_or_load",
             pipeline=PIPELINE,
             calls=[{"model_dir": str(d), "settings": s} for d, s in calls],
