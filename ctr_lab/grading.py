@@ -266,3 +266,90 @@ def grade_saved_model(
         + (f" (the rows of {train_name})" if same else f"; {train_name} has {given['rows']:,}")
     )
     return Grade(model_dir, test_name, pass_mark, round(score, 4), passed, table, reasons)
+
+
+def grading_files(df: Any, folder: str, test_days: int = 1) -> Tuple[str, str]:
+    """Write ``df`` as an instructor hands it out: the students' days, and the last days apart.
+
+    The students' rows (every day before the last ``test_days``, :func:`ctr_lab.train.time_split`)
+    go to ``folder/students``, the held-out days to ``folder/held_out``, each as canonical
+    Parquet that :func:`ctr_lab.load` reads; written again (the same rows) on every call. On a
+    laptop this stands in for the instructor's files; on EMR the instructor keeps the held-out
+    days under a prefix of their own.
+
+    Returns
+    -------
+    (students, held_out)
+        The two folders, for ``ctr-lab grade --train students --test held_out``.
+    """
+    from ctr_lab.train.splits import time_split
+
+    base = folder.rstrip("/")
+    students, held_out = f"{base}/students", f"{base}/held_out"
+    train_df, test_df = time_split(df, test_days=test_days)
+    train_df.write.mode("overwrite").parquet(students)
+    test_df.write.mode("overwrite").parquet(held_out)
+    return students, held_out
+
+
+def grade_command(
+    model_dir: str, train: str, test: str, baseline_dir: Optional[str] = None
+) -> List[str]:
+    """The ``ctr-lab grade`` command line that grades ``model_dir`` on ``test``.
+
+    Examples
+    --------
+    >>> " ".join(grade_command("models/mine", "data/students", "data/held_out"))
+    'ctr-lab grade models/mine --test data/held_out --train data/students'
+    """
+    command = ["ctr-lab", "grade", model_dir, "--test", test, "--train", train]
+    return command + (["--baseline-dir", baseline_dir] if baseline_dir else [])
+
+
+def grade_of_record(
+    model_dir: str, train: str, test: str, baseline_dir: Optional[str] = None
+) -> None:
+    """Run ``ctr-lab grade`` in a process of its own and print what it prints.
+
+    Nothing of the calling session reaches that process: it starts its own Python and its own
+    Spark, and reads only the saved model and the two files. Where ``ctr-lab`` is not installed
+    (an EMR driver gets the library's core only), it prints the command the instructor runs
+    instead. A refusal prints its one line.
+
+    Raises
+    ------
+    CtrLabError
+        When the command fails for another reason than a refusal; the message holds the end of
+        what it printed.
+    """
+    import importlib.util
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    from ctr_lab.session import GATEWAY_ENV
+
+    command = grade_command(model_dir, train, test, baseline_dir)
+    if importlib.util.find_spec("ctr_lab.tools") is None:
+        print(
+            "ctr-lab is not installed where this session runs (an EMR driver gets the library's "
+            "core only); your instructor grades the model with:\n  " + shlex.join(command)
+        )
+        return
+    # A session of this process may run in a shared driver JVM: the grader starts its own.
+    env = {k: v for k, v in os.environ.items() if k not in GATEWAY_ENV}
+    run = subprocess.run(
+        [sys.executable, "-m", "ctr_lab.tools", *command[1:]],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    if run.returncode not in (0, 1) or (run.returncode == 1 and not run.stderr.strip()):
+        tail = (run.stdout + run.stderr).strip()[-2000:]
+        raise CtrLabError(f"{shlex.join(command)} ended with exit code {run.returncode}: {tail}")
+    if run.returncode == 0:
+        print(run.stdout.rstrip())
+    else:  # the refusal's one line, without the JVM's own warnings before it
+        lines = run.stderr.strip().splitlines()
+        print(next((x for x in reversed(lines) if x.startswith("ctr-lab:")), lines[-1]))

@@ -41,7 +41,8 @@ DEFAULT_SHUFFLE_PARTITIONS = 8
 #: Settings a JVM reads when it starts: a session in a running JVM cannot change them.
 JVM_START_PREFIXES = ("spark.driver.", "spark.jars", "spark.files", "spark.submit.")
 SHARED_JVM_ENV = "CTR_LAB_SHARED_JVM"
-_GATEWAY_ENV = ("PYSPARK_GATEWAY_PORT", "PYSPARK_GATEWAY_SECRET", SHARED_JVM_ENV)
+#: The variables that make a process's session start in a running driver JVM (shared_driver).
+GATEWAY_ENV = ("PYSPARK_GATEWAY_PORT", "PYSPARK_GATEWAY_SECRET", SHARED_JVM_ENV)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -182,7 +183,7 @@ def _leave_shared_jvm_unless_it_fits(settings: Dict[str, str]) -> None:
     if SparkContext._gateway is not None or shared is None:
         return
     if not jvm_fits(shared, settings):
-        for name in _GATEWAY_ENV:
+        for name in GATEWAY_ENV:
             os.environ.pop(name, None)
 
 
@@ -359,7 +360,7 @@ def shared_driver(
     conf = SparkConf(loadDefaults=False)
     for key, value in start.items():
         conf.set(key, value)
-    saved = {name: os.environ.pop(name) for name in _GATEWAY_ENV if name in os.environ}
+    saved = {name: os.environ.pop(name) for name in GATEWAY_ENV if name in os.environ}
     try:
         with contextlib.ExitStack() as stack:
             popen: Dict[str, object] = {"cwd": cwd}

@@ -11,10 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -294,7 +291,7 @@ def test_route_c_the_test_day_is_in_nothing_the_student_can_tune_on(spark, hones
 
 
 def test_route_d_replacing_log_loss_in_the_session_does_not_reach_the_grader(
-    spark, honest, files, monkeypatch, tmp_path
+    spark, honest, files, monkeypatch, tmp_path, capsys
 ):
 
     # The route: replace the measures in the session (log_loss_of, and metrics, which the
@@ -309,18 +306,45 @@ def test_route_d_replacing_log_loss_in_the_session_does_not_reach_the_grader(
     fooled = cl.assignment.score_models(test_df, [("yours", model)])
     assert fooled["log_loss"].tolist() == [0.0]
 
-    # `ctr-lab grade` as the notebook runs it: a process of its own, with its own ctr_lab.
-    out = tmp_path / "d.json"
-    env = dict(os.environ, CTR_LAB_SPARK_UI="false")
-    result = subprocess.run(
-        [sys.executable, "-m", "ctr_lab.tools", *_grade(files, honest.dir, out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
+    # `ctr-lab grade` as the notebook runs it (cl.grading.grade_of_record, on the files
+    # cl.grading.grading_files writes): a process of its own, with its own ctr_lab.
+    monkeypatch.setenv("CTR_LAB_SPARK_UI", "false")
+    df = cl.load(sample_path("course_10k"), spark).df
+    students, held_out = cl.grading.grading_files(df, str(tmp_path / "grading"))
+    assert cl.load(held_out, spark).df.count() == len(_rows(files.test))  # day 30, as by hand
+    assert cl.load(students, spark).df.count() == len(_rows(files.train))
+    cl.grading.grade_of_record(str(honest.dir), students, held_out, str(files.baseline))
+    printed = capsys.readouterr().out
+    yours = [line.split() for line in printed.splitlines() if line.strip().startswith("yours")]
+    assert len(yours) == 1, printed
+    assert float(yours[0][2]) == pytest.approx(honest.grade["rows"][2]["log_loss"], abs=1e-4)
+    assert float(yours[0][2]) > 0.3
+    assert printed.splitlines()[-1].startswith("the model was trained on 8,950 rows")
+
+
+def test_grade_of_record_prints_a_refusal_or_the_instructors_command(
+    honest, files, monkeypatch, capsys
+):
+    import importlib.util
+
+    monkeypatch.setenv("CTR_LAB_SPARK_UI", "false")
+    plain = files.dir / "no_marker"
+    shutil.copytree(honest.dir, plain, ignore=shutil.ignore_patterns(COMPLETE_MARKER))
+    cl.grading.grade_of_record(str(plain), str(files.train), str(files.test))
+    out = capsys.readouterr().out.strip()
+    assert out.startswith(f"ctr-lab: error: {plain}: not a model ctr_lab saved"), out
+    assert len(out.splitlines()) == 1
+
+    # Where the tools are not installed (an EMR driver has the core zip only): the command.
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "ctr_lab.tools" else find_spec(name, *a),
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "score" in result.stdout and "yours" in result.stdout
-    graded = json.loads(out.read_text())
-    _same_grade(graded, honest.grade)
-    assert graded["rows"][2]["log_loss"] > 0.3
+    cl.grading.grade_of_record("s3://b/models/mine", "s3://b/students", "s3://i/held_out")
+    assert capsys.readouterr().out.splitlines() == [
+        "ctr-lab is not installed where this session runs (an EMR driver gets the library's "
+        "core only); your instructor grades the model with:",
+        "  ctr-lab grade s3://b/models/mine --test s3://i/held_out --train s3://b/students",
+    ]
