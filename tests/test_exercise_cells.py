@@ -96,10 +96,12 @@ def test_the_assignment_poses_a_feature_and_its_grade_is_compared_as_committed_o
         if sol.DEPENDS_TAG in c.get("metadata", {}).get("tags", [])
     ]
     assert [starter.cells[i].source.split("(")[0] for i in tagged] == [
-        "grade = cl.assignment.grade"
+        "grade = cl.assignment.grade",  # in the session
+        "students, held_out = cl.grading.grading_files",  # and the grade of record
     ]
     from tests.solution_versions import expected
 
     solved = expected(ROOT / "assignment/starter.ipynb")
-    assert "nbval-ignore-output" in solved.cells[tagged[0]].metadata["tags"]
-    assert "nbval-ignore-output" not in starter.cells[tagged[0]].metadata["tags"]
+    for i in tagged:
+        assert "nbval-ignore-output" in solved.cells[i].metadata["tags"]
+        assert "nbval-ignore-output" not in starter.cells[i].metadata["tags"]
