@@ -182,7 +182,7 @@ def test_unknown_pipeline_or_setting_is_a_clear_error():
 
 
 @pytest.mark.parametrize("name", ["course_baseline", "course_improved", "recommended"])
-def test_extra_features_are_computed_inside_the_pipeline(name):
+def test_extra_features_are_computed_inside_the_pipeline(spark, name):  # stages are JVM objects
     pipeline = train.build_pipeline(name, extra_features={"ad_size": "concat_ws('x', C15, C16)"})
     stages = pipeline.getStages()
     added = [s for s in stages if "AS ad_size" in str(getattr(s, "getStatement", str)())]

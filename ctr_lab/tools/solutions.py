@@ -3,8 +3,8 @@
 The committed notebooks are the student versions: each exercise is a code cell tagged
 ``exercise`` whose answer is ``None`` and whose last line is the check,
 ``cl.exercises.check("ID", answer, ...)``. ``notebooks/solutions.py`` holds, for each exercise (the
-assignment's too), the
-whole cell as its solution writes it, after a ``# %% ID`` line, ending with the same check line.
+assignment's too), the whole cell as its solution writes it, after a ``# %% ID`` line, ending with
+the same check line.
 :func:`solution_version` puts them in place; ``ctr-lab run`` (``make run``) runs the notebooks that
 way, and the test suite checks that each check then says pass.
 
