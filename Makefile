@@ -25,16 +25,21 @@ help: ## List the targets
 
 $(VENV)/.installed: $(SETUP_INPUTS)
 	@bash tools/setup_env.sh $(VENV) lab,dev
+	@touch $@
+
+# Every target that starts local Spark needs the archive; they all come through $(KERNELS).
+$(VENV)/.jvm-archive: $(VENV)/.installed
 	@echo "make: building the JVM class-data archive so local Spark starts faster (about 100 s, once)"
 	@start=$$SECONDS; $(VENV)/bin/ctr-lab jvm-archive >$(VENV)/jvm-archive.log 2>&1 \
 	  && echo "make: JVM archive built in $$((SECONDS - start)) s (log: $(VENV)/jvm-archive.log)" \
 	  || echo "make: local Spark will start without the archive (slower); see $(VENV)/jvm-archive.log"
 	@touch $@
 
-$(KERNELS): $(VENV)/.installed
+$(KERNELS): $(VENV)/.installed $(VENV)/.jvm-archive
 	@$(VENV)/bin/ctr-lab kernel install --sys-prefix --sparkmagic
 
-$(VENV4)/.installed: $(SETUP_INPUTS)
+# After .venv's packages (not beside them: one download at a time), beside the archive's build.
+$(VENV4)/.installed: $(SETUP_INPUTS) | $(VENV)/.installed
 	@bash tools/setup_env.sh $(VENV4) spark4,dev
 	@touch $@
 
@@ -49,17 +54,20 @@ lab: $(KERNELS) ## JupyterLab on 127.0.0.1 with the notebooks and the local kern
 # nbval's comparison); `notebooks-check` is the same check through nbval alone.
 # `make test` runs its suites in two lanes side by side (tools/side_by_side.sh; each output line
 # starts with its lane's name), each lane ending about when the other does (BENCHMARKS.md, "The
-# test suite"): first the lab environment's Spark tests (`-m spark`) beside the PySpark 4 pass
-# and then the lab environment's tests without Spark (`make unit` is the two `.venv` parts);
-# then the notebooks, in the browser (those with exercises in their solution versions) and then
-# through the EMR-like Livy (which reloads the models the browser's runs saved in build/
-# rather than training them again), beside the
-# cluster suite and then the rest of the Livy suite with notebook 06 (`make livy` is the two
-# Livy parts).
-test: lint $(KERNELS) $(VENV4)/.installed ## Set up both environments and run the test suite
-	@tools/side_by_side.sh "unit (spark)" "$(PY) -m pytest --ignore=tests/e2e -m spark" \
-	  "unit-spark4, unit (no spark)" \
-	  "$(MAKE) --no-print-directory unit-spark4 && $(PY) -m pytest --ignore=tests/e2e -m 'not spark'"
+# test suite"): first the lab environment's Spark tests (`-m spark`) beside the PySpark 4 pass,
+# the lab environment's tests without Spark and the Spark tests of UNIT_LATE (`make unit` is the
+# `.venv` parts); then the notebooks, in the browser (those with exercises in their solution
+# versions) and then through the EMR-like Livy (which reloads the models the browser's runs
+# saved in build/ rather than training them again), beside the cluster suite and then the rest
+# of the Livy suite with the notebooks of LIVY_LATE (`make livy` is the two Livy parts).
+# Setting up builds the JVM archive, installs .venv-spark4 and lints side by side (make -j3).
+test: ## Set up both environments and run the test suite
+	@$(MAKE) --no-print-directory -j3 --output-sync=line lint $(KERNELS) $(VENV4)/.installed
+	@tools/side_by_side.sh \
+	  "unit (spark)" "$(PY) -m pytest --ignore=tests/e2e --ignore=$(UNIT_LATE) -m spark" \
+	  "unit-spark4, unit (no spark, late)" \
+	  "$(MAKE) --no-print-directory unit-spark4 && $(PY) -m pytest --ignore=tests/e2e -m 'not spark' \
+	     && $(PY) -m pytest $(UNIT_LATE) -m spark"
 	@tools/side_by_side.sh "browser, livy (notebooks)" \
 	  "$(MAKE) --no-print-directory browser && $(PY) -m pytest $(LIVY_NOTEBOOKS) -k 'not ($(LIVY_LATE))'" \
 	  "cluster, livy (the rest)" \
@@ -87,12 +95,16 @@ notebooks-check: $(KERNELS) ## nbval alone: every notebook against its committed
 notebooks: $(KERNELS) ## Re-execute every notebook (student version) with the local kernel and save its outputs
 	@$(VENV)/bin/ctr-lab run --in-place
 
+# The lab environment's Spark tests that `make test` runs in its second lane, after the PySpark 4
+# pass and the tests without Spark, so that both lanes end about together.
+UNIT_LATE := tests/test_cli.py
+
 # The Livy tests that read the bucket `ctr-lab emr upload` fills (with the models in build/).
 LIVY_NOTEBOOKS := tests/e2e/livy/test_livy_notebooks.py tests/e2e/livy/test_livy_emr_like.py
-# The notebooks that save and reload no model (06, which starts two sessions, and the quiz):
-# `make test` runs them through Livy in the second lane, after the cluster suite, so that both
-# lanes end about together.
-LIVY_LATE := 06_cluster or 07_quiz
+# Notebooks that reload no model the browser saved (01, 06, which starts two sessions, and the
+# quiz): `make test` runs them through Livy in the second lane, after the cluster suite, so that
+# both lanes end about together.
+LIVY_LATE := 01_exploration or 06_cluster or 07_quiz
 
 livy: $(KERNELS) ## Every notebook through the real sparkmagic kernel and the Livy test server
 	@$(PY) -m pytest tests/e2e/livy
@@ -100,7 +112,7 @@ livy: $(KERNELS) ## Every notebook through the real sparkmagic kernel and the Li
 livy-contract: $(KERNELS) ## `make livy` without the notebooks: the server, the kernel, the session-kill fault
 	@$(PY) -m pytest tests/e2e/livy --deselect tests/e2e/livy/test_livy_notebooks.py
 
-cluster: $(VENV)/.installed ## A Spark standalone cluster (master + 2 workers) and the fault tests
+cluster: $(VENV)/.installed $(VENV)/.jvm-archive ## A Spark standalone cluster (master + 2 workers) and the fault tests
 	@$(PY) -m pytest tests/e2e/cluster tests/e2e/test_remote_python.py
 
 browser: $(KERNELS) ## Headless Chromium runs every notebook in JupyterLab (exercises solved), saves it, checks it with nbval's comparison
@@ -109,7 +121,7 @@ browser: $(KERNELS) ## Headless Chromium runs every notebook in JupyterLab (exer
 samples: $(VENV)/.installed ## Regenerate data_samples/ (the test suite checks they reproduce)
 	@$(PY) -m ctr_lab.tools.make_samples --write
 
-bench: $(VENV)/.installed ## Run the benchmarks side by side; results into build/bench and BENCHMARKS.md
+bench: $(VENV)/.installed $(VENV)/.jvm-archive ## Run the benchmarks side by side; results into build/bench and BENCHMARKS.md
 	@$(VENV)/bin/ctr-lab bench
 
 clean: ## Remove build outputs (keeps the environments)

@@ -11,6 +11,10 @@ REPO = Path(__file__).resolve().parents[1]
 SPARK_MARK = "spark"
 #: Tests of a tool (ctr_lab.tools): tools run in the lab environment (PySpark 3.5) only.
 TOOLS_MARK = "tools"
+#: Tests that run Spark to check ctr_lab's own bookkeeping (which saved model the store loads,
+#: copies or sweeps; what a search keeps), not how Spark behaves: Spark's saving and loading, which
+#: they call, is checked on PySpark 4 by the pipelines' own save-and-reload tests.
+OWN_LOGIC_MARK = "own_logic"
 
 
 def pytest_addoption(parser):
@@ -18,8 +22,8 @@ def pytest_addoption(parser):
         "--spark-only",
         action="store_true",
         help="run only the tests of the core that run Spark (the `spark` fixture or the `spark` "
-        "mark, and not the `tools` mark): those whose outcome can depend on the Spark version "
-        "(`make unit-spark4`)",
+        "mark, and neither the `tools` nor the `own_logic` mark): those whose outcome can depend "
+        "on the Spark version (`make unit-spark4`)",
     )
 
 
@@ -28,6 +32,11 @@ def pytest_configure(config):
         "markers",
         f"{TOOLS_MARK}: tests a tool of ctr_lab.tools (the benchmark harness), which runs in the "
         "lab environment only, so `make unit-spark4` leaves it out",
+    )
+    config.addinivalue_line(
+        "markers",
+        f"{OWN_LOGIC_MARK}: runs Spark to check ctr_lab's own bookkeeping, whose outcome the Spark "
+        "version does not change, so `make unit-spark4` leaves it out",
     )
 
 
@@ -40,7 +49,9 @@ def pytest_collection_modifyitems(config, items):
         return
 
     def version_dependent(item) -> bool:
-        return bool(item.get_closest_marker(SPARK_MARK)) and not item.get_closest_marker(TOOLS_MARK)
+        if not item.get_closest_marker(SPARK_MARK):
+            return False
+        return not any(item.get_closest_marker(m) for m in (TOOLS_MARK, OWN_LOGIC_MARK))
 
     kept = [item for item in items if version_dependent(item)]
     dropped = [item for item in items if not version_dependent(item)]

@@ -98,7 +98,10 @@ def _pid(result: subprocess.CompletedProcess) -> int:
     return int(result.stdout.split()[-1])
 
 
+# The shared driver serves the lab's tools (the local kernel, `ctr-lab run`, the browser suite),
+# which run in the lab environment only: the PySpark 4 pass leaves it out.
 @pytest.mark.spark
+@pytest.mark.tools
 def test_other_processes_start_their_sessions_in_the_shared_driver(tmp_path, monkeypatch):
     from ctr_lab.session import shared_driver
 

@@ -284,6 +284,7 @@ def small_df(sample_df):
     df.unpersist()
 
 
+@pytest.mark.own_logic
 def test_fit_or_load_reloads_refits_on_change_and_ignores_half_saved_models(
     spark, small_df, tmp_path, pipeline_fits
 ):
@@ -331,6 +332,7 @@ def test_fit_or_load_refuses_a_folder_the_cluster_would_take_with_it(spark, smal
         conf.set("fs.defaultFS", before)
 
 
+@pytest.mark.own_logic
 def test_fit_or_load_restores_a_model_a_killed_save_left_aside_and_sweeps_the_rest(
     spark, small_df, tmp_path, pipeline_fits
 ):
@@ -378,6 +380,7 @@ def test_fit_or_load_restores_a_model_a_killed_save_left_aside_and_sweeps_the_re
     assert beside("old") == []
 
 
+@pytest.mark.own_logic
 def test_fit_or_load_copies_the_same_model_from_a_folder_beside_it(
     spark, small_df, tmp_path, pipeline_fits
 ):
@@ -407,6 +410,7 @@ def test_fit_or_load_copies_the_same_model_from_a_folder_beside_it(
     assert far["loaded"] is False and len(fits) == 3
 
 
+@pytest.mark.own_logic
 def test_tune_saves_its_winner_as_the_model_fit_or_load_would_fit(
     spark, small_df, tmp_path, pipeline_fits
 ):
@@ -439,6 +443,7 @@ def test_tune_saves_its_winner_as_the_model_fit_or_load_would_fit(
     assert other["loaded"] is False
 
 
+@pytest.mark.own_logic
 def test_the_same_search_again_loads_its_winner_and_table(spark, small_df, tmp_path, monkeypatch):
     import pandas as pd
     from pyspark.ml.tuning import TrainValidationSplit

@@ -435,6 +435,7 @@ class _Progress:
         self.said = _Said()
         self.logger = logging.getLogger("ctr_lab")
         self.level = self.logger.level
+        self._ended: Dict[int, Dict[int, Any]] = {}  # job id -> its stages, once it has ended
 
     def __enter__(self) -> _Progress:
         if os.environ.get("CTR_LAB_PROGRESS", "1") == "0" or not self.session.started:
@@ -459,13 +460,11 @@ class _Progress:
         jobs = sorted(tracker.getJobIdsForGroup(self.group))
         if not jobs:
             return None
-        stage_ids: List[int] = []
-        for job_id in jobs:
-            info = tracker.getJobInfo(job_id)
-            stage_ids.extend(info.stageIds if info is not None else [])
-        stages = [(s, tracker.getStageInfo(s)) for s in sorted(set(stage_ids))]
-        stages = [(s, info) for s, info in stages if info is not None]
         active = set(tracker.getActiveStageIds())
+        by_id: Dict[int, Any] = {}
+        for job_id in jobs:
+            by_id.update(self._stages_of(tracker, job_id))
+        stages = sorted(by_id.items())
         current = [(s, i) for s, i in stages if s in active] or stages[-1:]
         stage, info = current[-1] if current else (0, None)
         # A job lists the stages it skipped (their output was already there): not run, not counted.
@@ -483,6 +482,24 @@ class _Progress:
             **({"tasks_done": sum(i.numCompletedTasks for i in ran)} if done else {}),
         }
 
+    def _stages_of(self, tracker: Any, job_id: int) -> Dict[int, Any]:
+        """A job's stages and their infos: read once the job has ended, asked again until then.
+
+        A statement such as a fit runs hundreds of jobs: asking the tracker for every job's stages
+        at each update would cost more the longer the cell runs. The status store posts a job's
+        end after its stages' and tasks' ends, so an ended job's stage infos no longer change.
+        """
+        if job_id in self._ended:
+            return self._ended[job_id]
+        info = tracker.getJobInfo(job_id)
+        if info is None:
+            return {}
+        stages = {s: tracker.getStageInfo(s) for s in info.stageIds}
+        stages = {s: stage for s, stage in stages.items() if stage is not None}
+        if info.status not in ("RUNNING", "UNKNOWN"):
+            self._ended[job_id] = stages
+        return stages
+
     def _show(self, state: Dict[str, Any]) -> None:
         from IPython.display import display
 
@@ -498,7 +515,7 @@ class _Progress:
             self.handle.update(bundle, raw=True)
 
     def _poll(self) -> None:
-        while not self.done.wait(0.5):
+        while not self.done.wait(1.0):  # the line counts whole seconds
             try:
                 state = self._state(done=False)
             except Exception:  # the cell stopped the session: nothing left to watch
