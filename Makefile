@@ -27,7 +27,7 @@ $(VENV)/.installed: $(SETUP_INPUTS)
 	@bash tools/setup_env.sh $(VENV) lab,dev
 	@touch $@
 
-# Every target that starts local Spark needs the archive; they all come through $(KERNELS).
+# Every target that starts local Spark needs the archive: through $(KERNELS), or by name.
 $(VENV)/.jvm-archive: $(VENV)/.installed
 	@echo "make: building the JVM class-data archive so local Spark starts faster (about 100 s, once)"
 	@start=$$SECONDS; $(VENV)/bin/ctr-lab jvm-archive >$(VENV)/jvm-archive.log 2>&1 \
