@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Run two lanes of commands side by side, each output line prefixed with its lane's name; report
-# each lane's time and exit code; fail if either lane failed (`make test` uses it).
-# usage: tools/side_by_side.sh NAME1 COMMANDS1 NAME2 COMMANDS2
+# Run lanes of commands side by side, each output line prefixed with its lane's name; report each
+# lane's time and exit code; fail if any lane failed (`make test` uses it).
+# usage: tools/side_by_side.sh NAME1 COMMANDS1 NAME2 COMMANDS2 [NAME3 COMMANDS3 ...]
 set -uo pipefail
-[ $# -eq 4 ] || { echo "usage: $0 NAME1 COMMANDS1 NAME2 COMMANDS2" >&2; exit 2; }
+if [ $# -lt 4 ] || [ $(($# % 2)) -ne 0 ]; then
+  echo "usage: $0 NAME1 COMMANDS1 NAME2 COMMANDS2 [NAME3 COMMANDS3 ...]" >&2
+  exit 2
+fi
 
 lane() {  # NAME COMMANDS: run COMMANDS, prefix its lines with NAME, end with its time and exit code
   local start=$SECONDS rc
@@ -14,8 +17,18 @@ lane() {  # NAME COMMANDS: run COMMANDS, prefix its lines with NAME, end with it
 }
 
 start=$SECONDS
-lane "$1" "$2" & first=$!
-lane "$3" "$4"; second=$?
-wait "$first"; first_rc=$?
-echo "make test: $1 and $3 side by side took $((SECONDS - start)) s"
-[ "$first_rc" -eq 0 ] && [ "$second" -eq 0 ]
+names=()
+pids=()
+while [ $# -gt 0 ]; do
+  lane "$1" "$2" &
+  pids+=("$!")
+  names+=("$1")
+  shift 2
+done
+failed=0
+for pid in "${pids[@]}"; do
+  wait "$pid" || failed=1
+done
+joined=$(printf '%s, ' "${names[@]}")
+echo "make test: ${joined%, } side by side took $((SECONDS - start)) s"
+[ "$failed" -eq 0 ]

@@ -102,7 +102,11 @@ def build_archive(
 
 
 def _warm_up(quick: bool = False) -> None:
-    """The case study in small: what the notebooks' JVMs load, on 20,000 generated rows."""
+    """The case study in small: what the notebooks' JVMs load, on 2,000 generated rows.
+
+    The classes a JVM loads depend on the code it runs, not on the rows: 20,000 rows gave the
+    same archive in a longer build (BENCHMARKS.md).
+    """
     from ctr_lab import evaluate
     from ctr_lab.data import load
     from ctr_lab.session import get_spark, stop_spark
@@ -110,7 +114,7 @@ def _warm_up(quick: bool = False) -> None:
     from ctr_lab.train import PIPELINES, train_and_evaluate, tune
 
     spark = get_spark("ctr-lab-jvm-archive")
-    write_dataset("warm_up.csv.gz", rows=2_000 if quick else 20_000, seed=1)
+    write_dataset("warm_up.csv.gz", rows=2_000, seed=1)
     df = load("warm_up.csv.gz", spark).df.cache()
     if quick:
         train_and_evaluate(df, "course_baseline", maxIter=2)

@@ -35,6 +35,22 @@ def make_python_without_ctr_lab(dest: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def driver_java_options() -> str:
+    """JVM options for the suites' Spark drivers: the lab's class-data archive, C1 only.
+
+    Each driver here lives for one notebook or one fault: the C2 compiler's work on the second
+    core does not pay off in that time. With C1 only (``-XX:TieredStopAtLevel=1``) four
+    notebooks through the Livy suite took 65 CPU seconds instead of 106, and 86 s instead of 95
+    alone (BENCHMARKS.md, The test suite); the results are the same (Java 17's floating point is
+    strict whatever compiles the code). The lab's long-lived drivers (a notebook kernel, the unit
+    tests' session) keep both compilers: there C2 pays.
+    """
+    from ctr_lab.session import java_options
+
+    return f"{java_options()} -XX:TieredStopAtLevel=1".strip()
+
+
+@pytest.fixture(scope="session")
 def remote_python(tmp_path_factory) -> Path:
     """The interpreter for Livy's REPL and for executors: PySpark yes, ``ctr_lab`` no."""
     python = make_python_without_ctr_lab(tmp_path_factory.mktemp("remote-venv"))

@@ -42,7 +42,9 @@ def livy_zip(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def livy_server(remote_python, livy_zip, tmp_path_factory) -> Iterator[LivyTestServer]:
+def livy_server(
+    remote_python, livy_zip, driver_java_options, tmp_path_factory
+) -> Iterator[LivyTestServer]:
     """One server for the suite.
 
     Livy's default session timeout (1 h): sessions of kernels that nbval hard-kills go after the
@@ -54,6 +56,7 @@ def livy_server(remote_python, livy_zip, tmp_path_factory) -> Iterator[LivyTestS
         tmp_path_factory.mktemp("livy"),
         idle_timeout=3600,
         local_dir_whitelist=(livy_zip.parent,),
+        driver_java_options=driver_java_options,
     )
     yield from serving(server)
 
@@ -156,7 +159,9 @@ def cluster_spark_defaults(configs: list) -> dict:
 
 
 @pytest.fixture(scope="session")
-def emr_livy_server(remote_python, lab_bucket, tmp_path_factory) -> Iterator[LivyTestServer]:
+def emr_livy_server(
+    remote_python, lab_bucket, driver_java_options, tmp_path_factory
+) -> Iterator[LivyTestServer]:
     """A server in the EMR-like mode, configured as ``ctr-lab emr create`` configures Livy.
 
     Its sessions' drivers start in a fresh folder, with no variable pointing into the
@@ -178,6 +183,7 @@ def emr_livy_server(remote_python, lab_bucket, tmp_path_factory) -> Iterator[Liv
         spark_defaults=cluster_spark_defaults(configs),
         default_fs_root=work / "hdfs",
         s3_root=lab_bucket,
+        driver_java_options=driver_java_options,
     )
     yield from serving(server)
 

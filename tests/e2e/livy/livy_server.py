@@ -297,9 +297,10 @@ class Session:
         conf = dict(self.spark_conf)
         # As a cluster's spark-defaults.conf may: `spark.driver.defaultJavaOptions` is the
         # administrators' option, prepended to the user's extraJavaOptions (Spark's
-        # `config/package.scala`, DRIVER_DEFAULT_JAVA_OPTIONS). Here it maps the lab's class-data
-        # archive (ctr_lab.session.java_options), which only shortens the driver's start.
-        defaults = java_options()
+        # `config/package.scala`, DRIVER_DEFAULT_JAVA_OPTIONS). Here: the lab's class-data archive
+        # (ctr_lab.session.java_options) and what the suite adds (``driver_java_options``), which
+        # change how fast a driver starts and runs, never what it computes.
+        defaults = self.server.driver_java_options
         if defaults:
             conf["spark.driver.defaultJavaOptions"] = defaults
         # What spark-submit does on the cluster: fetch every listed file; a missing one fails
@@ -623,6 +624,9 @@ class LivyTestServer:
     spark
         False: the REPL starts no SparkSession (``spark``/``sc`` undefined), for contract tests
         of rules that need no Spark; a session is then idle in about a second.
+    driver_java_options
+        The drivers' ``spark.driver.defaultJavaOptions`` (default: the lab's class-data archive,
+        :func:`ctr_lab.session.java_options`).
     """
 
     def __init__(
@@ -642,6 +646,7 @@ class LivyTestServer:
         emr_like: bool = False,
         spark_defaults: Optional[Dict[str, str]] = None,
         spark: bool = True,
+        driver_java_options: Optional[str] = None,
     ) -> None:
         self.python = Path(python)
         self.work_dir = Path(work_dir)
@@ -660,6 +665,9 @@ class LivyTestServer:
         self.emr_like = emr_like
         self.spark_defaults = dict(spark_defaults or {})
         self.spark = spark
+        self.driver_java_options = (
+            java_options() if driver_java_options is None else driver_java_options
+        )
         self.token = uuid.uuid4().hex
         self.sessions: Dict[int, Session] = {}
         self.names: Dict[str, Session] = {}

@@ -201,10 +201,13 @@ def test_unknown_ids_are_404(livy_server):
     assert status == 400 and "pyspark" in body["msg"]
 
 
-def test_reaper_and_stop_leave_no_process(remote_python, livy_zip, tmp_path):
+def test_reaper_and_stop_leave_no_process(remote_python, livy_zip, driver_java_options, tmp_path):
     """Idle sessions are reaped; stop() ends busy and leaked sessions; nothing survives."""
     server = LivyTestServer(
-        remote_python, tmp_path / "work", local_dir_whitelist=(livy_zip.parent,)
+        remote_python,
+        tmp_path / "work",
+        local_dir_whitelist=(livy_zip.parent,),
+        driver_java_options=driver_java_options,
     ).start()
     try:
         base = server.url
