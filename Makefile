@@ -52,32 +52,27 @@ lab: $(KERNELS) ## JupyterLab on 127.0.0.1 with the notebooks and the local kern
 
 # The notebooks' outputs on the local kernel are checked by `browser` (each saved file through
 # nbval's comparison); `notebooks-check` is the same check through nbval alone.
-# `make test` runs its suites in three lanes side by side (tools/side_by_side.sh; each output line
-# starts with its lane's name), sized so that they end about together (BENCHMARKS.md, "The test
-# suite"):
-# 1. the lab environment's Spark tests (`-m spark`) but UNIT_LATE, then the notebooks in the
-#    browser (those with exercises in their solution versions), then through the EMR-like Livy
-#    (which reloads the models the browser's runs saved in build/ rather than training them again);
-# 2. the PySpark 4 pass, the lab environment's tests without Spark, the Spark tests of UNIT_LATE;
-# 3. the rest of the Livy suite, with the notebooks of LIVY_LATE, then the cluster suite.
-# The Livy suite waits on sessions, statements and timeouts more than it computes: in a lane of
-# its own it fills the time the other two leave the CPU idle. (`make unit` is the `.venv` parts
-# of lanes 1 and 2, `make livy` the two Livy parts.) Setting up builds the JVM archive, installs
-# .venv-spark4 and lints side by side (make -j3).
+# `make test` runs its suites in two lanes side by side (tools/side_by_side.sh; each output line
+# starts with its lane's name), each lane ending about when the other does (BENCHMARKS.md, "The
+# test suite"): first the lab environment's Spark tests (`-m spark`) beside the PySpark 4 pass,
+# the lab environment's tests without Spark and the Spark tests of UNIT_LATE (`make unit` is the
+# `.venv` parts); then the notebooks, in the browser (those with exercises in their solution
+# versions) and then through the EMR-like Livy (which reloads the models the browser's runs
+# saved in build/ rather than training them again), beside the cluster suite and then the rest
+# of the Livy suite with the notebooks of LIVY_LATE (`make livy` is the two Livy parts).
+# Setting up builds the JVM archive, installs .venv-spark4 and lints side by side (make -j3).
 test: ## Set up both environments and run the test suite
 	@$(MAKE) --no-print-directory -j3 --output-sync=line lint $(KERNELS) $(VENV4)/.installed
 	@tools/side_by_side.sh \
-	  "unit (spark), browser, livy (notebooks)" \
-	  "$(PY) -m pytest --ignore=tests/e2e $(UNIT_LATE:%=--ignore=%) -m spark \
-	     && $(MAKE) --no-print-directory browser \
-	     && $(PY) -m pytest $(LIVY_NOTEBOOKS) -k 'not ($(LIVY_LATE))'" \
+	  "unit (spark)" "$(PY) -m pytest --ignore=tests/e2e --ignore=$(UNIT_LATE) -m spark" \
 	  "unit-spark4, unit (no spark, late)" \
 	  "$(MAKE) --no-print-directory unit-spark4 && $(PY) -m pytest --ignore=tests/e2e -m 'not spark' \
-	     && $(PY) -m pytest $(UNIT_LATE) -m spark" \
-	  "livy (the rest), cluster" \
-	  "$(PY) -m pytest tests/e2e/livy --deselect tests/e2e/livy/test_livy_emr_like.py \
-	     -k 'not test_notebook_runs_through_sparkmagic or $(LIVY_LATE)' \
-	     && $(MAKE) --no-print-directory cluster"
+	     && $(PY) -m pytest $(UNIT_LATE) -m spark"
+	@tools/side_by_side.sh "browser, livy (notebooks)" \
+	  "$(MAKE) --no-print-directory browser && $(PY) -m pytest $(LIVY_NOTEBOOKS) -k 'not ($(LIVY_LATE))'" \
+	  "cluster, livy (the rest)" \
+	  "$(MAKE) --no-print-directory cluster && $(PY) -m pytest tests/e2e/livy \
+	     --deselect tests/e2e/livy/test_livy_emr_like.py -k 'not test_notebook_runs_through_sparkmagic or $(LIVY_LATE)'"
 	@echo "make test: all checks passed"
 
 lint: $(VENV)/.installed ## ruff, Python 3.9 compatibility (vermin) and mypy
@@ -101,13 +96,14 @@ notebooks: $(KERNELS) ## Re-execute every notebook (student version) with the lo
 	@$(VENV)/bin/ctr-lab run --in-place
 
 # The lab environment's Spark tests that `make test` runs in its second lane, after the PySpark 4
-# pass and the tests without Spark, so that the lanes end about together.
-UNIT_LATE := tests/test_cli.py tests/test_bench.py tests/test_grade.py
+# pass and the tests without Spark, so that both lanes end about together.
+UNIT_LATE := tests/test_cli.py
 
 # The Livy tests that read the bucket `ctr-lab emr upload` fills (with the models in build/).
 LIVY_NOTEBOOKS := tests/e2e/livy/test_livy_notebooks.py tests/e2e/livy/test_livy_emr_like.py
 # Notebooks that reload no model the browser saved (01, 06, which starts two sessions, and the
-# quiz): `make test` runs them through Livy in the third lane, with the rest of the Livy suite.
+# quiz): `make test` runs them through Livy in the second lane, after the cluster suite, so that
+# both lanes end about together.
 LIVY_LATE := 01_exploration or 06_cluster or 07_quiz
 
 livy: $(KERNELS) ## Every notebook through the real sparkmagic kernel and the Livy test server
