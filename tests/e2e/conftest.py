@@ -35,7 +35,13 @@ def make_python_without_ctr_lab(dest: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def driver_java_options() -> str:
+def short_lived_jit() -> str:
+    """The JIT option of the suites' short-lived JVMs: the C1 compiler only (see below)."""
+    return "-XX:TieredStopAtLevel=1"
+
+
+@pytest.fixture(scope="session")
+def driver_java_options(short_lived_jit) -> str:
     """JVM options for the suites' Spark drivers: the lab's class-data archive, C1 only.
 
     Each driver here lives for one notebook or one fault: the C2 compiler's work on the second
@@ -47,7 +53,7 @@ def driver_java_options() -> str:
     """
     from ctr_lab.session import java_options
 
-    return f"{java_options()} -XX:TieredStopAtLevel=1".strip()
+    return f"{java_options()} {short_lived_jit}".strip()
 
 
 @pytest.fixture(scope="session")

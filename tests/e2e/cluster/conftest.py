@@ -58,7 +58,9 @@ def save_csv(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def start_driver(remote_python, ctr_lab_zip, sample_csv, driver_java_options, tmp_path_factory):
+def start_driver(
+    remote_python, ctr_lab_zip, sample_csv, driver_java_options, short_lived_jit, tmp_path_factory
+):
     """Start ``cluster_driver.py`` with a spec; ``master``, ``zip`` and ``data`` (unless the spec
     names its own) filled in."""
     started: List[Driver] = []
@@ -70,7 +72,7 @@ def start_driver(remote_python, ctr_lab_zip, sample_csv, driver_java_options, tm
     # 88 s alone, 164 -> 129 CPU seconds).
     archive = {
         "spark.driver.defaultJavaOptions": driver_java_options,
-        "spark.executor.defaultJavaOptions": "-XX:TieredStopAtLevel=1",
+        "spark.executor.defaultJavaOptions": short_lived_jit,
     }
 
     def start(master: str, name: str, **spec: Any) -> Driver:
