@@ -104,8 +104,9 @@ def build_archive(
 def _warm_up(quick: bool = False) -> None:
     """The case study in small: what the notebooks' JVMs load, on 2,000 generated rows.
 
-    The classes a JVM loads depend on the code it runs, not on the rows: 20,000 rows gave the
-    same archive in a longer build (BENCHMARKS.md).
+    The classes a JVM loads depend on the code it runs, not on the rows: 20,000 rows gave an
+    archive of the same size, with which sessions start and fit as fast, in a longer build
+    (BENCHMARKS.md, The test suite).
     """
     from ctr_lab import evaluate
     from ctr_lab.data import load
