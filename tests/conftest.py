@@ -78,6 +78,35 @@ def spark():
 
 
 @pytest.fixture(scope="session")
+def short_lived_jit() -> str:
+    """The JIT option of the suites' short-lived JVMs: the C1 compiler only.
+
+    A Spark driver that lives for one command, one notebook or one fault does not live long
+    enough for the C2 compiler's work on the second core to pay off (BENCHMARKS.md, The test
+    suite); results are the same (Java 17's floating point is strict whatever compiles the code).
+    The long-lived JVMs keep both compilers: the ``spark`` fixture's session, a notebook kernel's
+    driver.
+    """
+    return "-XX:TieredStopAtLevel=1"
+
+
+@pytest.fixture(autouse=True)
+def _short_lived_child_drivers(request, monkeypatch, short_lived_jit):
+    """The Spark drivers a unit test's child processes start (the CLI, the grader) run C1 only.
+
+    Spark's launcher adds ``SPARK_SUBMIT_OPTS`` to the driver's JVM options
+    (``SparkSubmitCommandBuilder.buildSparkSubmitCommand``). The ``spark`` fixture's session is
+    session-scoped, so pytest starts it before this function-scoped setting exists. The
+    end-to-end suites set their drivers' options themselves (``tests/e2e/conftest.py``): the
+    browser's shared driver is long-lived.
+    """
+    if "e2e" in request.path.relative_to(REPO).parts:
+        return
+    inherited = os.environ.get("SPARK_SUBMIT_OPTS", "")
+    monkeypatch.setenv("SPARK_SUBMIT_OPTS", f"{inherited} {short_lived_jit}".strip())
+
+
+@pytest.fixture(scope="session")
 def real_samples() -> Path:
     """The folder of real public samples; tests that need it skip where it is absent."""
     if not REAL_SAMPLES.is_dir():

@@ -35,12 +35,6 @@ def make_python_without_ctr_lab(dest: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def short_lived_jit() -> str:
-    """The JIT option of the suites' short-lived JVMs: the C1 compiler only (see below)."""
-    return "-XX:TieredStopAtLevel=1"
-
-
-@pytest.fixture(scope="session")
 def driver_java_options(short_lived_jit) -> str:
     """JVM options for the suites' Spark drivers: the lab's class-data archive, C1 only.
 
