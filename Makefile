@@ -101,10 +101,10 @@ UNIT_LATE := tests/test_cli.py
 
 # The Livy tests that read the bucket `ctr-lab emr upload` fills (with the models in build/).
 LIVY_NOTEBOOKS := tests/e2e/livy/test_livy_notebooks.py tests/e2e/livy/test_livy_emr_like.py
-# Notebooks that reload no model the browser saved (00, 01, 02, 06, which starts two sessions,
-# and the quiz): `make test` runs them through Livy in the second lane, after the cluster suite,
-# so that both lanes end about together.
-LIVY_LATE := 00_setup or 01_exploration or 02_sampling or 06_cluster or 07_quiz
+# Notebooks that reload no model the browser saved (00, 01, 06, which starts two sessions, and
+# the quiz): `make test` runs them through Livy in the second lane, after the cluster suite, so
+# that both lanes end about together.
+LIVY_LATE := 00_setup or 01_exploration or 06_cluster or 07_quiz
 
 livy: $(KERNELS) ## Every notebook through the real sparkmagic kernel and the Livy test server
 	@$(PY) -m pytest tests/e2e/livy
