@@ -84,8 +84,8 @@ def short_lived_jit() -> str:
     A Spark driver that lives for one command, one notebook or one fault does not live long
     enough for the C2 compiler's work on the second core to pay off (BENCHMARKS.md, The test
     suite); results are the same (Java 17's floating point is strict whatever compiles the code).
-    The long-lived JVMs keep both compilers: the ``spark`` fixture's session, a notebook kernel's
-    driver.
+    The long-lived JVMs keep both compilers: the ``spark`` fixture's session, the browser
+    suite's shared driver, and every driver the product starts for a student.
     """
     return "-XX:TieredStopAtLevel=1"
 
