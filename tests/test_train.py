@@ -595,3 +595,31 @@ def test_features_for_the_lr_have_at_most_one_partition_per_core(spark):
     assert merged.count() == 1000
     one = spark.range(0, 10, numPartitions=1)
     assert train.pipelines._one_partition_per_core(one).rdd.getNumPartitions() == 1
+
+
+def test_batch_counts_are_a_users_impressions_in_the_hour_and_day_with_one_shuffle(spark):
+    """``recommended``'s in-batch counts, against counts made by hand, and their plan."""
+    from pyspark.ml.feature import SQLTransformer
+
+    (batch_counts,) = [
+        s
+        for s in train.build_pipeline("recommended").getStages()
+        if isinstance(s, SQLTransformer) and "batch_user_hour" in s.getStatement()
+    ]
+    # (user, day of October 2014, hour): user a thrice at 10:00 on the 21st, once at 11:00,
+    # twice at 10:00 on the 22nd (the same hour of another day); user b once.
+    seen = [("a", 21, 10)] * 3 + [("a", 21, 11)] + [("a", 22, 10)] * 2 + [("b", 21, 10)]
+    rows = [
+        (i, user, _utc(2014, 10, day, hour, 5 * i), _utc(2014, 10, day, hour))
+        for i, (user, day, hour) in enumerate(seen)
+    ]
+    df = spark.createDataFrame(
+        rows, "i int, user string, event_time timestamp, hour_bucket timestamp"
+    )
+    out = batch_counts.transform(df)
+    # Both windows start with the day's keys: the rows are shuffled once, not once per window.
+    plan = out._jdf.queryExecution().executedPlan().toString()  # before it runs: one plan
+    assert plan.count("Exchange hashpartitioning") == 1, plan
+    got = {r["i"]: (r["batch_user_hour"], r["batch_user_day"]) for r in out.collect()}
+    by_hand = [(3, 4)] * 3 + [(1, 4)] + [(2, 2)] * 2 + [(1, 1)]
+    assert got == {i: (np.log1p(h), np.log1p(d)) for i, (h, d) in enumerate(by_hand)}

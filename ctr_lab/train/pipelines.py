@@ -102,8 +102,12 @@ _CROSSES = {
 }
 _COUNT_KEYS = ["user", "device_ip"]
 #: Impressions of the same user in the same hour / day *within the scored batch* (a window).
+#: The hour's window names the (UTC) day too, which the hour fixes: the same groups, but both
+#: windows now start with the day's keys, so Spark shuffles and sorts the rows once for both
+#: (one exchange on ``user, day`` instead of one per window; BENCHMARKS.md, History 2026-12-03).
 _BATCH_COUNTS_SQL = (
-    "SELECT *, log1p(count(1) OVER (PARTITION BY user, hour_bucket)) AS batch_user_hour, "
+    "SELECT *, log1p(count(1) OVER (PARTITION BY user, floor(unix_timestamp(event_time) / 86400), "
+    "hour_bucket)) AS batch_user_hour, "
     "log1p(count(1) OVER (PARTITION BY user, floor(unix_timestamp(event_time) / 86400))) "
     "AS batch_user_day FROM __THIS__"
 )
