@@ -101,14 +101,15 @@ _CROSSES = {
     "x_pubcat_devtype": ("pub_category", "device_type"),
 }
 _COUNT_KEYS = ["user", "device_ip"]
+#: The UTC day of ``event_time``, in days since the epoch (no time zone involved).
+_UTC_DAY_SQL = "floor(unix_timestamp(event_time) / 86400)"
 #: Impressions of the same user in the same hour / day *within the scored batch* (a window).
 #: The hour's window names the (UTC) day too, which the hour fixes: the same groups, but both
 #: windows now start with the day's keys, so Spark shuffles and sorts the rows once for both
 #: (one exchange on ``user, day`` instead of one per window; BENCHMARKS.md, History 2026-12-03).
 _BATCH_COUNTS_SQL = (
-    "SELECT *, log1p(count(1) OVER (PARTITION BY user, floor(unix_timestamp(event_time) / 86400), "
-    "hour_bucket)) AS batch_user_hour, "
-    "log1p(count(1) OVER (PARTITION BY user, floor(unix_timestamp(event_time) / 86400))) "
+    f"SELECT *, log1p(count(1) OVER (PARTITION BY user, {_UTC_DAY_SQL}, hour_bucket)) "
+    f"AS batch_user_hour, log1p(count(1) OVER (PARTITION BY user, {_UTC_DAY_SQL})) "
     "AS batch_user_day FROM __THIS__"
 )
 
@@ -152,7 +153,7 @@ def _one_hot(cols: List[str]) -> Tuple[List[Any], List[str]]:
 
 def _course_baseline(settings: Dict[str, Any]) -> Tuple[List[Any], LogisticRegression]:
     # Month, day and hour in UTC: a DATE from epoch days has no time zone to convert through.
-    utc_date = "date_from_unix_date(CAST(floor(unix_timestamp(event_time) / 86400) AS INT))"
+    utc_date = f"date_from_unix_date(CAST({_UTC_DAY_SQL} AS INT))"
     time_sql = SQLTransformer(
         statement=(
             f"SELECT *, CAST(month({utc_date}) AS DOUBLE) AS month, "
