@@ -5,7 +5,8 @@ Started by :mod:`livy_server` with the remote Python (one that lacks ``ctr_lab``
     python livy_repl.py REQUEST_FD REPLY_FD SETTINGS_JSON
 
 It builds a SparkSession from the settings (``master``, ``conf``, ``pyFiles``, ``name``), defines
-``spark``, ``sc`` and ``sqlContext``, then answers one JSON line per request on ``REPLY_FD``.
+``spark``, ``sc`` and ``sqlContext``, then answers each request on ``REPLY_FD`` with two JSON
+lines: ``started`` as its code begins (a cancel's SIGINT may come from then on), then the reply.
 File descriptor 1 is not the protocol channel: the JVM, py4j and the Python workers write there,
 so the server points fd 1 and fd 2 at the session's log file.
 
@@ -23,6 +24,7 @@ import base64
 import io
 import json
 import os
+import signal
 import sys
 import traceback
 
@@ -40,6 +42,9 @@ class ExecutionError(Exception):
 class UnknownMagic(Exception):
     pass
 
+
+#: The signal the server cancels a running statement with (as PySpark's handler expects).
+CANCEL = {signal.SIGINT}
 
 GLOBALS = {"__name__": "__main__", "__builtins__": __builtins__}
 
@@ -227,7 +232,6 @@ class NoSpark:
 
 def orphan_watchdog(parent):
     """If the server's process dies (e.g. the test run is killed), take the session down too."""
-    import signal
     import threading
     import time
 
@@ -241,6 +245,9 @@ def orphan_watchdog(parent):
 
 def main(argv):
     request_fd, reply_fd, settings_path = int(argv[1]), int(argv[2]), argv[3]
+    # A cancel is the server's SIGINT. It is held back except while a statement runs (see
+    # ``serve``); blocked here, before any thread starts, no thread can take it instead.
+    signal.pthread_sigmask(signal.SIG_BLOCK, CANCEL)
     orphan_watchdog(os.getppid())
     requests = os.fdopen(request_fd, "r", encoding="utf-8")
     replies = os.fdopen(reply_fd, "w", encoding="utf-8")
@@ -274,20 +281,34 @@ def main(argv):
 
 
 def serve(requests, send):
+    """Answer each request: ``started`` when its code is about to run, then its reply.
+
+    The server sends a cancel (SIGINT) only after ``started``. SIGINT is unblocked only
+    around ``execute``, so the ``KeyboardInterrupt`` of a cancel is raised there and nowhere
+    else: not while the REPL waits, reads or answers (where it would end the REPL). A cancel
+    that arrived as its statement ended is still pending when the next request is read; it
+    is dropped before ``started``.
+    """
     count = 0
     while True:
-        try:
-            line = requests.readline()
-        except KeyboardInterrupt:  # a cancel that arrived after the statement had finished
-            continue
+        line = requests.readline()
         if not line:
             break
         request = json.loads(line)
         if request.get("type") == "shutdown":
             break
         count += 1
+        while signal.sigtimedwait(CANCEL, 0) is not None:  # a late cancel of the last one
+            pass
+        send({"type": "started", "id": request["id"]})
         try:
-            reply = execute(request["code"])
+            try:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, CANCEL)  # raises a pending cancel
+                reply = execute(request["code"])
+            finally:
+                # CPython's pthread_sigmask runs the handlers of signals that arrived before it
+                # returns, so the KeyboardInterrupt of a cancel is raised inside this ``try``.
+                signal.pthread_sigmask(signal.SIG_BLOCK, CANCEL)
         except KeyboardInterrupt:  # a cancel that landed outside user code
             reply = _error_reply(*sys.exc_info())
         reply["execution_count"] = count

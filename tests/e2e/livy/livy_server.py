@@ -194,6 +194,7 @@ class Statement:
         self.progress = 0.0
         self.started = 0
         self.completed = 0
+        self.in_repl = False  # the REPL said ``started``: a cancel may now signal it
 
     def view(self) -> Dict[str, Any]:
         return {
@@ -411,6 +412,12 @@ class Session:
                     self.request_w.write(json.dumps({"id": stmt.id, "code": stmt.code}) + "\n")
                     self.request_w.flush()
                     message = self._read_message()
+                    if message is not None and message.get("type") == "started":
+                        with self.lock:
+                            stmt.in_repl = True
+                            if stmt.state == "cancelling":  # cancelled before the REPL took it
+                                self._interrupt()
+                        message = self._read_message()
                 except (OSError, ValueError):
                     message = None
             if message is None and self._driver_lost():
@@ -499,10 +506,16 @@ class Session:
             if stmt.state == "waiting":
                 stmt.state = "cancelled"
                 stmt.completed = now_ms()
-            elif stmt.state == "running" and self.proc is not None:
+            elif stmt.state == "running":
                 stmt.state = "cancelling"
-                # PySpark's SIGINT handler cancels the running jobs and raises KeyboardInterrupt.
-                os.kill(self.proc.pid, signal.SIGINT)
+                if stmt.in_repl:  # else on the REPL's ``started`` (livy_repl.py ``serve``)
+                    self._interrupt()
+
+    def _interrupt(self) -> None:
+        """Signal the REPL to stop its statement (called with the lock held): PySpark's
+        SIGINT handler cancels the running jobs and raises KeyboardInterrupt."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGINT)
 
     def expired(self, now: float) -> Optional[str]:
         """Why the server deletes the session now, or None.

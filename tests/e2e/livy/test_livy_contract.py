@@ -322,6 +322,31 @@ def test_inactive_sessions_are_collected_busy_ones_too(make_server):
     assert state(base, kept) == "idle"
 
 
+# -- cancel: repl/.../Session.scala cancel ---------------------------------------------------------
+
+
+def test_a_cancel_before_the_repl_reads_its_statement_cancels_it_and_the_repl_lives(livy):
+    """Session.scala ``cancel``: a ``running`` statement goes ``cancelling`` then ``cancelled``,
+    and the interpreter takes the next statement. Here the REPL is stopped while the statement
+    waits in its pipe, as a REPL the machine's load keeps from running would be."""
+    base = livy.url
+    sid = started(base, {"name": "cancelled early"})
+    pid = livy.get(sid).proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        _, stmt = call(f"{base}/sessions/{sid}/statements", "POST", {"code": SLEEP % 60})
+        wait_for(lambda: state(base, sid) == "busy", 10, "busy")
+        url = f"{base}/sessions/{sid}/statements/{stmt['id']}"
+        assert call(f"{url}/cancel", "POST", {})[0] == 200
+        assert call(url)[1]["state"] == "cancelling"
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    final = wait_for(lambda: call(url)[1]["state"] in ("available", "cancelled"), 20, "an end")
+    assert final and call(url)[1]["state"] == "cancelled"
+    assert run_statement(base, sid, "6 * 7")["output"]["data"] == {"text/plain": "42"}
+    assert state(base, sid) == "idle"
+
+
 # -- a lost driver: InteractiveSession.scala via RSCClient, then stateChanged --------------------
 
 
