@@ -364,17 +364,33 @@ def _hex_strings(codes: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
-def _zipf_cdf(x: np.ndarray, size: int, a: float, q: float) -> np.ndarray:
+def _libm(fn: Callable[[float], float], x: np.ndarray) -> np.ndarray:
+    """``fn`` (a :mod:`math` function) of each value of ``x``: the C library's result.
+
+    numpy's ufuncs (``np.log1p``, ``**`` and others) take AVX-512 code paths on CPUs that have
+    them, whose last bits differ from the C library's, which numpy calls on other CPUs. The
+    market's tables feed discrete choices (``_assign_parents`` gives each site its category by
+    comparing masses), where one last bit can move a site to another category. Computed here,
+    the market and the samples in data_samples/ are the same on every x86-64 CPU.
+    """
+    return np.fromiter(map(fn, x.tolist()), dtype=np.float64, count=x.size)
+
+
+def _zipf_cdf(x: np.ndarray, size: int, a: float, q: float, exact: bool = False) -> np.ndarray:
     """CDF at ``x`` of the continuous law with density proportional to ``(x + q) ** -a`` on
-    ``[0, size)``; rank ``r`` gets the mass between ``r`` and ``r + 1``."""
+    ``[0, size)``; rank ``r`` gets the mass between ``r`` and ``r + 1``. ``exact``: by the C
+    library (:func:`_libm`) rather than numpy, for the market's tables."""
     if abs(a - 1.0) < 1e-9:
-        return np.log1p(x / q) / math.log1p(size / q)
+        logs = _libm(math.log1p, x / q) if exact else np.log1p(x / q)
+        return logs / math.log1p(size / q)
     top = q ** (1.0 - a)
-    return (top - (x + q) ** (1.0 - a)) / (top - (size + q) ** (1.0 - a))
+    powers = _libm(lambda v: v ** (1.0 - a), x + q) if exact else (x + q) ** (1.0 - a)
+    return (top - powers) / (top - (size + q) ** (1.0 - a))
 
 
 def _zipf_probs(size: int, a: float, q: float) -> np.ndarray:
-    return np.diff(_zipf_cdf(np.arange(size + 1, dtype=np.float64), size, a, q))
+    """The mass of each rank of a table (the market's vocabularies), exactly as on any CPU."""
+    return np.diff(_zipf_cdf(np.arange(size + 1, dtype=np.float64), size, a, q, exact=True))
 
 
 def _cdf(weights: np.ndarray) -> np.ndarray:
@@ -418,11 +434,13 @@ class _PowerLaw:
         return np.where(head_rank < n_head, head_rank, n_head + tail_rank)
 
     def share(self, rank: np.ndarray) -> np.ndarray:
+        """The share of rows of each rank. A tail rank's mass, ``cdf(r + 1) - cdf(r)``, is
+        computed without that difference: for ranks in the millions the two values agree to
+        seven digits, and the difference would keep only the rest."""
         n_head = self.head_codes.size
-        r = np.maximum(rank - n_head, 0).astype(np.float64)
-        tail = (1.0 - self.head_mass) * (
-            _zipf_cdf(r + 1.0, self.size, self.a, self.q) - _zipf_cdf(r, self.size, self.a, self.q)
-        )
+        x = np.maximum(rank - n_head, 0).astype(np.float64) + self.q
+        b = 1.0 - self.a
+        tail = (1.0 - self.head_mass) * (x**b * -np.expm1(b * np.log1p(1.0 / x)) / self._span)
         head = self.head_share[np.minimum(rank, n_head - 1)]
         return np.where(rank < n_head, head, tail)
 
