@@ -23,7 +23,7 @@ fitting it again, and the student's folder holding the same model scores the sam
 ... )
 >>> print(table[["model", "test_rows"]].to_string(index=False))
                         model  test_rows
-constant click rate (0.1663)       1050
+constant click rate (0.1661)       1050
    baseline (course_baseline)       1050
                         yours       1050
 >>> table["log_loss_vs_baseline_%"].tolist()[1:]

@@ -16,7 +16,7 @@ load report: course_10k (data_samples/course_10k.csv)
   rows read         10,000
   rows accepted     10,000
   rows rejected     0
-  clicks            1,673 (click rate 0.1673)
+  clicks            1,672 (click rate 0.1672)
   event hours       2014-10-21 00:00 .. 2014-10-30 23:00 UTC
   ids repaired      site_id 4, device_id 1, device_ip 17, device_model 40
   ids unrepairable  site_id 41, app_id 1, app_domain 3, device_id 7, device_ip 52,

@@ -74,8 +74,8 @@ def tune(
     >>> model, table = tune(train_df, "course_baseline", {"regParam": [0.0, 0.1]}, maxIter=5)
     >>> table.round(3)
        regParam  logLoss
-    0       0.1    0.461
-    1       0.0    0.526
+    0       0.1    0.460
+    1       0.0    0.524
     """
     import pandas as pd
     from pyspark.ml.tuning import CrossValidator, ParamGridBuilder, TrainValidationSplit
