@@ -245,8 +245,13 @@ def orphan_watchdog(parent):
 
 def main(argv):
     request_fd, reply_fd, settings_path = int(argv[1]), int(argv[2]), argv[3]
-    # A cancel is the server's SIGINT. It is held back except while a statement runs (see
-    # ``serve``); blocked here, before any thread starts, no thread can take it instead.
+    # A cancel is the server's SIGINT. Python leaves SIGINT ignored when the process that
+    # started it ignored it (a shell's background job does): a cancel must raise
+    # KeyboardInterrupt here whatever the server inherited. PySpark's SparkContext replaces the
+    # handler with one that also cancels the running jobs. SIGINT is held back except while a
+    # statement runs (see ``serve``); blocked here, before any thread starts, no thread can
+    # take it instead.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.pthread_sigmask(signal.SIG_BLOCK, CANCEL)
     orphan_watchdog(os.getppid())
     requests = os.fdopen(request_fd, "r", encoding="utf-8")
