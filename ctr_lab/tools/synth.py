@@ -376,21 +376,20 @@ def _libm(fn: Callable[[float], float], x: np.ndarray) -> np.ndarray:
     return np.fromiter(map(fn, x.tolist()), dtype=np.float64, count=x.size)
 
 
-def _zipf_cdf(x: np.ndarray, size: int, a: float, q: float, exact: bool = False) -> np.ndarray:
+def _zipf_cdf(x: np.ndarray, size: int, a: float, q: float) -> np.ndarray:
     """CDF at ``x`` of the continuous law with density proportional to ``(x + q) ** -a`` on
-    ``[0, size)``; rank ``r`` gets the mass between ``r`` and ``r + 1``. ``exact``: by the C
-    library (:func:`_libm`) rather than numpy, for the market's tables."""
+    ``[0, size)``; rank ``r`` gets the mass between ``r`` and ``r + 1``. By the C library
+    (:func:`_libm`): the market's tables are made from it."""
     if abs(a - 1.0) < 1e-9:
-        logs = _libm(math.log1p, x / q) if exact else np.log1p(x / q)
-        return logs / math.log1p(size / q)
+        return _libm(math.log1p, x / q) / math.log1p(size / q)
     top = q ** (1.0 - a)
-    powers = _libm(lambda v: v ** (1.0 - a), x + q) if exact else (x + q) ** (1.0 - a)
+    powers = _libm(lambda v: v ** (1.0 - a), x + q)
     return (top - powers) / (top - (size + q) ** (1.0 - a))
 
 
 def _zipf_probs(size: int, a: float, q: float) -> np.ndarray:
-    """The mass of each rank of a table (the market's vocabularies), exactly as on any CPU."""
-    return np.diff(_zipf_cdf(np.arange(size + 1, dtype=np.float64), size, a, q, exact=True))
+    """The mass of each rank of a table (the market's vocabularies), the same on any CPU."""
+    return np.diff(_zipf_cdf(np.arange(size + 1, dtype=np.float64), size, a, q))
 
 
 def _cdf(weights: np.ndarray) -> np.ndarray:
