@@ -58,8 +58,8 @@ lab: $(KERNELS) ## JupyterLab on 127.0.0.1 with the notebooks and the local kern
 # the lab environment's tests without Spark and the Spark tests of UNIT_LATE (`make unit` is the
 # `.venv` parts); then the notebooks, in the browser (those with exercises in their solution
 # versions) and then through the EMR-like Livy (which reloads the models the browser's runs
-# saved in build/ rather than training them again), beside the cluster suite and then the rest
-# of the Livy suite with the notebooks of LIVY_LATE (`make livy` is the two Livy parts).
+# saved in build/ rather than training them again), beside the cluster suite, the rest of the
+# Livy suite and then the notebooks of LIVY_LATE through Livy (`make livy` is the two Livy parts).
 # Setting up builds the JVM archive, installs .venv-spark4 and lints side by side (make -j3).
 test: ## Set up both environments and run the test suite
 	@$(MAKE) --no-print-directory -j3 --output-sync=line lint $(KERNELS) $(VENV4)/.installed
@@ -71,8 +71,8 @@ test: ## Set up both environments and run the test suite
 	@tools/side_by_side.sh "browser, livy (notebooks)" \
 	  "$(MAKE) --no-print-directory browser && $(PY) -m pytest $(LIVY_NOTEBOOKS) -k 'not ($(LIVY_LATE))'" \
 	  "cluster, livy (the rest)" \
-	  "$(MAKE) --no-print-directory cluster && $(PY) -m pytest tests/e2e/livy \
-	     --deselect tests/e2e/livy/test_livy_emr_like.py -k 'not test_notebook_runs_through_sparkmagic or $(LIVY_LATE)'"
+	  "$(MAKE) --no-print-directory cluster && $(PY) -m pytest $(LIVY_REST) tests/e2e/livy/test_livy_notebooks.py \
+	     -k 'not test_notebook_runs_through_sparkmagic or $(LIVY_LATE)'"
 	@echo "make test: all checks passed"
 
 lint: $(VENV)/.installed ## ruff, Python 3.9 compatibility (vermin) and mypy
@@ -101,10 +101,13 @@ UNIT_LATE := tests/test_cli.py
 
 # The Livy tests that read the bucket `ctr-lab emr upload` fills (with the models in build/).
 LIVY_NOTEBOOKS := tests/e2e/livy/test_livy_notebooks.py tests/e2e/livy/test_livy_emr_like.py
-# Notebooks that reload no model the browser saved (00, 01, 06, which starts two sessions, and
-# the quiz): `make test` runs them through Livy in the second lane, after the cluster suite, so
-# that both lanes end about together.
-LIVY_LATE := 00_setup or 01_exploration or 06_cluster or 07_quiz
+# The rest of the Livy suite (pytest runs files in the order given: these before the notebooks).
+LIVY_REST := $(filter-out $(LIVY_NOTEBOOKS),$(wildcard tests/e2e/livy/test_*.py))
+# The notebooks `make test` runs through Livy at the end of the second lane, after the cluster
+# suite and the rest of the Livy suite, so that both lanes end about together: those that reload
+# no model the browser saved (00, 01, 06, which starts two sessions, and the quiz), and 03 and 05,
+# whose models the browser has saved by then (a missing one is trained through Livy instead).
+LIVY_LATE := 00_setup or 01_exploration or 03_model or 05_feature or 06_cluster or 07_quiz
 
 livy: $(KERNELS) ## Every notebook through the real sparkmagic kernel and the Livy test server
 	@$(PY) -m pytest tests/e2e/livy
