@@ -567,21 +567,6 @@ def _try_int(name: str):
     return F.expr(f"try_cast(trim(`{name}`) AS INT)")
 
 
-def _not_int(name: str):
-    """True where :func:`_try_int` gives null: the text is no integer, or one outside INT.
-
-    Cast through BIGINT on purpose: the same test as ``_try_int(name).isNull()``, but not the same
-    expression as the column the loaded DataFrame projects. Spark's optimizer copies every
-    constraint of a filter once per projected alias whose expression the constraint holds
-    (``UnaryNode.getAllValidConstraints``): with the typed columns inside the check, a join on the
-    loaded rows planned 2^14 copies of the whole check, about 20 s per query on PySpark 3.5.
-    """
-    from pyspark.sql import functions as F
-
-    wide = F.expr(f"try_cast(trim(`{name}`) AS BIGINT)")
-    return wide.isNull() | (wide < -(2**31)) | (wide > 2**31 - 1)
-
-
 def _validate(
     text_df, shown, found, container, header_fixes, ignored, has_truth, cache=None
 ) -> Loaded:
@@ -614,7 +599,7 @@ def _validate(
         checks.append(((c(name).isNull()) | (F.trim(c(name)) == ""), F.lit(f"missing:{name}")))
     checks.append((~label_text.isin(*_LABEL_TRUE, *_LABEL_FALSE), F.lit("bad_label")))
     for name in int_cols:
-        checks.append((_not_int(name), F.lit(f"not_integer:{name}")))
+        checks.append((_try_int(name).isNull(), F.lit(f"not_integer:{name}")))
     checks.append((~time_ok, F.lit("bad_time")))
     if found == "raw":
         checks.append((~c("id").rlike("^\\s*[0-9]{1,20}\\s*$"), F.lit("bad_id")))
