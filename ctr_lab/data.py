@@ -567,6 +567,22 @@ def _try_int(name: str):
     return F.expr(f"try_cast(trim(`{name}`) AS INT)")
 
 
+def _int_column(name: str):
+    """The typed column of :func:`_try_int`: the same values, without ``trim`` on purpose.
+
+    Spark's cast from text to a number skips spaces and control characters around the digits
+    itself (``UTF8String.toInt``), so the value is that of ``_try_int(name)``; but the
+    expression differs from the one in the row check. Spark's optimizer copies every constraint
+    of a filter once per projected alias whose expression the constraint holds
+    (``UnaryNode.getAllValidConstraints`` in Spark's ``LogicalPlan.scala``): with the twelve
+    casts of the check projected as they are, a join on the loaded rows planned 2^14 copies of
+    the whole check, about 20 s per query on PySpark 3.5.
+    """
+    from pyspark.sql import functions as F
+
+    return F.expr(f"try_cast(`{name}` AS INT)")
+
+
 def _validate(
     text_df, shown, found, container, header_fixes, ignored, has_truth, cache=None
 ) -> Loaded:
@@ -661,7 +677,7 @@ def _validate(
         elif name in S.HEX_COLUMNS:
             out_cols.append(hex_value[name].alias(name))
         else:
-            out_cols.append(_try_int(name).alias(name))
+            out_cols.append(_int_column(name).alias(name))
     if has_truth:
         out_cols.append(
             F.expr(f"try_cast(trim(`{S.TRUTH_COLUMN}`) AS DOUBLE)").alias(S.TRUTH_COLUMN)
