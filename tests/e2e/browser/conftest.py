@@ -113,8 +113,14 @@ def lab_home(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def lab_server(lab_home) -> Iterator[LabServer]:
-    """JupyterLab on 127.0.0.1 with a token, its kernels sharing one driver JVM."""
+def lab_server(lab_home, short_lived_jit) -> Iterator[LabServer]:
+    """JupyterLab on 127.0.0.1 with a token, its kernels sharing one driver JVM.
+
+    The shared driver, long-lived, keeps both JIT compilers; a Spark driver a kernel starts in a
+    process of its own (``ctr-lab grade`` in the assignment's grade of record, about 30 s) gets
+    ``short_lived_jit`` through ``SPARK_SUBMIT_OPTS``, which Spark's launcher adds to its JVM
+    options, as the unit tests' child processes do (``tests/conftest.py``).
+    """
     from ctr_lab.session import shared_driver
     from ctr_lab.tools.casestudy import driver_settings
 
@@ -125,9 +131,11 @@ def lab_server(lab_home) -> Iterator[LabServer]:
         driver_settings(notebooks), cwd=str(root), log=str(OUT / "driver.log")
     ) as driver:
         port, token = _free_port(), secrets.token_hex(16)
+        inherited = os.environ.get("SPARK_SUBMIT_OPTS", "")
         env = {
             **os.environ,
             **driver.env,
+            "SPARK_SUBMIT_OPTS": f"{inherited} {short_lived_jit}".strip(),
             "JUPYTER_PATH": str(lab_home / "prefix" / "share" / "jupyter"),
             "JUPYTER_DATA_DIR": str(lab_home / "data"),  # not the machine user's kernels
             "JUPYTER_CONFIG_DIR": str(lab_home / "config"),
