@@ -64,7 +64,7 @@ lab: $(KERNELS) ## JupyterLab on 127.0.0.1 with the notebooks and the local kern
 test: ## Set up both environments and run the test suite
 	@$(MAKE) --no-print-directory -j3 --output-sync=line lint $(KERNELS) $(VENV4)/.installed
 	@tools/side_by_side.sh \
-	  "unit (spark)" "$(PY) -m pytest --ignore=tests/e2e --ignore=$(UNIT_LATE) -m spark" \
+	  "unit (spark)" "$(PY) -m pytest --ignore=tests/e2e $(addprefix --ignore=,$(UNIT_LATE)) -m spark" \
 	  "unit-spark4, unit (no spark, late)" \
 	  "$(MAKE) --no-print-directory unit-spark4 && $(PY) -m pytest --ignore=tests/e2e -m 'not spark' \
 	     && $(PY) -m pytest $(UNIT_LATE) -m spark"
@@ -97,7 +97,7 @@ notebooks: $(KERNELS) ## Re-execute every notebook (student version) with the lo
 
 # The lab environment's Spark tests that `make test` runs in its second lane, after the PySpark 4
 # pass and the tests without Spark, so that both lanes end about together.
-UNIT_LATE := tests/test_cli.py
+UNIT_LATE := tests/test_cli.py tests/test_exercises.py
 
 # The Livy tests that read the bucket `ctr-lab emr upload` fills (with the models in build/).
 LIVY_NOTEBOOKS := tests/e2e/livy/test_livy_notebooks.py tests/e2e/livy/test_livy_emr_like.py
@@ -105,9 +105,9 @@ LIVY_NOTEBOOKS := tests/e2e/livy/test_livy_notebooks.py tests/e2e/livy/test_livy
 LIVY_REST := $(filter-out $(LIVY_NOTEBOOKS),$(wildcard tests/e2e/livy/test_*.py))
 # The notebooks `make test` runs through Livy at the end of the second lane, after the cluster
 # suite and the rest of the Livy suite, so that both lanes end about together: those that reload
-# no model the browser saved (00, 01, 06, which starts two sessions, and the quiz), and 03 and 05,
+# no model the browser saved (00, and 06, which starts two sessions), and 03 and 05,
 # whose models the browser has saved by then (a missing one is trained through Livy instead).
-LIVY_LATE := 00_setup or 01_exploration or 03_model or 05_feature or 06_cluster or 07_quiz
+LIVY_LATE := 00_setup or 03_model or 05_feature or 06_cluster
 
 livy: $(KERNELS) ## Every notebook through the real sparkmagic kernel and the Livy test server
 	@$(PY) -m pytest tests/e2e/livy

@@ -52,10 +52,24 @@ FATAL = {
 def test_every_corpus_file_has_an_expected_outcome():
     files = {p.name for p in CORPUS.iterdir() if p.name != "make_corpus.py" and p.is_file()}
     assert files == set(LOADS) | set(FATAL)
+    assert set(LOADS) >= KEPT_ON_EVERY_SPARK
 
 
-@pytest.mark.parametrize("kept", [False, True], ids=["direct", "kept"])
-@pytest.mark.parametrize("name", sorted(LOADS))
+# The kept copy's Parquet round trip, on PySpark 4 too, for a file with a rejected row and one in
+# the course's format with repaired ids. For the other files the kept variant checks ctr_lab's own
+# bookkeeping (which copy a load reads, the same accounting and rows as the direct load), whose
+# outcome the Spark version does not change: `own_logic`, the lab environment only.
+KEPT_ON_EVERY_SPARK = {"bad_hour.csv", "spreadsheet_ids.csv"}
+
+
+def _load_cases():
+    for name in sorted(LOADS):
+        yield pytest.param(name, False, id=f"{name}-direct")
+        marks = () if name in KEPT_ON_EVERY_SPARK else pytest.mark.own_logic
+        yield pytest.param(name, True, id=f"{name}-kept", marks=marks)
+
+
+@pytest.mark.parametrize(("name", "kept"), list(_load_cases()))
 def test_loads_with_exact_accounting(name, kept, spark, tmp_path):
     rows_read, accepted, by_reason, other = LOADS[name]
     # kept: the first load writes the validated copy, the second reads it back.
