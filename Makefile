@@ -104,9 +104,9 @@ LIVY_NOTEBOOKS := tests/e2e/livy/test_livy_notebooks.py tests/e2e/livy/test_livy
 # The rest of the Livy suite (pytest runs files in the order given: these before the notebooks).
 LIVY_REST := $(filter-out $(LIVY_NOTEBOOKS),$(wildcard tests/e2e/livy/test_*.py))
 # The notebooks `make test` runs through Livy at the end of the second lane, after the cluster
-# suite and the rest of the Livy suite, so that both lanes end about together: those that reload
-# no model the browser saved (00, and 06, which starts two sessions), and 03 and 05,
-# whose models the browser has saved by then (a missing one is trained through Livy instead).
+# suite and the rest of the Livy suite, so that both lanes end about together: 00 and 06 (which
+# starts two sessions), which reload no model the browser saved, and 03 and 05, whose models the
+# browser has saved by then (a missing one is trained through Livy instead).
 LIVY_LATE := 00_setup or 03_model or 05_feature or 06_cluster
 
 livy: $(KERNELS) ## Every notebook through the real sparkmagic kernel and the Livy test server

@@ -12,8 +12,9 @@ SPARK_MARK = "spark"
 #: Tests of a tool (ctr_lab.tools): tools run in the lab environment (PySpark 3.5) only.
 TOOLS_MARK = "tools"
 #: Tests that run Spark to check ctr_lab's own bookkeeping (which saved model the store loads,
-#: copies or sweeps; what a search keeps), not how Spark behaves: Spark's saving and loading, which
-#: they call, is checked on PySpark 4 by the pipelines' own save-and-reload tests.
+#: copies or sweeps; what a search keeps; which copy of the data a load reads), not how Spark
+#: behaves: Spark's saving and loading, which they call, is checked on PySpark 4 by the pipelines'
+#: own save-and-reload tests and the kept-copy loads that stay in that pass.
 OWN_LOGIC_MARK = "own_logic"
 
 
