@@ -58,8 +58,9 @@ lab: $(KERNELS) ## JupyterLab on 127.0.0.1 with the notebooks and the local kern
 # the lab environment's tests without Spark and the Spark tests of UNIT_LATE (`make unit` is the
 # `.venv` parts); then the notebooks, in the browser (those with exercises in their solution
 # versions) and then through the EMR-like Livy (which reloads the models the browser's runs
-# saved in build/ rather than training them again), beside the cluster suite, the rest of the
-# Livy suite and then the notebooks of LIVY_LATE through Livy (`make livy` is the two Livy parts).
+# saved in build/ rather than training them again), beside the rest of the Livy suite with the
+# notebooks of LIVY_EARLY, the cluster suite and then the notebooks of LIVY_LATE through Livy
+# (`make livy` is the Livy parts).
 # Setting up builds the JVM archive, installs .venv-spark4 and lints side by side (make -j3).
 test: ## Set up both environments and run the test suite
 	@$(MAKE) --no-print-directory -j3 --output-sync=line lint $(KERNELS) $(VENV4)/.installed
@@ -69,10 +70,13 @@ test: ## Set up both environments and run the test suite
 	  "$(MAKE) --no-print-directory unit-spark4 && $(PY) -m pytest --ignore=tests/e2e -m 'not spark' \
 	     && $(PY) -m pytest $(UNIT_LATE) -m spark"
 	@tools/side_by_side.sh "browser, livy (notebooks)" \
-	  "$(MAKE) --no-print-directory browser && $(PY) -m pytest $(LIVY_NOTEBOOKS) -k 'not ($(LIVY_LATE))'" \
-	  "cluster, livy (the rest)" \
-	  "$(MAKE) --no-print-directory cluster && $(PY) -m pytest $(LIVY_REST) tests/e2e/livy/test_livy_notebooks.py \
-	     -k 'not test_notebook_runs_through_sparkmagic or $(LIVY_LATE)'"
+	  "$(MAKE) --no-print-directory browser \
+	     && $(PY) -m pytest $(LIVY_NOTEBOOKS) -k 'not ($(LIVY_EARLY) or $(LIVY_LATE))'" \
+	  "livy (the rest), cluster, livy (late)" \
+	  "$(PY) -m pytest $(LIVY_REST) tests/e2e/livy/test_livy_notebooks.py \
+	     -k 'not test_notebook_runs_through_sparkmagic or $(LIVY_EARLY)' \
+	     && $(MAKE) --no-print-directory cluster \
+	     && $(PY) -m pytest tests/e2e/livy/test_livy_notebooks.py -k '$(LIVY_LATE)'"
 	@echo "make test: all checks passed"
 
 lint: $(VENV)/.installed ## ruff, Python 3.9 compatibility (vermin) and mypy
@@ -103,11 +107,15 @@ UNIT_LATE := tests/test_cli.py tests/test_exercises.py
 LIVY_NOTEBOOKS := tests/e2e/livy/test_livy_notebooks.py tests/e2e/livy/test_livy_emr_like.py
 # The rest of the Livy suite (pytest runs files in the order given: these before the notebooks).
 LIVY_REST := $(filter-out $(LIVY_NOTEBOOKS),$(wildcard tests/e2e/livy/test_*.py))
-# The notebooks `make test` runs through Livy at the end of the second lane, after the cluster
-# suite and the rest of the Livy suite, so that both lanes end about together: 00 and 06 (which
-# starts two sessions), which reload no model the browser saved, and 03 and 05, whose models the
-# browser has saved by then (a missing one is trained through Livy instead).
-LIVY_LATE := 00_setup or 03_model or 05_feature or 06_cluster
+# The notebooks `make test` runs through Livy in the second notebook lane: 00 and 06 (which
+# starts two sessions), which reload no model the browser saved, with the rest of the Livy suite
+# beside the browser; 03 and 05 after the cluster suite, when the browser has saved their models
+# (a missing one is trained through Livy instead). The Livy suite waits on sessions and
+# sparkmagic's polling more than it computes: it runs beside the browser, and the cluster suite
+# beside the first lane's notebooks through Livy, so that each lane's waits leave the other's work
+# the CPU.
+LIVY_EARLY := 00_setup or 06_cluster
+LIVY_LATE := 03_model or 05_feature
 
 livy: $(KERNELS) ## Every notebook through the real sparkmagic kernel and the Livy test server
 	@$(PY) -m pytest tests/e2e/livy
