@@ -38,8 +38,7 @@ $(VENV)/.jvm-archive: $(VENV)/.installed
 $(KERNELS): $(VENV)/.installed $(VENV)/.jvm-archive
 	@$(VENV)/bin/ctr-lab kernel install --sys-prefix --sparkmagic
 
-# After .venv's packages (not beside them: one download at a time), beside the archive's build.
-$(VENV4)/.installed: $(SETUP_INPUTS) | $(VENV)/.installed
+$(VENV4)/.installed: $(SETUP_INPUTS)
 	@bash tools/setup_env.sh $(VENV4) spark4,dev
 	@touch $@
 
@@ -54,21 +53,25 @@ lab: $(KERNELS) ## JupyterLab on 127.0.0.1 with the notebooks and the local kern
 # nbval's comparison); `notebooks-check` is the same check through nbval alone.
 # `make test` runs its suites in two lanes side by side (tools/side_by_side.sh; each output line
 # starts with its lane's name), each lane ending about when the other does (BENCHMARKS.md, "The
-# test suite"): first the lab environment's Spark tests (`-m spark`) beside the PySpark 4 pass,
-# the lab environment's tests without Spark and the Spark tests of UNIT_LATE (`make unit` is the
-# `.venv` parts); then the notebooks, in the browser (those with exercises in their solution
-# versions) and then through the EMR-like Livy (which reloads the models the browser's runs
-# saved in build/ rather than training them again), beside the rest of the Livy suite with the
-# notebooks of LIVY_EARLY, the cluster suite and then the notebooks of LIVY_LATE through Livy
-# (`make livy` is the Livy parts).
-# Setting up builds the JVM archive, installs .venv-spark4 and lints side by side (make -j3).
+# test suite"): first .venv's install, the lint and the JVM archive's build (side by side) and
+# the lab environment's Spark tests (`-m spark`), beside .venv-spark4's install, the PySpark 4
+# pass, the lab environment's tests without Spark and the Spark tests of UNIT_LATE (`make unit`
+# is the `.venv` parts; the second lane waits for the first one's setup before it uses .venv);
+# then the notebooks, in the browser (those with exercises in their solution versions) and then
+# through the EMR-like Livy (which reloads the models the browser's runs saved in build/ rather
+# than training them again), beside the rest of the Livy suite with the notebooks of LIVY_EARLY,
+# the cluster suite and then the notebooks of LIVY_LATE through Livy (`make livy` is the Livy
+# parts).
 test: ## Set up both environments and run the test suite
-	@$(MAKE) --no-print-directory -j3 --output-sync=line lint $(KERNELS) $(VENV4)/.installed
+	@mkdir -p $(dir $(SETUP_DONE)) && rm -f $(SETUP_DONE) $(SETUP_FAILED)
 	@tools/side_by_side.sh \
-	  "unit (spark)" "$(PY) -m pytest --ignore=tests/e2e $(addprefix --ignore=,$(UNIT_LATE)) -m spark" \
-	  "unit-spark4, unit (no spark, late)" \
-	  "$(MAKE) --no-print-directory unit-spark4 && $(PY) -m pytest --ignore=tests/e2e -m 'not spark' \
-	     && $(PY) -m pytest $(UNIT_LATE) -m spark"
+	  "setup, unit (spark)" \
+	  "{ $(MAKE) --no-print-directory -j2 --output-sync=line lint $(KERNELS) \
+	       || { touch $(SETUP_FAILED); exit 1; }; } && touch $(SETUP_DONE) \
+	     && $(PY) -m pytest --ignore=tests/e2e $(addprefix --ignore=,$(UNIT_LATE)) -m spark" \
+	  "setup-spark4, unit-spark4, unit (no spark, late)" \
+	  "$(MAKE) --no-print-directory unit-spark4 && $(WAIT_FOR_SETUP) \
+	     && $(PY) -m pytest --ignore=tests/e2e -m 'not spark' && $(PY) -m pytest $(UNIT_LATE) -m spark"
 	@tools/side_by_side.sh "browser, livy (notebooks)" \
 	  "$(MAKE) --no-print-directory browser \
 	     && $(PY) -m pytest $(LIVY_NOTEBOOKS) -k 'not ($(LIVY_EARLY) or $(LIVY_LATE))'" \
@@ -101,7 +104,14 @@ notebooks: $(KERNELS) ## Re-execute every notebook (student version) with the lo
 
 # The lab environment's Spark tests that `make test` runs in its second lane, after the PySpark 4
 # pass and the tests without Spark, so that both lanes end about together.
-UNIT_LATE := tests/test_cli.py tests/test_exercises.py
+UNIT_LATE := tests/test_cli.py tests/test_docstrings.py tests/test_exercises.py
+
+# `make test`'s first lane sets up .venv (the lint, the JVM archive, the kernels) while the second
+# installs .venv-spark4 and runs the PySpark 4 pass; the second waits for one of these files
+# before its tests that use .venv.
+SETUP_DONE := build/make-test/setup-done
+SETUP_FAILED := build/make-test/setup-failed
+WAIT_FOR_SETUP := until [ -e $(SETUP_DONE) ]; do [ ! -e $(SETUP_FAILED) ] || exit 1; sleep 1; done
 
 # The Livy tests that read the bucket `ctr-lab emr upload` fills (with the models in build/).
 LIVY_NOTEBOOKS := tests/e2e/livy/test_livy_notebooks.py tests/e2e/livy/test_livy_emr_like.py

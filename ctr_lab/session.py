@@ -53,6 +53,9 @@ GATEWAY_ENV = ("PYSPARK_GATEWAY_PORT", "PYSPARK_GATEWAY_SECRET", SHARED_JVM_ENV)
 _DUMP_ENV = "_CTR_LAB_JVM_ARCHIVE_DUMP"
 #: Keep the JVM quiet about classes it cannot archive (generated or signed ones).
 _QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
+#: The JVM that writes the archive compiles with C1 only: an archive holds classes, not compiled
+#: code, and the warm-up is over before C2's work would pay (BENCHMARKS.md, The test suite).
+_DUMP_JIT = "-XX:TieredStopAtLevel=1"
 
 
 def archive_path() -> str:
@@ -75,7 +78,7 @@ def java_options() -> str:
     """Driver JVM options for the archive: use it when it exists; write it when building it."""
     dump = os.environ.get(_DUMP_ENV)
     if dump:
-        return f"{_option('ArchiveClassesAtExit', dump)} {_QUIET}"
+        return f"{_option('ArchiveClassesAtExit', dump)} {_DUMP_JIT} {_QUIET}"
     path = archive_path()
     if path == "off" or not os.path.isfile(path):
         return ""
