@@ -275,7 +275,7 @@ def pipeline_fits(monkeypatch):
     return fits
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def small_df(sample_df):
     # limit() may pick other rows on another run: a hash split picks the same ones.
     df = train.hash_split(sample_df, 0.08, salt="fit_or_load")[1].cache()
@@ -562,23 +562,35 @@ def test_top_coefficients_of_a_hashed_model_are_named_by_spark_hashing(
     table = top_coefficients(model, n=15)
     named = table[~table["feature"].str.startswith("feature_")]
     assert len(named) >= 12  # the strongest weights belong to levels seen in training
-    hashed = _hashed_rows(model, sample_df.limit(20_000)).cache()
-    checked = 0
+    levels = []
     for index, feature in zip(named["index"], named["feature"]):
         for label in feature.split(" | "):
             # An independent MurmurHash3 (x86 32-bit, seed 42) of the term gives the index.
             h = murmurhash3_32(label.encode("utf-8"), seed=42, positive=False)
             assert h % n_features == index, label
-            if "=" not in label:
-                continue
-            # A row holding that level has that index in the vector Spark built for it.
-            col, value = label.split("=", 1)
-            row = hashed.where(F.col(col).cast("string") == value).select("features").first()
-            if row is not None:
-                assert index in set(row.features.indices.tolist()), label
-                checked += 1
+            if "=" in label:
+                levels.append((index, label, *label.split("=", 1)))
+    # A row holding that level has that index in the vector Spark built for it: for each level,
+    # the vector of one row holding it, all found in one pass over the rows.
+    found = (
+        _hashed_rows(model, sample_df.limit(20_000))
+        .select(
+            *[
+                F.first(
+                    F.when(F.col(col).cast("string") == value, F.col("features")), ignorenulls=True
+                ).alias(f"level_{i}")
+                for i, (_, _, col, value) in enumerate(levels)
+            ]
+        )
+        .first()
+    )
+    checked = 0
+    for i, (index, label, _, _) in enumerate(levels):
+        vector = found[f"level_{i}"]
+        if vector is not None:
+            assert index in set(vector.indices.tolist()), label
+            checked += 1
     assert checked >= 5
-    hashed.unpersist()
 
     path = str(tmp_path / "rec")
     model.write().overwrite().save(path)
