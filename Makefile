@@ -60,17 +60,17 @@ lab: $(KERNELS) ## JupyterLab on 127.0.0.1 with the notebooks and the local kern
 # their solution versions) and then through the EMR-like Livy (which reloads the models the
 # browser's runs saved in build/ rather than training them again), beside the rest of the Livy
 # suite with the notebooks of LIVY_EARLY, the cluster suite and then the notebooks of LIVY_LATE
-# through Livy (`make livy` is the Livy parts), with the lab environment's tests without Spark
-# and the Spark tests of UNIT_NICED in a third lane at a lower priority, in the CPU the notebook
-# lanes leave idle as they wait on Livy (`make unit` is the `.venv` parts of the unit tests).
+# through Livy (`make livy` is the Livy parts), with the lab environment's tests without Spark in
+# a third lane at a lower priority, in the CPU the notebook lanes leave idle as they wait on Livy
+# (`make unit` is the `.venv` parts of the unit tests). Spark tests in that lane took the
+# notebook lanes' CPU instead (BENCHMARKS.md).
 test: ## Set up both environments and run the test suite
 	@mkdir -p $(dir $(SETUP_DONE)) && rm -f $(SETUP_DONE) $(SETUP_FAILED)
 	@tools/side_by_side.sh \
 	  "setup, unit (spark)" \
 	  "{ $(MAKE) --no-print-directory -j2 --output-sync=line lint $(KERNELS) \
 	       || { touch $(SETUP_FAILED); exit 1; }; } && touch $(SETUP_DONE) \
-	     && $(PY) -m pytest --ignore=tests/e2e $(addprefix --ignore=,$(UNIT_LATE) $(UNIT_NICED)) \
-	       -m spark" \
+	     && $(PY) -m pytest --ignore=tests/e2e $(addprefix --ignore=,$(UNIT_LATE)) -m spark" \
 	  "setup-spark4, unit-spark4, unit (spark, late)" \
 	  "$(MAKE) --no-print-directory unit-spark4 && $(WAIT_FOR_SETUP) \
 	     && $(PY) -m pytest $(UNIT_LATE) -m spark"
@@ -82,8 +82,7 @@ test: ## Set up both environments and run the test suite
 	     -k 'not test_notebook_runs_through_sparkmagic or $(LIVY_EARLY)' \
 	     && $(MAKE) --no-print-directory cluster \
 	     && $(PY) -m pytest tests/e2e/livy/test_livy_notebooks.py -k '$(LIVY_LATE)'" \
-	  "unit (no spark, niced)" \
-	  "$(PY) -m pytest --ignore=tests/e2e -m 'not spark' && $(PY) -m pytest $(UNIT_NICED) -m spark"
+	  "unit (no spark, niced)" "$(PY) -m pytest --ignore=tests/e2e -m 'not spark'"
 	@echo "make test: all checks passed"
 
 lint: $(VENV)/.installed ## ruff, Python 3.9 compatibility (vermin) and mypy
@@ -108,10 +107,7 @@ notebooks: $(KERNELS) ## Re-execute every notebook (student version) with the lo
 
 # The lab environment's Spark tests that `make test` runs in its second lane, after the PySpark 4
 # pass, so that both lanes end about together.
-UNIT_LATE := tests/test_cli.py tests/test_exercises.py tests/test_grade.py
-# The lab environment's Spark tests that run in the notebook part's third lane, after the tests
-# without Spark: tools' tests (the benchmark harness), many short Spark processes of their own.
-UNIT_NICED := tests/test_bench.py
+UNIT_LATE := tests/test_cli.py tests/test_docstrings.py tests/test_exercises.py tests/test_grade.py
 
 # `make test`'s first lane sets up .venv (the lint, the JVM archive, the kernels) while the second
 # installs .venv-spark4 and runs the PySpark 4 pass; the second waits for one of these files
@@ -127,10 +123,10 @@ LIVY_REST := $(filter-out $(LIVY_NOTEBOOKS),$(wildcard tests/e2e/livy/test_*.py)
 # The notebooks `make test` runs through Livy in the second notebook lane: 00 and 06 (which
 # starts two sessions), which reload no model the browser saved, with the rest of the Livy suite
 # beside the browser; 03 (whose models the browser has saved by then; a missing one is trained
-# through Livy instead) and the quiz after the cluster suite. The Livy suite waits on sessions and
-# sparkmagic's polling more than it computes: it runs beside the browser, and the cluster suite
-# beside the first lane's notebooks through Livy, so that each lane's waits leave the other's work
-# the CPU.
+# through Livy instead) and the quiz after the cluster suite. The Livy suite waits on sessions
+# and sparkmagic's polling more than it computes: it runs beside the browser, and the cluster
+# suite beside the first lane's notebooks through Livy, so that each lane's waits leave the
+# other's work the CPU.
 LIVY_EARLY := 00_setup or 06_cluster
 LIVY_LATE := 03_model or 07_quiz
 
