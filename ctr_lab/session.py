@@ -38,6 +38,14 @@ from ctr_lab.errors import SparkSetupError
 
 DEFAULT_DRIVER_MEMORY = "4g"
 DEFAULT_SHUFFLE_PARTITIONS = 8
+#: The optimizing (C2) compiler's thresholds, ten times the JVM's: a session runs many short,
+#: distinct queries, each on classes Spark generates for it, and with the defaults the driver
+#: spent about 40 % of its CPU in the compilers, on code that ran a few thousand times. A loop
+#: over millions of rows still passes these within seconds (BENCHMARKS.md, History 2026-12-05).
+_C2_THRESHOLDS = (
+    "-XX:Tier4InvocationThreshold=50000 -XX:Tier4MinInvocationThreshold=6000 "
+    "-XX:Tier4CompileThreshold=150000 -XX:Tier4BackEdgeThreshold=400000"
+)
 #: Settings a JVM reads when it starts: a session in a running JVM cannot change them.
 JVM_START_PREFIXES = ("spark.driver.", "spark.jars", "spark.files", "spark.submit.")
 SHARED_JVM_ENV = "CTR_LAB_SHARED_JVM"
@@ -116,8 +124,8 @@ def local_settings(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
         # The throughput collector: a local driver runs batch jobs on few cores, where G1's
         # concurrent work competes with the tasks (a cold `recommended` fit: about 10% faster).
         "spark.driver.extraJavaOptions": (
-            f"-Duser.timezone=UTC {log_conf} -XX:+UseParallelGC {java_options()}".strip()
-        ),
+            f"-Duser.timezone=UTC {log_conf} -XX:+UseParallelGC {_C2_THRESHOLDS} {java_options()}"
+        ).strip(),
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         # Adaptive execution would coalesce partitions by data size: keep the count fixed.
         "spark.sql.adaptive.coalescePartitions.enabled": "false",
