@@ -39,9 +39,10 @@ from ctr_lab.errors import SparkSetupError
 DEFAULT_DRIVER_MEMORY = "4g"
 DEFAULT_SHUFFLE_PARTITIONS = 8
 #: The optimizing (C2) compiler's thresholds, ten times the JVM's: a session runs many short,
-#: distinct queries, each on classes Spark generates for it, and with the defaults the driver
-#: spent about 40 % of its CPU in the compilers, on code that ran a few thousand times. A loop
-#: over millions of rows still passes these within seconds (BENCHMARKS.md, History 2026-12-05).
+#: distinct queries, each on classes Spark generates for it, and with the defaults the unit
+#: tests' driver spent 46 % of its CPU in the compilers (38 % in C2), on code that ran a few
+#: thousand times. A loop over millions of rows still passes these within seconds (BENCHMARKS.md,
+#: History 2026-12-05).
 _C2_THRESHOLDS = (
     "-XX:Tier4InvocationThreshold=50000 -XX:Tier4MinInvocationThreshold=6000 "
     "-XX:Tier4CompileThreshold=150000 -XX:Tier4BackEdgeThreshold=400000"
