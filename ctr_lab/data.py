@@ -56,6 +56,11 @@ REJECT_REASONS = {
 _LABEL_TRUE = ("1", "TRUE")
 _LABEL_FALSE = ("0", "FALSE")
 _HEX_RE = "^[0-9a-f]{8}$"
+#: An id's shape (the load's ``_MARK`` columns): as it should be, digits to left-pad, upper case
+#: to lower, or none of these (kept as read and counted).
+_HEX_FINE, _HEX_PADDED, _HEX_UPPER, _HEX_BAD = 0, 1, 2, 3
+#: Prefix of the load's working columns (each row's time, label and id shapes).
+_MARK = "_ctr_lab_"
 _CORRUPT = "_corrupt_record"
 _SNIFF_BYTES = 1 << 16
 
@@ -602,8 +607,13 @@ def _validate(
         )
         time_ok = event_time.isNotNull()
     else:
-        event_time = F.expr("try_to_timestamp(trim(hour), 'yyMMddHH')")
-        time_ok = c("hour").rlike("^\\s*[0-9]{8}\\s*$") & event_time.isNotNull()
+        # Parsed only when it has the shape: try_to_timestamp still raises on some text that
+        # does not (e.g. '1410210', on Spark 3.5).
+        event_time = F.when(
+            c("hour").rlike("^\\s*[0-9]{8}\\s*$"),
+            F.expr("try_to_timestamp(trim(hour), 'yyMMddHH')"),
+        )
+        time_ok = event_time.isNotNull()
     required = list(_columns_of(found))
 
     # The first problem found, in this order, is the row's reason.
@@ -628,14 +638,28 @@ def _validate(
     for cond, key in reversed(checks):
         reason = F.when(cond, key).otherwise(reason)
 
+    # Each id's shape, found once per value: the usual one (eight lowercase hex digits) costs one
+    # regular expression; the others are tried only when it fails.
     hex_text = {h: F.trim(c(h)) for h in S.HEX_COLUMNS}
-    hex_ok = {h: hex_text[h].rlike(_HEX_RE) for h in S.HEX_COLUMNS}
-    hex_pad = {h: hex_text[h].rlike("^[0-9]{1,7}$") for h in S.HEX_COLUMNS}
-    hex_case = {h: hex_text[h].rlike("^[0-9A-Fa-f]{8}$") & ~hex_ok[h] for h in S.HEX_COLUMNS}
-
-    marked = text_df.withColumn("reason", reason)
-    accepted = c("reason").isNull()
+    shape = {
+        h: F.when(hex_text[h].rlike(_HEX_RE), _HEX_FINE)
+        .when(hex_text[h].rlike("^[0-9]{1,7}$"), _HEX_PADDED)
+        .when(hex_text[h].rlike("^[0-9A-Fa-f]{8}$"), _HEX_UPPER)
+        .otherwise(_HEX_BAD)
+        for h in S.HEX_COLUMNS
+    }
     label = F.when(label_text.isin(*_LABEL_TRUE), 1).otherwise(0)
+    # The checks, the report's counts and the output read these columns: each value is
+    # parsed, classified and labelled once per row.
+    marked = text_df.withColumns(
+        {
+            "reason": reason,
+            _MARK + "time": event_time,
+            _MARK + "label": label,
+            **{_MARK + h: shape[h] for h in S.HEX_COLUMNS},
+        }
+    )
+    accepted = c("reason").isNull()
 
     reason_keys = ["malformed_row", "repeated_header", "bad_label", "bad_time", "bad_id"]
     reason_keys += [f"missing:{n}" for n in required]
@@ -644,23 +668,22 @@ def _validate(
         reason_keys.append(f"not_number:{S.TRUTH_COLUMN}")
     aggs = [F.count(F.lit(1)).alias("rows_read")]
     aggs += [F.sum(F.when(c("reason") == k, 1).otherwise(0)).alias(k) for k in reason_keys]
-    aggs += [F.sum(F.when(accepted, label).otherwise(0)).alias("clicks")]
+    aggs += [F.sum(F.when(accepted, c(_MARK + "label")).otherwise(0)).alias("clicks")]
     aggs += [F.min(F.when(c("reason") == "bad_label", c("click"))).alias("bad_label_example")]
     aggs += [
         # Epoch seconds: observed metrics come back as plain numbers, not datetimes.
-        F.min(F.when(accepted, event_time).cast("long")).alias("first"),
-        F.max(F.when(accepted, event_time).cast("long")).alias("last"),
+        F.min(F.when(accepted, c(_MARK + "time")).cast("long")).alias("first"),
+        F.max(F.when(accepted, c(_MARK + "time")).cast("long")).alias("last"),
     ]
     for h in S.HEX_COLUMNS:
-        aggs.append(
-            F.sum(F.when(accepted & (hex_pad[h] | hex_case[h]), 1).otherwise(0)).alias(f"rep:{h}")
-        )
-        bad = accepted & ~hex_ok[h] & ~hex_pad[h] & ~hex_case[h]
-        aggs.append(F.sum(F.when(bad, 1).otherwise(0)).alias(f"unrep:{h}"))
+        repaired = c(_MARK + h).isin(_HEX_PADDED, _HEX_UPPER)
+        aggs.append(F.sum(F.when(accepted & repaired, 1).otherwise(0)).alias(f"rep:{h}"))
+        bad = c(_MARK + h) == _HEX_BAD
+        aggs.append(F.sum(F.when(accepted & bad, 1).otherwise(0)).alias(f"unrep:{h}"))
 
     hex_value = {
-        h: F.when(hex_pad[h], F.lpad(hex_text[h], 8, "0"))
-        .when(hex_case[h], F.lower(hex_text[h]))
+        h: F.when(c(_MARK + h) == _HEX_PADDED, F.lpad(hex_text[h], 8, "0"))
+        .when(c(_MARK + h) == _HEX_UPPER, F.lower(hex_text[h]))
         .otherwise(hex_text[h])
         for h in S.HEX_COLUMNS
     }
@@ -671,9 +694,9 @@ def _validate(
                 (F.trim(c("id")) if found == "raw" else F.lit(None).cast("string")).alias("id")
             )
         elif name == "label":
-            out_cols.append(label.cast("int").alias("label"))
+            out_cols.append(c(_MARK + "label").cast("int").alias("label"))
         elif name == "event_time":
-            out_cols.append(event_time.alias("event_time"))
+            out_cols.append(c(_MARK + "time").alias("event_time"))
         elif name in S.HEX_COLUMNS:
             out_cols.append(hex_value[name].alias(name))
         else:

@@ -390,10 +390,13 @@ def test_read_truth_joins_on_id(spark, tmp_path):
 def _columns_repeated_in_the_check(loaded) -> list:
     """Columns of the loaded rows whose expression the optimised plan's row filter repeats."""
     plan = loaded.df._jdf.queryExecution().optimizedPlan()
-    assert (plan.nodeName(), plan.child().nodeName()) == ("Project", "Filter")
-    condition = plan.child().condition().sql()
-    columns = plan.projectList()
-    aliases = [columns.apply(i) for i in range(columns.size())]
+    aliases = []
+    while plan.nodeName() == "Project":  # the output's columns, over the load's working columns
+        columns = plan.projectList()
+        aliases += [columns.apply(i) for i in range(columns.size())]
+        plan = plan.child()
+    assert plan.nodeName() == "Filter" and aliases, plan.nodeName()
+    condition = plan.condition().sql()
     return [
         a.name()
         for a in aliases
