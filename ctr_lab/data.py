@@ -28,6 +28,7 @@ load report: course_10k (data_samples/course_10k.csv)
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -36,7 +37,7 @@ import uuid
 import zlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ctr_lab import schema as S
 from ctr_lab.errors import DataLoadError
@@ -61,6 +62,9 @@ _HEX_RE = "^[0-9a-f]{8}$"
 _HEX_FINE, _HEX_PADDED, _HEX_UPPER, _HEX_BAD = 0, 1, 2, 3
 #: Prefix of the load's working columns (each row's time, label and id shapes).
 _MARK = "_ctr_lab_"
+#: HotSpot's ``HugeMethodLimit``: the JVM never compiles a method longer than 8,000 bytes of
+#: bytecode. See :func:`_compiled_by_the_jvm`.
+_HUGE_METHOD_LIMIT = 8000
 _CORRUPT = "_corrupt_record"
 _SNIFF_BYTES = 1 << 16
 
@@ -588,6 +592,27 @@ def _int_column(name: str):
     return F.expr(f"try_cast(`{name}` AS INT)")
 
 
+@contextlib.contextmanager
+def _compiled_by_the_jvm(spark) -> Iterator[None]:
+    """Run the validation with ``spark.sql.codegen.hugeMethodLimit`` at HotSpot's limit.
+
+    The validation's whole-stage generated code is longer than HotSpot compiles, so with Spark's
+    default limit (65,535) it ran interpreted. At 8,000 (the value Spark's documentation
+    advises on HotSpot) Spark runs that plan without whole-stage code generation, in shorter
+    methods the JVM compiles: the load of 1M rows 16.6 -> 12.0 s (BENCHMARKS.md, "The load's
+    validation"). Only for the load's own pass: set for every query, the limit made the unit
+    tests' many small queries slower. The session's value is restored after.
+    """
+    key = "spark.sql.codegen.hugeMethodLimit"
+    before = spark.conf.get(key)
+    if int(before) > _HUGE_METHOD_LIMIT:
+        spark.conf.set(key, str(_HUGE_METHOD_LIMIT))
+    try:
+        yield
+    finally:
+        spark.conf.set(key, before)
+
+
 def _validate(
     text_df, shown, found, container, header_fixes, ignored, has_truth, cache=None
 ) -> Loaded:
@@ -707,7 +732,8 @@ def _validate(
         )
     keep_text = [n for n in text_df.columns if n != _CORRUPT]
     if cache is None:
-        row = _collect_one(marked.agg(*aggs), shown).asDict()
+        with _compiled_by_the_jvm(marked.sparkSession):
+            row = _collect_one(marked.agg(*aggs), shown).asDict()
     else:
         row = cache.write(marked, aggs, out_cols, keep_text, accepted, shown)
     try:
@@ -820,7 +846,8 @@ class _Cache:
         text = [F.when(~accepted, F.col(n)).alias(_TEXT + n) for n in [*keep_text, _CORRUPT]]
         rows = marked.observe(observed, *aggs).select(*out_cols, "reason", *text)
         try:
-            rows.write.parquet(f"{self.tmp}/rows")
+            with _compiled_by_the_jvm(rows.sparkSession):
+                rows.write.parquet(f"{self.tmp}/rows")
         except Exception as exc:
             self.abandon()
             raise _read_error(exc, str(shown)) from None

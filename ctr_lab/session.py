@@ -47,12 +47,6 @@ _C2_THRESHOLDS = (
     "-XX:Tier4InvocationThreshold=50000 -XX:Tier4MinInvocationThreshold=6000 "
     "-XX:Tier4CompileThreshold=150000 -XX:Tier4BackEdgeThreshold=400000"
 )
-#: HotSpot's ``HugeMethodLimit``: it never compiles a method longer than 8,000 bytes of bytecode,
-#: so generated code that long runs interpreted. With this as Spark's
-#: ``spark.sql.codegen.hugeMethodLimit`` (Spark's documentation advises it on HotSpot; its default
-#: is 65,535), such a plan runs without whole-stage code generation instead, in shorter methods
-#: the JVM compiles. The load's validation is such a plan (BENCHMARKS.md, History 2026-12-05).
-_HUGE_METHOD_LIMIT = 8000
 #: Settings a JVM reads when it starts: a session in a running JVM cannot change them.
 JVM_START_PREFIXES = ("spark.driver.", "spark.jars", "spark.files", "spark.submit.")
 SHARED_JVM_ENV = "CTR_LAB_SHARED_JVM"
@@ -136,7 +130,6 @@ def local_settings(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         # Adaptive execution would coalesce partitions by data size: keep the count fixed.
         "spark.sql.adaptive.coalescePartitions.enabled": "false",
-        "spark.sql.codegen.hugeMethodLimit": str(_HUGE_METHOD_LIMIT),
         "spark.ui.showConsoleProgress": "false",
         # A laptop session talks to itself only: bind to loopback, never to a public interface.
         "spark.driver.host": "127.0.0.1",

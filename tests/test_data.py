@@ -297,6 +297,32 @@ def test_bad_rows_are_counted_by_reason(spark, tmp_path):
     assert loaded.df.count() == 6
 
 
+def test_the_load_runs_at_hotspots_code_limit_and_leaves_the_sessions_own(spark, tmp_path):
+    """The validation's pass runs with hugeMethodLimit 8000; the session keeps its own value."""
+    key = "spark.sql.codegen.hugeMethodLimit"
+    seen = []
+    real_collect = data._collect_one
+
+    def collect_one(df, shown):
+        seen.append(df.sparkSession.conf.get(key))
+        return real_collect(df, shown)
+
+    good = write(tmp_path / "raw.csv", [RAW_HEADER, raw_line(id="7")])
+    bad = write(tmp_path / "bad.csv", [RAW_HEADER, raw_line(id="8", click="maybe")])
+    spark.conf.set(key, "20000")
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(data, "_collect_one", collect_one)
+            load(good, spark)
+        load(good, spark, cache_dir=str(tmp_path / "kept"))
+        with pytest.raises(DataLoadError, match="not 0/1"):
+            load(bad, spark, cache_dir=str(tmp_path / "kept"))
+        assert seen == ["8000"]
+        assert spark.conf.get(key) == "20000"
+    finally:
+        spark.conf.unset(key)
+
+
 def test_spreadsheet_ids_repaired_or_kept(spark, tmp_path):
     path = write(
         tmp_path / "course.csv",
