@@ -47,8 +47,6 @@ LR_SETTINGS = (
 _PRIOR_ROWS_ATTR = "_ctr_lab_prior_rows"
 #: ``recommended``'s default L2 strength, in rows: regParam = RECOMMENDED_PRIOR_ROWS / rows.
 RECOMMENDED_PRIOR_ROWS = 10.0
-#: ``recommended``'s LogisticRegression stacks its training rows in blocks of this many MB.
-_LR_BLOCK_MB = 16.0
 
 
 #: CTR_03's categorical columns.
@@ -234,11 +232,9 @@ def _recommended(settings: Dict[str, Any]) -> Tuple[List[Any], LogisticRegressio
         "maxIter": 60,
         "tol": 1e-6,
         "standardization": False,
-        # Spark's LR adds a term over all numFeatures to the gradient once per block of rows
-        # (the intercept's centring), and its 1 MB blocks hold a few thousand of these sparse
-        # rows: hundreds of such terms per pass at 1M rows. 16 MB blocks give the same fit in
-        # about 8 % less time at 1M rows, 16 % at 3M (BENCHMARKS.md, "Tuning experiments").
-        "maxBlockSizeInMB": _LR_BLOCK_MB,
+        # Spark's 1 MB blocks (maxBlockSizeInMB) are kept: 16 MB blocks fitted 8-16 % faster
+        # at 1M-3M rows but ran the default 4 GiB driver out of heap while stacking the blocks
+        # at 10M (BENCHMARKS.md, "Tuning experiments").
     }
     lr = _lr(settings, defaults)
     if "regParam" not in settings:
@@ -309,7 +305,7 @@ def build_pipeline(name: str, **settings: Any) -> Pipeline:
         the scored batch; a :class:`~ctr_lab.features.HashedFeatureVocabulary` before the
         hasher records which level went to which index, so
         :func:`ctr_lab.evaluate.top_coefficients` can name the weights of a (reloaded) model.
-        ``maxIter=60``, ``tol=1e-6``, ``standardization=False``, ``maxBlockSizeInMB=16`` and,
+        ``maxIter=60``, ``tol=1e-6``, ``standardization=False`` and,
         unless ``regParam`` is given, ``regParam = RECOMMENDED_PRIOR_ROWS / training rows``
         (set when it is fitted through this module, so the prior on each weight does not
         tighten as the data grow).
