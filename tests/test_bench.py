@@ -143,6 +143,24 @@ def test_recommended_takes_bench_settings(spark, spec, bayes_log_loss):
     assert result["settings"]["regParam"] > 0
 
 
+def test_a_peer_whose_driver_runs_out_of_heap_is_reported_as_such_with_the_fix(spec, monkeypatch):
+    # A real out-of-memory: 2^28 features make each of the LR's coefficient-sized arrays 2 GiB, on
+    # a 1 GiB driver. The task that allocates one ends the local driver JVM, and the peer's own
+    # error is then a later, unrelated call (at 10M rows: "An error occurred while calling
+    # o2773.fit"; here the pipeline's unpersist).
+    monkeypatch.setenv("CTR_LAB_DRIVER_MEMORY", "1g")
+    settings = {"maxIter": 1, "numFeatures": 1 << 28}
+    result = bench._run_peer_process("recommended", {**spec, "settings": settings}, timeout=600)
+    assert result["status"] == "failed"
+    note = result["note"]
+    assert note.startswith(
+        "the Spark driver ran out of memory (java.lang.OutOfMemoryError: Java heap space) "
+        "with spark.driver.memory=1g. Fix: CTR_LAB_DRIVER_MEMORY=2g"
+    ), note
+    log_path = note.rsplit("(", 1)[1].rstrip(")")
+    assert "java.lang.OutOfMemoryError" in Path(log_path).read_text()
+
+
 def test_scan_floor(spark, spec):
     result = bench.run_peer("scan", spec)
     assert result["status"] == "ok"

@@ -45,10 +45,12 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import threading
 import time
+import traceback
 from contextlib import contextmanager, suppress
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -938,6 +940,7 @@ def _child_main(argv: Sequence[str]) -> int:
     try:
         result = run_peer(peer, spec)
     except Exception as exc:  # reported as the peer's status; the other peers still run
+        traceback.print_exc()  # whole, into the peer's log, which the parent reads for causes
         result = _empty_result(peer, spec)
         lines = [line for line in str(exc).strip().splitlines() if line.strip()]
         result.update(
@@ -1047,6 +1050,30 @@ def _profile_rows(child: Dict[str, Any], stages: Dict[str, Any]) -> Dict[str, An
     return {"event_log_dir": child["event_log_dir"], "stages": rows}
 
 
+def _out_of_memory_note(log_path: str) -> Optional[str]:
+    """Why a failed peer failed when its driver ran out of heap, and what to change; else None.
+
+    A task that runs out of heap ends a local driver JVM, so the peer's own error is whatever
+    call came next (``Py4JJavaError: An error occurred while calling o2768.unpersist``, a refused
+    connection): the JVM's log, which is the peer's standard error, names the cause.
+    """
+    from ctr_lab.errors import java_out_of_memory
+    from ctr_lab.session import local_settings
+
+    with open(log_path, errors="replace") as fh:
+        cause = java_out_of_memory(fh.read())
+    if cause is None:
+        return None
+    memory = local_settings()["spark.driver.memory"]
+    amount = re.fullmatch(r"(\d+)([kmgt]?)b?", memory.strip().lower())
+    more = f"{2 * int(amount.group(1))}{amount.group(2)}" if amount else "8g"
+    return (
+        f"the Spark driver ran out of memory ({cause}) with spark.driver.memory={memory}. "
+        f"Fix: CTR_LAB_DRIVER_MEMORY={more} (within the machine's memory), or fewer rows "
+        f"({log_path})"
+    )
+
+
 def _run_peer_process(peer: str, spec: Dict[str, Any], timeout: float) -> Dict[str, Any]:
     if spec.get("profile_dir"):
         spec = {
@@ -1085,8 +1112,10 @@ def _run_peer_process(peer: str, spec: Dict[str, Any], timeout: float) -> Dict[s
             tail = [line.strip() for line in fh if line.strip()][-1:] or ["no output"]
         result = _empty_result(peer, spec)
         result.update(status="failed", note=f"exit {proc.returncode}: {tail[0][:300]} ({log_path})")
-        return result
-    result = json.loads(found[-1][len(_RESULT_MARK) :])
+    else:
+        result = json.loads(found[-1][len(_RESULT_MARK) :])
+    if result.get("status") == "failed":
+        result["note"] = _out_of_memory_note(log_path) or result["note"]
     if result.get("status") == "ok":
         result["total_seconds"] = wall
         result["rows_per_second"] = spec["rows"] / wall if wall > 0 else None
