@@ -16,6 +16,11 @@ TOOLS_MARK = "tools"
 #: behaves: Spark's saving and loading, which they call, is checked on PySpark 4 by the pipelines'
 #: own save-and-reload tests and the kept-copy loads that stay in that pass.
 OWN_LOGIC_MARK = "own_logic"
+#: The documentation's examples (tests/test_docstrings.py). They show the lab's environment
+#: (PySpark 3.5, as on EMR 7), where students read and run them; the ``ctr_lab`` functions they
+#: call are checked on PySpark 4 by their own tests (test_data, test_features, test_train,
+#: test_evaluate, test_plots), which stay in that pass.
+EXAMPLES_MARK = "examples"
 
 
 def pytest_addoption(parser):
@@ -23,8 +28,8 @@ def pytest_addoption(parser):
         "--spark-only",
         action="store_true",
         help="run only the tests of the core that run Spark (the `spark` fixture or the `spark` "
-        "mark, and neither the `tools` nor the `own_logic` mark): those whose outcome can depend "
-        "on the Spark version (`make unit-spark4`)",
+        "mark, and none of the `tools`, `own_logic` and `examples` marks): those whose outcome "
+        "can depend on the Spark version (`make unit-spark4`)",
     )
 
 
@@ -39,6 +44,11 @@ def pytest_configure(config):
         f"{OWN_LOGIC_MARK}: runs Spark to check ctr_lab's own bookkeeping, whose outcome the Spark "
         "version does not change, so `make unit-spark4` leaves it out",
     )
+    config.addinivalue_line(
+        "markers",
+        f"{EXAMPLES_MARK}: runs the documentation's examples, which show the lab environment "
+        "(PySpark 3.5), so `make unit-spark4` leaves them out",
+    )
 
 
 def pytest_collection_modifyitems(config, items):
@@ -52,7 +62,8 @@ def pytest_collection_modifyitems(config, items):
     def version_dependent(item) -> bool:
         if not item.get_closest_marker(SPARK_MARK):
             return False
-        return not any(item.get_closest_marker(m) for m in (TOOLS_MARK, OWN_LOGIC_MARK))
+        lab_only = (TOOLS_MARK, OWN_LOGIC_MARK, EXAMPLES_MARK)
+        return not any(item.get_closest_marker(m) for m in lab_only)
 
     kept = [item for item in items if version_dependent(item)]
     dropped = [item for item in items if not version_dependent(item)]

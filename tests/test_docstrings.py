@@ -33,9 +33,11 @@ SOURCES = sorted(PACKAGE.rglob("*.py"))
 # Chosen by text, not by import, so collecting the tests imports nothing; a module whose ">>>" sits
 # outside a docstring would then fail below for finding no example, which is what we want.
 WITH_EXAMPLES = [_module_name(p) for p in SOURCES if ">>>" in p.read_text(encoding="utf-8")]
-# Only these take the session, and so carry the `spark` mark (`make unit-spark4` reruns them); the
-# others (pure functions) run once, without starting a JVM.
+# Only these take the session, and so carry the `spark` mark; the others (pure functions) run
+# without starting a JVM. All carry the `examples` mark: `make unit-spark4` leaves them out
+# (tests/conftest.py says why).
 NEEDS_SPARK = {_module_name(p) for p in SOURCES if USES_SPARK.search(p.read_text(encoding="utf-8"))}
+pytestmark = pytest.mark.examples
 
 
 def test_modules_with_examples_are_found():
