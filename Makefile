@@ -107,7 +107,8 @@ notebooks: $(KERNELS) ## Re-execute every notebook (student version) with the lo
 
 # The lab environment's Spark tests that `make test` runs in its second lane, after the PySpark 4
 # pass, so that both lanes end about together.
-UNIT_LATE := tests/test_cli.py tests/test_docstrings.py tests/test_exercises.py tests/test_grade.py
+UNIT_LATE := tests/test_cli.py tests/test_docstrings.py tests/test_exercises.py tests/test_grade.py \
+  tests/test_session.py
 
 # `make test`'s first lane sets up .venv (the lint, the JVM archive, the kernels) while the second
 # installs .venv-spark4 and runs the PySpark 4 pass; the second waits for one of these files

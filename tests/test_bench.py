@@ -143,6 +143,7 @@ def test_recommended_takes_bench_settings(spark, spec, bayes_log_loss):
     assert result["settings"]["regParam"] > 0
 
 
+@pytest.mark.spark
 def test_a_peer_whose_driver_runs_out_of_heap_is_reported_as_such_with_the_fix(spec, monkeypatch):
     # A real out-of-memory: 2^28 features make each of the LR's coefficient-sized arrays 2 GiB, on
     # a 1 GiB driver. The task that allocates one ends the local driver JVM, and the peer's own
