@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-# The JVM's own words when an allocation fails: ``java.lang.OutOfMemoryError: Java heap space``
-# (or ``GC overhead limit exceeded``, ``Requested array size exceeds VM limit``).
-_JAVA_OOM = re.compile(r"java\.lang\.OutOfMemoryError(?:: *([^\r\n]*?))?\s*(?:\r?\n|$)")
+# The JVM's own words when an allocation fails, to the end of the line: ``java.lang.
+# OutOfMemoryError: Java heap space`` (or ``GC overhead limit exceeded``, ...).
+_JAVA_OOM = re.compile(r"java\.lang\.OutOfMemoryError[^\r\n]*")
 
 
 class CtrLabError(Exception):
@@ -42,6 +42,4 @@ def java_out_of_memory(text: str) -> Optional[str]:
     True
     """
     found = _JAVA_OOM.search(text)
-    if found is None:
-        return None
-    return "java.lang.OutOfMemoryError" + (f": {found.group(1)}" if found.group(1) else "")
+    return found.group(0).strip() if found else None

@@ -45,7 +45,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import threading
@@ -1059,14 +1058,15 @@ def _out_of_memory_note(log_path: str) -> Optional[str]:
     """
     from ctr_lab.errors import java_out_of_memory
     from ctr_lab.session import local_settings
+    from ctr_lab.tools.emr_layout import memory_mb
 
     with open(log_path, errors="replace") as fh:
         cause = java_out_of_memory(fh.read())
     if cause is None:
         return None
     memory = local_settings()["spark.driver.memory"]
-    amount = re.fullmatch(r"(\d+)([kmgt]?)b?", memory.strip().lower())
-    more = f"{2 * int(amount.group(1))}{amount.group(2)}" if amount else "8g"
+    twice = 2 * memory_mb(memory)  # the driver started with it, so Spark could read it
+    more = f"{twice // 1024}g" if twice % 1024 == 0 else f"{twice}m"
     return (
         f"the Spark driver ran out of memory ({cause}) with spark.driver.memory={memory}. "
         f"Fix: CTR_LAB_DRIVER_MEMORY={more} (within the machine's memory), or fewer rows "
