@@ -30,11 +30,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, NamedTuple, Optional
 
-from ctr_lab.errors import SparkSetupError
+from ctr_lab.errors import CtrLabError, SparkSetupError
 
 DEFAULT_DRIVER_MEMORY = "4g"
 DEFAULT_SHUFFLE_PARTITIONS = 8
@@ -52,6 +54,23 @@ JVM_START_PREFIXES = ("spark.driver.", "spark.jars", "spark.files", "spark.submi
 SHARED_JVM_ENV = "CTR_LAB_SHARED_JVM"
 #: The variables that make a process's session start in a running driver JVM (shared_driver).
 GATEWAY_ENV = ("PYSPARK_GATEWAY_PORT", "PYSPARK_GATEWAY_SECRET", SHARED_JVM_ENV)
+#: What a Spark JVM exits with when one of its threads runs out of memory (``SparkExitCode.OOM``).
+#: In local mode the driver runs the tasks, so a task that runs out of heap ends the driver
+#: (``SparkUncaughtExceptionHandler``), and Python then sees whichever call came next fail.
+OOM_EXIT_CODE = 52
+_MEMORY_UNITS = {"k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
+
+
+def memory_mb(text: str) -> int:
+    """MiB in a Spark memory string such as ``4g``, ``9216m`` or ``512`` (MiB when no unit).
+
+    >>> memory_mb("4g"), memory_mb("1536m"), memory_mb("512")
+    (4096, 1536, 512)
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*([kmgt])?b?\s*", str(text).lower())
+    if not match:
+        raise CtrLabError(f"{text!r} is not a Spark memory size. Fix: write it like 4g or 4096m")
+    return int(int(match.group(1)) * _MEMORY_UNITS[match.group(2) or "m"])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -285,6 +304,106 @@ def stop_spark() -> None:
         _shut_down(gateway)
     SparkContext._gateway = None
     SparkContext._jvm = None
+
+
+class EndedDriver(NamedTuple):
+    """The local driver JVM of this process's session, ended under it: how, and its memory."""
+
+    #: The JVM's exit code (:data:`OOM_EXIT_CODE` when it ran out of memory; minus the signal's
+    #: number when a signal ended it).
+    code: int
+    #: The ``spark.driver.memory`` it started with.
+    memory: str
+
+    @property
+    def out_of_memory(self) -> bool:
+        return self.code == OOM_EXIT_CODE
+
+    def more_memory(self) -> str:
+        """Twice the driver's memory, written as Spark reads it.
+
+        >>> EndedDriver(52, "1g").more_memory(), EndedDriver(52, "768m").more_memory()
+        ('2g', '1536m')
+        """
+        twice = 2 * memory_mb(self.memory)
+        return f"{twice // 1024}g" if twice % 1024 == 0 else f"{twice}m"
+
+    def explain(self, more_memory: Optional[str] = None) -> str:
+        """What happened and the fix; ``more_memory`` says how to give the driver more memory.
+
+        By default, with the variable local sessions read (``CTR_LAB_DRIVER_MEMORY``).
+
+        >>> print(EndedDriver(52, "1g").explain())
+        ... # doctest: +NORMALIZE_WHITESPACE
+        the local Spark driver ran out of memory (spark.driver.memory=1g) and ended.
+        Fix: CTR_LAB_DRIVER_MEMORY=2g (within the machine's memory), or fewer rows
+        >>> print(EndedDriver(-9, "1g").explain())
+        ... # doctest: +NORMALIZE_WHITESPACE
+        the local Spark driver was killed (signal 9: by hand, or by the system when memory ran
+        out). Fix: look for the cause in its log (standard error), then run again
+        """
+        if self.out_of_memory:
+            more_memory = more_memory or f"CTR_LAB_DRIVER_MEMORY={self.more_memory()}"
+            return (
+                f"the local Spark driver ran out of memory (spark.driver.memory={self.memory}) "
+                f"and ended. Fix: {more_memory} (within the machine's memory), or fewer rows"
+            )
+        how = (
+            f"was killed (signal {-self.code}: by hand, or by the system when memory ran out)"
+            if self.code < 0
+            else f"ended (exit code {self.code})"
+        )
+        return (
+            f"the local Spark driver {how}. Fix: look for the cause in its log (standard "
+            "error), then run again"
+        )
+
+
+def lost_driver(wait: float = 30.0) -> Optional[EndedDriver]:
+    """The driver JVM this process started, when it has ended under a session; else None.
+
+    Call it after a failed Spark call: when the JVM ended (or stopped its session and is
+    ending, for up to ``wait`` seconds), PySpark's hold on it is dropped, so the next
+    :func:`get_spark` starts a new JVM, and the exit code says why it ended. A JVM another
+    process started (:func:`shared_driver`, ``spark-submit``, Livy) is never judged here.
+    """
+    if "pyspark" not in sys.modules:  # no Spark ran in this process
+        return None
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    gateway: Any = SparkContext._gateway
+    sc: Any = SparkContext._active_spark_context
+    proc = getattr(gateway, "proc", None)
+    if proc is None:
+        return None
+    code = proc.poll()
+    if code is None:
+        if sc is None:  # stopped from Python: the JVM stays for the next session
+            return None
+        try:
+            if not sc._jsc.sc().isStopped():
+                return None
+        except Exception:  # no answer: the JVM is gone or going
+            pass
+        try:
+            code = proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            return None
+    memory = "1g"  # Spark's default, when the launch named none
+    for arg in proc.args:
+        if str(arg).startswith("spark.driver.memory="):
+            memory = str(arg).split("=", 1)[1]
+    with contextlib.suppress(Exception):
+        gateway.close()
+    with contextlib.suppress(Exception):
+        sc._accumulatorServer.shutdown()  # Python's end of the JVM's accumulator updates
+    SparkContext._active_spark_context = None
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+    SparkSession._instantiatedSession = None
+    SparkSession._activeSession = None
+    return EndedDriver(int(code), memory)
 
 
 def _shut_down(gateway) -> None:

@@ -155,11 +155,12 @@ def test_a_peer_whose_driver_runs_out_of_heap_is_reported_as_such_with_the_fix(s
     assert result["status"] == "failed"
     note = result["note"]
     assert note.startswith(
-        "the Spark driver ran out of memory (java.lang.OutOfMemoryError: Java heap space) "
-        "with spark.driver.memory=1g. Fix: CTR_LAB_DRIVER_MEMORY=2g"
+        "the local Spark driver ran out of memory (spark.driver.memory=1g) and ended. "
+        "Fix: CTR_LAB_DRIVER_MEMORY=2g"
     ), note
+    # The JVM's own account, in the peer's log that the note names.
     log_path = note.rsplit("(", 1)[1].rstrip(")")
-    assert "java.lang.OutOfMemoryError" in Path(log_path).read_text()
+    assert "java.lang.OutOfMemoryError: Java heap space" in Path(log_path).read_text()
 
 
 def test_scan_floor(spark, spec):

@@ -80,6 +80,41 @@ def test_inspect_fatal_error_is_one_line_and_exit_1(tmp_path):
     ]
 
 
+@pytest.mark.spark
+def test_a_command_whose_driver_runs_out_of_heap_says_so_with_the_fix(tmp_path):
+    # `inspect` made to run a task allocating 400M longs (3.2 GB) on a 512 MiB driver: in local
+    # mode its OutOfMemoryError ends the driver JVM, and the command's own error is then a later,
+    # unrelated call (before: a traceback ending in ConnectionRefusedError).
+    script = (
+        "import sys\n"
+        "from ctr_lab.session import get_spark\n"
+        "from ctr_lab.tools import cli\n"
+        "def out_of_heap(args):\n"
+        "    spark = get_spark()\n"
+        "    spark.range(1).selectExpr(\n"
+        "        'size(array_repeat(0L, CAST(id + 400000000 AS INT)))'\n"
+        "    ).collect()\n"
+        "cli._inspect = out_of_heap\n"
+        "sys.exit(cli.main(['inspect', 'any.csv']))\n"
+    )
+    env = dict(os.environ, CTR_LAB_DRIVER_MEMORY="512m", CTR_LAB_SPARK_UI="false")
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1, result.stderr
+    # The JVM's own account, then the command's one line.
+    assert "java.lang.OutOfMemoryError: Java heap space" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1] == (
+        "ctr-lab: error: the local Spark driver ran out of memory (spark.driver.memory=512m) and "
+        "ended. Fix: CTR_LAB_DRIVER_MEMORY=1g (within the machine's memory), or fewer rows"
+    )
+
+
 def test_make_data_then_inspect(spark, tmp_path, capsys):
     out = tmp_path / "d.csv.gz"
     truth = tmp_path / "t.csv.gz"

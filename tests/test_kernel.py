@@ -7,7 +7,13 @@ import sys
 
 import pytest
 
-from ctr_lab.tools.magics import KERNEL_NAME, PROGRESS_MIME, RUN_FROM_THE_TOP, SESSION_ENDED
+from ctr_lab.tools.magics import (
+    DRIVER_ENDED,
+    KERNEL_NAME,
+    PROGRESS_MIME,
+    RUN_FROM_THE_TOP,
+    SESSION_ENDED,
+)
 
 nbformat = pytest.importorskip("nbformat", reason="the Jupyter stack is in the lab environment")
 nbclient = pytest.importorskip("nbclient", reason="the Jupyter stack is in the lab environment")
@@ -173,3 +179,41 @@ def test_configure_starts_a_new_jvm_only_for_settings_read_at_jvm_start(
     assert first[1] == "1" and second[1:] == ["2", "False"] and second[0] == first[0]
     # Driver memory changed: a new JVM with it.
     assert third[0] != first[0] and third[1:] == ["2", "1g"]
+
+
+#: A task that allocates 400M longs (3.2 GB) on a 512 MiB driver: a real out-of-memory error.
+OUT_OF_HEAP = 'spark.range(1).selectExpr("size(array_repeat(0L, CAST(id + 400000000 AS INT)))")'
+DRIVER_LOST = [
+    '%%configure -f\n{"driverMemory": "512m"}',
+    f"kept = 1\n{OUT_OF_HEAP}.collect()",
+    'print(spark.range(3).count(), "kept" in dir())',
+    "%%cleanup -f",
+]
+
+
+def test_a_driver_that_runs_out_of_heap_is_named_with_the_fix_and_the_next_cell_runs(
+    tmp_path, monkeypatch_module, capfd
+):
+    # In local mode the task's OutOfMemoryError ends the driver JVM; before, the cell failed
+    # with ConnectionRefusedError and so did every later cell, `print(1)` too.
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in DRIVER_LOST]
+    client = nbclient.NotebookClient(
+        nb,
+        kernel_name=KERNEL_NAME,
+        timeout=600,
+        allow_errors=True,
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    client.execute()
+    (error,) = [o for o in nb.cells[1].outputs if o.output_type == "error"]
+    assert error.evalue.startswith(
+        "SparkDriverEnded: The local Spark driver ran out of memory (spark.driver.memory=512m) "
+        'and ended. Fix: "driverMemory": "1g" in the %%configure -f cell at the top'
+    ), error.evalue
+    # The JVM's own account, on the kernel's standard error (Jupyter's console).
+    assert "java.lang.OutOfMemoryError: Java heap space" in capfd.readouterr().err
+    after = nb.cells[2]
+    assert not [o for o in after.outputs if o.output_type == "error"]
+    assert DRIVER_ENDED in _text(after)
+    assert _text(after).rstrip().endswith("3 False")  # a new session, without the old variables

@@ -131,6 +131,34 @@ def test_other_processes_start_their_sessions_in_the_shared_driver(tmp_path, mon
     assert not Path(f"/proc/{pid}").exists()
 
 
+@pytest.mark.spark
+def test_a_driver_that_ran_out_of_heap_is_let_go_and_the_next_session_starts(tmp_path):
+    # A task allocating 400M longs (3.2 GB) on a 512 MiB driver ends the local driver JVM (in a
+    # process of its own: it would end the tests' driver too). PySpark still holds the dead JVM:
+    # without lost_driver, get_spark() returns the old session and its next call is refused.
+    script = (
+        "from ctr_lab.session import get_spark, lost_driver\n"
+        "spark = get_spark()\n"
+        "try:\n"
+        "    spark.range(1).selectExpr(\n"
+        "        'size(array_repeat(0L, CAST(id + 400000000 AS INT)))'\n"
+        "    ).collect()\n"
+        "except Exception as exc:\n"
+        "    print('failed with', type(exc).__name__)\n"
+        "print(lost_driver())\n"
+        "print('then', get_spark().range(3).count())\n"
+    )
+    env = dict(os.environ, CTR_LAB_DRIVER_MEMORY="512m", CTR_LAB_SPARK_UI="false")
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=180, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert "java.lang.OutOfMemoryError: Java heap space" in result.stderr  # the JVM's account
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("failed with ")
+    assert lines[1:] == ["EndedDriver(code=52, memory='512m')", "then 3"]
+
+
 def test_a_jvm_fits_a_session_only_with_the_same_start_settings():
     from ctr_lab.session import jvm_fits
 

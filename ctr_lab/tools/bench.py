@@ -939,12 +939,16 @@ def _child_main(argv: Sequence[str]) -> int:
     try:
         result = run_peer(peer, spec)
     except Exception as exc:  # reported as the peer's status; the other peers still run
-        traceback.print_exc()  # whole, into the peer's log, which the parent reads for causes
+        traceback.print_exc()  # whole, into the peer's log, which the parent names
         result = _empty_result(peer, spec)
         lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-        result.update(
-            status="failed", note=f"{type(exc).__name__}: {lines[0][:300] if lines else ''}"
-        )
+        note = f"{type(exc).__name__}: {lines[0][:300] if lines else ''}"
+        from ctr_lab.session import lost_driver
+
+        ended = lost_driver()
+        if ended is not None:  # the error was then a later, unrelated call
+            note = ended.explain()
+        result.update(status="failed", note=note)
     result["child_seconds"] = time.perf_counter() - t0
     print(_RESULT_MARK + json.dumps(result, default=float), flush=True)
     try:  # stop Spark cleanly where one was started
@@ -1049,31 +1053,6 @@ def _profile_rows(child: Dict[str, Any], stages: Dict[str, Any]) -> Dict[str, An
     return {"event_log_dir": child["event_log_dir"], "stages": rows}
 
 
-def _out_of_memory_note(log_path: str) -> Optional[str]:
-    """Why a failed peer failed when its driver ran out of heap, and what to change; else None.
-
-    A task that runs out of heap ends a local driver JVM, so the peer's own error is whatever
-    call came next (``Py4JJavaError: An error occurred while calling o2768.unpersist``, a refused
-    connection): the JVM's log, which is the peer's standard error, names the cause.
-    """
-    from ctr_lab.errors import java_out_of_memory
-    from ctr_lab.session import local_settings
-    from ctr_lab.tools.emr_layout import memory_mb
-
-    with open(log_path, errors="replace") as fh:
-        cause = java_out_of_memory(fh.read())
-    if cause is None:
-        return None
-    memory = local_settings()["spark.driver.memory"]
-    twice = 2 * memory_mb(memory)  # the driver started with it, so Spark could read it
-    more = f"{twice // 1024}g" if twice % 1024 == 0 else f"{twice}m"
-    return (
-        f"the Spark driver ran out of memory ({cause}) with spark.driver.memory={memory}. "
-        f"Fix: CTR_LAB_DRIVER_MEMORY={more} (within the machine's memory), or fewer rows "
-        f"({log_path})"
-    )
-
-
 def _run_peer_process(peer: str, spec: Dict[str, Any], timeout: float) -> Dict[str, Any]:
     if spec.get("profile_dir"):
         spec = {
@@ -1114,8 +1093,8 @@ def _run_peer_process(peer: str, spec: Dict[str, Any], timeout: float) -> Dict[s
         result.update(status="failed", note=f"exit {proc.returncode}: {tail[0][:300]} ({log_path})")
     else:
         result = json.loads(found[-1][len(_RESULT_MARK) :])
-    if result.get("status") == "failed":
-        result["note"] = _out_of_memory_note(log_path) or result["note"]
+    if result.get("status") == "failed" and log_path not in result["note"]:
+        result["note"] = f"{result['note']} ({log_path})"
     if result.get("status") == "ok":
         result["total_seconds"] = wall
         result["rows_per_second"] = spec["rows"] / wall if wall > 0 else None

@@ -312,6 +312,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     except CtrLabError as exc:
         print(f"ctr-lab: error: {exc}", file=sys.stderr)
         return 1
+    except Exception:
+        from ctr_lab.session import lost_driver
+
+        # A local driver that ended under the command leaves it an unrelated failed call.
+        ended = lost_driver()
+        if ended is None:
+            raise
+        print(f"ctr-lab: error: {ended.explain()}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("ctr-lab: interrupted", file=sys.stderr)
         return 130

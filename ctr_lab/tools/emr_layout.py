@@ -16,24 +16,15 @@ The sizes follow Spark 3.5 on YARN (``org.apache.spark.deploy.yarn.Client`` and
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Dict, List
 
 from ctr_lab.errors import CtrLabError
+from ctr_lab.session import memory_mb
 
 #: Spark's ``spark.executor.memoryOverheadFactor`` / ``spark.driver.memoryOverheadFactor`` default.
 OVERHEAD_FACTOR = 0.10
 #: Spark's ``MEMORY_OVERHEAD_MIN`` (MiB).
 OVERHEAD_MIN_MB = 384
-_UNITS = {"k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
-
-
-def memory_mb(text: str) -> int:
-    """MiB in a Spark memory string such as ``4g``, ``9216m`` or ``512`` (MiB when no unit)."""
-    match = re.fullmatch(r"\s*(\d+)\s*([kmgt])?b?\s*", str(text).lower())
-    if not match:
-        raise CtrLabError(f"{text!r} is not a Spark memory size. Fix: write it like 4g or 4096m")
-    return int(int(match.group(1)) * _UNITS[match.group(2) or "m"])
 
 
 def container_mb(memory: str, min_allocation_mb: int) -> int:

@@ -90,6 +90,10 @@ SESSION_ENDED = (
     "The Spark session of this notebook was ended (%%cleanup -f); a new one starts now, "
     "without the variables of the cells above."
 )
+DRIVER_ENDED = (
+    "The Spark driver of this notebook ended (the error above says why); a new session starts "
+    "now, without the variables of the cells above."
+)
 RUN_FROM_THE_TOP = (
     "The Spark session was ended and restarted, so earlier cells' variables are gone: "
     "run the notebook from the top (Run > Run All Cells)"
@@ -278,6 +282,8 @@ class LocalSession:
         #: Set when a session could not be created: sparkmagic then refuses every Spark cell
         #: until the kernel restarts (kernelmagics.py ``_do_not_call_start_session``).
         self.refused: Optional[str] = None
+        #: What the first cell after an ended session says about it.
+        self.end_note = SESSION_ENDED
 
     @property
     def started(self) -> bool:
@@ -336,6 +342,32 @@ class LocalSession:
         if not keep_jvm:
             stop_spark()
             self.jvm_settings = None
+
+    def lost(self) -> Optional[str]:
+        """If the session's driver JVM has ended, drop the session and say why, with the fix.
+
+        In local mode a task that runs out of heap ends the driver, and the cell's own error is
+        then an unrelated failed call (``ConnectionRefusedError``); every later cell would fail
+        the same way until the kernel restarted.
+        """
+        from ctr_lab.session import lost_driver
+
+        if self.spark is None:
+            return None
+        ended = lost_driver()
+        if ended is None:
+            return None
+        self.spark = None
+        self.namespace = {}
+        self.jvm_settings = None
+        self.end_note = DRIVER_ENDED
+        more = f'"driverMemory": "{ended.more_memory()}" in the %%configure -f cell at the top'
+        said = ended.explain(more)
+        return (
+            f"{said[0].upper()}{said[1:]}. Its session, cached data and variables are gone: the "
+            "next cell starts a new session, so run the notebook from the top "
+            "(Run > Run All Cells)"
+        )
 
     def jvm_can_stay(self) -> bool:
         """Whether the stored settings can start a session in the running JVM (``jvm_fits``)."""
@@ -625,16 +657,23 @@ def _make_magics_class():
             display(HTML(table))
 
         def _run(self, code: str) -> Dict[str, Any]:
+            lost = self.session.lost()  # while the notebook was idle (killed, say)
+            if lost:
+                raise SparkStatementException("SparkDriverEnded", lost, [])
             if not self.session.started and self.session.counter:
                 # On Livy the next cell would fail with "session not found"; here a new session
                 # starts, so say that the earlier cells' variables did not come with it.
                 self.after_end = True
-                print(SESSION_ENDED, file=sys.stderr)
+                print(self.session.end_note, file=sys.stderr)
+                self.session.end_note = SESSION_ENDED
             self._ensure_session()
             try:
                 with _Progress(self.session, code):
                     return run_statement(code, self.session.namespace)
             except SparkStatementException as exc:
+                lost = self.session.lost()
+                if lost:
+                    raise SparkStatementException("SparkDriverEnded", lost, []) from None
                 if exc.ename != "NameError" or not self.after_end:
                     raise
                 evalue = f"{exc.evalue}. {RUN_FROM_THE_TOP}"
