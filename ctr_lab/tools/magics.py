@@ -364,9 +364,9 @@ class LocalSession:
         more = f'"driverMemory": "{ended.more_memory()}" in the %%configure -f cell at the top'
         said = ended.explain(more)
         return (
-            f"{said[0].upper()}{said[1:]}. Its session, cached data and variables are gone: the "
-            "next cell starts a new session, so run the notebook from the top "
-            "(Run > Run All Cells)"
+            f"{said[0].upper()}{said[1:]}. The session went with it, and its cached data and "
+            "the variables of the cells above: the next cell starts a new session, so run the "
+            "notebook from the top (Run > Run All Cells)"
         )
 
     def jvm_can_stay(self) -> bool:
