@@ -939,15 +939,17 @@ def _child_main(argv: Sequence[str]) -> int:
     try:
         result = run_peer(peer, spec)
     except Exception as exc:  # reported as the peer's status; the other peers still run
-        traceback.print_exc()  # whole, into the peer's log, which the parent names
-        result = _empty_result(peer, spec)
-        lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-        note = f"{type(exc).__name__}: {lines[0][:300] if lines else ''}"
         from ctr_lab.session import lost_driver
 
+        traceback.print_exc()  # whole, into the peer's log, which the parent names
+        result = _empty_result(peer, spec)
+        # First: a Py4J error's text comes from the JVM, which may have just ended.
         ended = lost_driver()
         if ended is not None:  # the error was then a later, unrelated call
             note = ended.explain()
+        else:
+            lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+            note = f"{type(exc).__name__}: {lines[0][:300] if lines else ''}"
         result.update(status="failed", note=note)
     result["child_seconds"] = time.perf_counter() - t0
     print(_RESULT_MARK + json.dumps(result, default=float), flush=True)

@@ -670,11 +670,13 @@ def _make_magics_class():
             try:
                 with _Progress(self.session, code):
                     return run_statement(code, self.session.namespace)
-            except SparkStatementException as exc:
+            except Exception as exc:  # a Py4J error's text, asked of a JVM that ended, too
                 lost = self.session.lost()
                 if lost:
                     raise SparkStatementException("SparkDriverEnded", lost, []) from None
-                if exc.ename != "NameError" or not self.after_end:
+                if not isinstance(exc, SparkStatementException) or exc.ename != "NameError":
+                    raise
+                if not self.after_end:
                     raise
                 evalue = f"{exc.evalue}. {RUN_FROM_THE_TOP}"
                 raise SparkStatementException(exc.ename, evalue, exc.tb_lines) from None
