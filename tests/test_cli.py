@@ -80,7 +80,6 @@ def test_inspect_fatal_error_is_one_line_and_exit_1(tmp_path):
     ]
 
 
-@pytest.mark.spark
 def test_a_command_whose_driver_runs_out_of_heap_says_so_with_the_fix(tmp_path):
     # `inspect` made to run a task allocating 400M longs (3.2 GB) on a 512 MiB driver: in local
     # mode its OutOfMemoryError ends the driver JVM, and the command's own error is then a later,

@@ -187,6 +187,11 @@ DRIVER_LOST = [
     '%%configure -f\n{"driverMemory": "512m"}',
     f"kept = 1\n{OUT_OF_HEAP}.collect()",
     'print(spark.range(3).count(), "kept" in dir())',
+    # In a stage of its own: when a %%sql result's last stage runs out of heap, the thread that
+    # feeds the rows to Python dies instead, and Spark waits on it.
+    "%%sql\nSELECT max(size(a)) AS n FROM\n"
+    "(SELECT array_repeat(0L, CAST(id + 400000000 AS INT)) AS a FROM range(1))",
+    "print(spark.range(4).count())",
     "%%cleanup -f",
 ]
 
@@ -206,14 +211,16 @@ def test_a_driver_that_runs_out_of_heap_is_named_with_the_fix_and_the_next_cell_
         resources={"metadata": {"path": str(tmp_path)}},
     )
     client.execute()
-    (error,) = [o for o in nb.cells[1].outputs if o.output_type == "error"]
-    assert error.evalue.startswith(
-        "SparkDriverEnded: The local Spark driver ran out of memory (spark.driver.memory=512m) "
-        'and ended. Fix: "driverMemory": "1g" in the %%configure -f cell at the top'
-    ), error.evalue
-    # The JVM's own account, on the kernel's standard error (Jupyter's console).
-    assert "java.lang.OutOfMemoryError: Java heap space" in capfd.readouterr().err
-    after = nb.cells[2]
-    assert not [o for o in after.outputs if o.output_type == "error"]
-    assert DRIVER_ENDED in _text(after)
-    assert _text(after).rstrip().endswith("3 False")  # a new session, without the old variables
+    # The JVM's own account, on the kernel's standard error (Jupyter's console), twice.
+    assert capfd.readouterr().err.count("java.lang.OutOfMemoryError: Java heap space") == 2
+    for failed, after, printed in [(1, 2, "3 False"), (3, 4, "4")]:  # a cell, then a %%sql cell
+        (error,) = [o for o in nb.cells[failed].outputs if o.output_type == "error"]
+        assert error.evalue.startswith(
+            "SparkDriverEnded: The local Spark driver ran out of memory "
+            '(spark.driver.memory=512m) and ended. Fix: "driverMemory": "1g" in the '
+            "%%configure -f cell at the top"
+        ), error.evalue
+        cell = nb.cells[after]
+        assert not [o for o in cell.outputs if o.output_type == "error"]
+        assert DRIVER_ENDED in _text(cell)
+        assert _text(cell).rstrip().endswith(printed)  # a new session, without old variables

@@ -627,7 +627,15 @@ def _make_magics_class():
             self.session = session
             self.after_end = False  # a Spark cell ran after the first session had ended
 
+        def _driver_lost(self) -> Optional[SparkStatementException]:
+            """The error that says the session's driver ended, if it has (LocalSession.lost)."""
+            lost = self.session.lost()
+            return SparkStatementException("SparkDriverEnded", lost, []) if lost else None
+
         def _ensure_session(self) -> None:
+            lost = self._driver_lost()  # while the notebook was idle (killed, say)
+            if lost:
+                raise lost
             if self.session.started:
                 return
             if self.session.refused:
@@ -657,9 +665,6 @@ def _make_magics_class():
             display(HTML(table))
 
         def _run(self, code: str) -> Dict[str, Any]:
-            lost = self.session.lost()  # while the notebook was idle (killed, say)
-            if lost:
-                raise SparkStatementException("SparkDriverEnded", lost, [])
             if not self.session.started and self.session.counter:
                 # On Livy the next cell would fail with "session not found"; here a new session
                 # starts, so say that the earlier cells' variables did not come with it.
@@ -671,9 +676,9 @@ def _make_magics_class():
                 with _Progress(self.session, code):
                     return run_statement(code, self.session.namespace)
             except Exception as exc:  # a Py4J error's text, asked of a JVM that ended, too
-                lost = self.session.lost()
+                lost = self._driver_lost()
                 if lost:
-                    raise SparkStatementException("SparkDriverEnded", lost, []) from None
+                    raise lost from None
                 if not isinstance(exc, SparkStatementException) or exc.ename != "NameError":
                     raise
                 if not self.after_end:
@@ -722,6 +727,9 @@ def _make_magics_class():
                 sdf = self.session.spark.sql(cell.strip())
                 pdf = self._to_local(sdf, args)
             except Exception as exc:
+                lost = self._driver_lost()  # first: the error's text may come from the JVM
+                if lost:
+                    raise lost from None
                 raise SparkStatementException(type(exc).__name__, str(exc).strip(), []) from None
             if args.output:
                 self.shell.user_ns[args.output] = pdf
