@@ -135,7 +135,7 @@ def test_other_processes_start_their_sessions_in_the_shared_driver(tmp_path, mon
 def test_a_driver_that_ran_out_of_heap_is_let_go_and_the_next_session_starts(tmp_path):
     # A task allocating 400M longs (3.2 GB) on a 512 MiB driver ends the local driver JVM (in a
     # process of its own: it would end the tests' driver too). PySpark still holds the dead JVM:
-    # without lost_driver, get_spark() returns the old session and its next call is refused.
+    # without lost_driver, get_spark() fails asking that JVM for its active session.
     script = (
         "from ctr_lab.session import get_spark, lost_driver\n"
         "spark = get_spark()\n"
