@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ctr_lab.tools.cli import build_parser, main
+from tests import out_of_heap
 
 #: The command line is a tool: it runs in the lab environment (PySpark 3.5) only. What its
 #: commands call in the core is tested on both Spark lines (test_data, test_corpus, test_train).
@@ -81,22 +82,21 @@ def test_inspect_fatal_error_is_one_line_and_exit_1(tmp_path):
 
 
 def test_a_command_whose_driver_runs_out_of_heap_says_so_with_the_fix(tmp_path):
-    # `inspect` made to run a task allocating 400M longs (3.2 GB) on a 512 MiB driver: in local
-    # mode its OutOfMemoryError ends the driver JVM, and the command's own error is then a later,
-    # unrelated call (before: a traceback ending in ConnectionRefusedError).
+    # `inspect` made to run out of heap (tests/out_of_heap.py): in local mode that ends the
+    # driver JVM, and the command's own error is then a later, unrelated call (before: a
+    # traceback ending in ConnectionRefusedError).
     script = (
         "import sys\n"
         "from ctr_lab.session import get_spark\n"
         "from ctr_lab.tools import cli\n"
         "def out_of_heap(args):\n"
-        "    spark = get_spark()\n"
-        "    spark.range(1).selectExpr(\n"
-        "        'size(array_repeat(0L, CAST(id + 400000000 AS INT)))'\n"
-        "    ).collect()\n"
+        f"    get_spark().range(1).selectExpr({out_of_heap.EXPRESSION!r}).collect()\n"
         "cli._inspect = out_of_heap\n"
         "sys.exit(cli.main(['inspect', 'any.csv']))\n"
     )
-    env = dict(os.environ, CTR_LAB_DRIVER_MEMORY="512m", CTR_LAB_SPARK_UI="false")
+    env = dict(
+        os.environ, CTR_LAB_DRIVER_MEMORY=out_of_heap.DRIVER_MEMORY, CTR_LAB_SPARK_UI="false"
+    )
     result = subprocess.run(
         [sys.executable, "-c", script],
         capture_output=True,

@@ -14,6 +14,7 @@ from ctr_lab.tools.magics import (
     RUN_FROM_THE_TOP,
     SESSION_ENDED,
 )
+from tests import out_of_heap
 
 nbformat = pytest.importorskip("nbformat", reason="the Jupyter stack is in the lab environment")
 nbclient = pytest.importorskip("nbclient", reason="the Jupyter stack is in the lab environment")
@@ -48,20 +49,24 @@ def _text(cell) -> str:
     return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
 
 
-@pytest.fixture(scope="module")
-def executed(tmp_path_factory, monkeypatch_module):
+def _execute(sources, folder, allow_errors: bool = True) -> list:
+    """The cells of a notebook of ``sources``, run by the local kernel in ``folder``."""
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in CELLS]
-    folder = tmp_path_factory.mktemp("kernel")
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in sources]
     client = nbclient.NotebookClient(
         nb,
         kernel_name=KERNEL_NAME,
         timeout=600,
-        allow_errors=True,
+        allow_errors=allow_errors,
         resources={"metadata": {"path": str(folder)}},
     )
     client.execute()
     return nb.cells
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory, monkeypatch_module):
+    return _execute(CELLS, tmp_path_factory.mktemp("kernel"))
 
 
 @pytest.fixture(scope="module")
@@ -166,31 +171,23 @@ RESTARTS = [
 def test_configure_starts_a_new_jvm_only_for_settings_read_at_jvm_start(
     tmp_path, monkeypatch_module
 ):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in RESTARTS]
-    client = nbclient.NotebookClient(
-        nb, kernel_name=KERNEL_NAME, timeout=600, resources={"metadata": {"path": str(tmp_path)}}
-    )
-    client.execute()
-    first = _text(nb.cells[1]).split()[-2:]
-    second = _text(nb.cells[3]).split()[-3:]
-    third = _text(nb.cells[5]).split()[-3:]
+    cells = _execute(RESTARTS, tmp_path, allow_errors=False)
+    first = _text(cells[1]).split()[-2:]
+    second = _text(cells[3]).split()[-3:]
+    third = _text(cells[5]).split()[-3:]
     # Threads changed: a new session (variables gone) in the same JVM.
     assert first[1] == "1" and second[1:] == ["2", "False"] and second[0] == first[0]
     # Driver memory changed: a new JVM with it.
     assert third[0] != first[0] and third[1:] == ["2", "1g"]
 
 
-#: A task that allocates 400M longs (3.2 GB) on a 512 MiB driver: a real out-of-memory error.
-OUT_OF_HEAP = 'spark.range(1).selectExpr("size(array_repeat(0L, CAST(id + 400000000 AS INT)))")'
 DRIVER_LOST = [
-    '%%configure -f\n{"driverMemory": "512m"}',
-    f"kept = 1\n{OUT_OF_HEAP}.collect()",
+    f'%%configure -f\n{{"driverMemory": "{out_of_heap.DRIVER_MEMORY}"}}',
+    f'kept = 1\nspark.range(1).selectExpr("{out_of_heap.EXPRESSION}").collect()',
     'print(spark.range(3).count(), "kept" in dir())',
-    # In a stage of its own: when a %%sql result's last stage runs out of heap, the thread that
-    # feeds the rows to Python dies instead, and Spark waits on it.
-    "%%sql\nSELECT max(size(a)) AS n FROM\n"
-    "(SELECT array_repeat(0L, CAST(id + 400000000 AS INT)) AS a FROM range(1))",
+    # Under an aggregate, in a stage of its own: when a %%sql result's last stage runs out of
+    # heap, the thread that feeds the rows to Python dies instead, and Spark waits on it.
+    f"%%sql\nSELECT max(n) FROM (SELECT {out_of_heap.EXPRESSION} AS n FROM range(1))",
     "print(spark.range(4).count())",
     "%%cleanup -f",
 ]
@@ -201,26 +198,17 @@ def test_a_driver_that_runs_out_of_heap_is_named_with_the_fix_and_the_next_cell_
 ):
     # In local mode the task's OutOfMemoryError ends the driver JVM; before, the cell failed
     # with ConnectionRefusedError and so did every later cell, `print(1)` too.
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in DRIVER_LOST]
-    client = nbclient.NotebookClient(
-        nb,
-        kernel_name=KERNEL_NAME,
-        timeout=600,
-        allow_errors=True,
-        resources={"metadata": {"path": str(tmp_path)}},
-    )
-    client.execute()
+    cells = _execute(DRIVER_LOST, tmp_path)
     # The JVM's own account, on the kernel's standard error (Jupyter's console), twice.
     assert capfd.readouterr().err.count("java.lang.OutOfMemoryError: Java heap space") == 2
     for failed, after, printed in [(1, 2, "3 False"), (3, 4, "4")]:  # a cell, then a %%sql cell
-        (error,) = [o for o in nb.cells[failed].outputs if o.output_type == "error"]
+        (error,) = [o for o in cells[failed].outputs if o.output_type == "error"]
         assert error.evalue.startswith(
             "SparkDriverEnded: The local Spark driver ran out of memory "
             '(spark.driver.memory=512m) and ended. Fix: "driverMemory": "1g" in the '
             "%%configure -f cell at the top"
         ), error.evalue
-        cell = nb.cells[after]
+        cell = cells[after]
         assert not [o for o in cell.outputs if o.output_type == "error"]
         assert DRIVER_ENDED in _text(cell)
         assert _text(cell).rstrip().endswith(printed)  # a new session, without old variables

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ctr_lab.session import get_spark, local_settings
+from tests import out_of_heap
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ctr_lab"
 
@@ -133,22 +134,21 @@ def test_other_processes_start_their_sessions_in_the_shared_driver(tmp_path, mon
 
 @pytest.mark.spark
 def test_a_driver_that_ran_out_of_heap_is_let_go_and_the_next_session_starts(tmp_path):
-    # A task allocating 400M longs (3.2 GB) on a 512 MiB driver ends the local driver JVM (in a
-    # process of its own: it would end the tests' driver too). PySpark still holds the dead JVM:
-    # without lost_driver, get_spark() fails asking that JVM for its active session.
+    # Running out of heap (tests/out_of_heap.py) ends the local driver JVM (in a process of its
+    # own: it would end the tests' driver too). PySpark still holds the dead JVM: without
+    # lost_driver, get_spark() fails asking that JVM for its active session.
     script = (
         "from ctr_lab.session import get_spark, lost_driver\n"
-        "spark = get_spark()\n"
         "try:\n"
-        "    spark.range(1).selectExpr(\n"
-        "        'size(array_repeat(0L, CAST(id + 400000000 AS INT)))'\n"
-        "    ).collect()\n"
+        f"    get_spark().range(1).selectExpr({out_of_heap.EXPRESSION!r}).collect()\n"
         "except Exception as exc:\n"
         "    print('failed with', type(exc).__name__)\n"
         "print(lost_driver())\n"
         "print('then', get_spark().range(3).count())\n"
     )
-    env = dict(os.environ, CTR_LAB_DRIVER_MEMORY="512m", CTR_LAB_SPARK_UI="false")
+    env = dict(
+        os.environ, CTR_LAB_DRIVER_MEMORY=out_of_heap.DRIVER_MEMORY, CTR_LAB_SPARK_UI="false"
+    )
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=180, env=env
     )

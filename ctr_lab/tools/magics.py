@@ -679,7 +679,7 @@ def _make_magics_class():
                 lost = self._driver_lost()
                 if lost:
                     raise lost from None
-                if not isinstance(exc, SparkStatementException) or exc.ename != "NameError":
+                if not (isinstance(exc, SparkStatementException) and exc.ename == "NameError"):
                     raise
                 if not self.after_end:
                     raise
