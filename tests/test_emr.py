@@ -402,6 +402,9 @@ def test_sparkmagic_template_values():
     }
     assert template["livy_session_startup_timeout_seconds"] == 120
     assert template["livy_server_heartbeat_timeout_seconds"] == 60
+    # Deleting a session waits for the heartbeat thread's sleep (30 s by default): a few seconds,
+    # and still many heartbeats within Livy's timeout.
+    assert template["heartbeat_refresh_seconds"] == 5
     assert template["use_auto_viz"] is False and template["coerce_dataframe"] is False
     assert template["session_configs_defaults"]["pyFiles"] == [
         f"{emr.PLACEHOLDER_FOLDER}/ctr_lab-{__version__}.zip"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import re
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -95,6 +96,37 @@ def test_every_magic_through_the_kernel(
 
     # %%cleanup -f deleted the session on the server.
     assert call(f"{livy_server.url}/sessions")[1]["sessions"] == []
+
+
+def seconds_of(cell) -> float:
+    """How long the kernel took to run ``cell`` (nbclient's timestamps in its metadata)."""
+    stamps = cell.metadata.execution
+    busy, done = (
+        datetime.fromisoformat(stamps[key].replace("Z", "+00:00"))
+        for key in ("iopub.status.busy", "shell.execute_reply")
+    )
+    return (done - busy).total_seconds()
+
+
+def test_a_session_is_deleted_without_waiting_for_the_heartbeat(
+    sparkmagic_kernel, sparkmagic_conf_dir, livy_server, tmp_path, monkeypatch
+):
+    """``%%cleanup -f`` right after a session started returns in seconds, not half a minute.
+
+    sparkmagic's ``LivySession.delete`` (``%%cleanup``, ``%%configure -f`` once a session runs,
+    closing the kernel) joins the session's heartbeat thread, which sleeps
+    ``heartbeat_refresh_seconds`` between its calls to Livy (``livysession.py``,
+    ``_HeartbeatThread.run`` and ``stop``). With sparkmagic's 30 s this cell waited about 30 s:
+    the thread had just made its first call. The student template sets 5 s.
+    """
+    monkeypatch.setenv("SPARKMAGIC_CONF_DIR", str(sparkmagic_conf_dir))
+    cells = ["1 + 1", "%%cleanup -f"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb = execute(nb, sparkmagic_kernel, tmp_path)
+    started, cleanup = nb.cells
+    assert not errors(started) and not errors(cleanup), [errors(c) for c in nb.cells]
+    assert "2" in text_of(started)
+    assert seconds_of(cleanup) < 15, f"%%cleanup -f took {seconds_of(cleanup):.1f} s"
 
 
 def test_remote_errors_fail_the_nbval_run(
