@@ -29,7 +29,7 @@ $(VENV)/.installed: $(SETUP_INPUTS)
 
 # Every target that starts local Spark needs the archive: through $(KERNELS), or by name.
 $(VENV)/.jvm-archive: $(VENV)/.installed
-	@echo "make: building the JVM class-data archive so local Spark starts faster (about a minute, once)"
+	@echo "make: building the JVM class-data archive so local Spark starts faster (a minute, once)"
 	@start=$$SECONDS; $(VENV)/bin/ctr-lab jvm-archive >$(VENV)/jvm-archive.log 2>&1 \
 	  && echo "make: JVM archive built in $$((SECONDS - start)) s (log: $(VENV)/jvm-archive.log)" \
 	  || echo "make: local Spark will start without the archive (slower); see $(VENV)/jvm-archive.log"
@@ -123,10 +123,10 @@ LIVY_REST := $(filter-out $(LIVY_NOTEBOOKS),$(wildcard tests/e2e/livy/test_*.py)
 # The notebooks `make test` runs through Livy in the second notebook lane: 00 and 06 (which
 # starts two sessions), which reload no model the browser saved, with the rest of the Livy suite
 # beside the browser; 02 and 03 (whose models the browser has saved by then; a missing one is
-# trained through Livy instead) and the quiz after the cluster suite. The Livy suite waits on sessions
-# and sparkmagic's polling more than it computes: it runs beside the browser, and the cluster
-# suite beside the first lane's notebooks through Livy, so that each lane's waits leave the
-# other's work the CPU.
+# trained through Livy instead) and the quiz after the cluster suite. The Livy suite waits on
+# sessions and sparkmagic's polling more than it computes: it runs beside the browser, and the
+# cluster suite beside the first lane's notebooks through Livy, so that each lane's waits leave
+# the other's work the CPU.
 LIVY_EARLY := 00_setup or 06_cluster
 LIVY_LATE := 02_sampling or 03_model or 07_quiz
 

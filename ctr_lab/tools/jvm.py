@@ -109,8 +109,8 @@ def _warm_up(quick: bool = False) -> None:
     features, hashing, the LR's 2^18-wide gradients and the models' files; a SQL query and an
     evaluation table cover the rest. With this warm-up, drivers that load, fit ``recommended``,
     reload it, evaluate and tune, or fit ``course_improved``, found as many classes in the
-    archive (17,036 and 16,520) as with one that fitted, saved and reloaded every pipeline and
-    tuned (17,041 and 16,518), built in 54 s instead of 97 (BENCHMARKS.md, The test suite). The
+    archive (17,037 and 16,519) as with one that fitted, saved and reloaded every pipeline and
+    tuned (17,041 and 16,518), built in 57 s instead of 97 (BENCHMARKS.md, The test suite). The
     classes a JVM loads depend on the code it runs, not on the rows: 20,000 rows gave an archive
     of the same size.
     """
