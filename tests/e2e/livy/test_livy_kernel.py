@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import datetime
 from pathlib import Path
 
 import nbformat
 import pytest
 from livy_helpers import call, point_at_zip, run_nbval
 from nbclient import NotebookClient
+
+from ctr_lab.tools.casestudy import _cell_seconds
 
 HERE = Path(__file__).resolve().parent
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -98,16 +99,6 @@ def test_every_magic_through_the_kernel(
     assert call(f"{livy_server.url}/sessions")[1]["sessions"] == []
 
 
-def seconds_of(cell) -> float:
-    """How long the kernel took to run ``cell`` (nbclient's timestamps in its metadata)."""
-    stamps = cell.metadata.execution
-    busy, done = (
-        datetime.fromisoformat(stamps[key].replace("Z", "+00:00"))
-        for key in ("iopub.status.busy", "shell.execute_reply")
-    )
-    return (done - busy).total_seconds()
-
-
 def test_a_session_is_deleted_without_waiting_for_the_heartbeat(
     sparkmagic_kernel, sparkmagic_conf_dir, livy_server, tmp_path, monkeypatch
 ):
@@ -126,7 +117,8 @@ def test_a_session_is_deleted_without_waiting_for_the_heartbeat(
     started, cleanup = nb.cells
     assert not errors(started) and not errors(cleanup), [errors(c) for c in nb.cells]
     assert "2" in text_of(started)
-    assert seconds_of(cleanup) < 15, f"%%cleanup -f took {seconds_of(cleanup):.1f} s"
+    seconds = _cell_seconds(cleanup)
+    assert seconds is not None and seconds < 15, f"%%cleanup -f took {seconds} s"
 
 
 def test_remote_errors_fail_the_nbval_run(
