@@ -55,10 +55,10 @@ def load_model(model: Any) -> Any:
     """
     if not isinstance(model, str):
         return model
-    from pyspark.ml import PipelineModel
+    from ctr_lab.persistence import read_pipeline_model
 
     try:
-        return PipelineModel.load(model)
+        return read_pipeline_model(model)
     except Exception as exc:  # Py4J: a missing or incomplete folder
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise CtrLabError(

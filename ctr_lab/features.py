@@ -53,20 +53,12 @@ from pyspark import StorageLevel, keyword_only
 from pyspark.ml import Estimator, Model
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasInputCols, HasOutputCols
-from pyspark.ml.util import (
-    DefaultParamsReadable,
-    DefaultParamsReader,
-    DefaultParamsWritable,
-    DefaultParamsWriter,
-    MLReadable,
-    MLReader,
-    MLWritable,
-    MLWriter,
-)
+from pyspark.ml.util import DefaultParamsReader, MLReadable, MLReader, MLWritable, MLWriter
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from ctr_lab.errors import CtrLabError
+from ctr_lab.persistence import ParamsReadable, ParamsWritable, read_metadata, write_metadata
 from ctr_lab.schema import NULL_APP, NULL_DEVICE_ID, NULL_SITE
 
 __all__ = [
@@ -352,9 +344,7 @@ class _RareLevelBucketerParams(HasInputCols, HasOutputCols):
         return [c + self.getSuffix() for c in inputs]
 
 
-class RareLevelBucketer(
-    Estimator, _RareLevelBucketerParams, DefaultParamsReadable, DefaultParamsWritable
-):
+class RareLevelBucketer(Estimator, _RareLevelBucketerParams, ParamsReadable, ParamsWritable):
     """Merge the levels seen fewer than ``minCount`` times in the training data into one level.
 
     Fitting counts every level of every input column in one aggregation (one Spark job) and keeps
@@ -491,9 +481,7 @@ class RareLevelBucketer(
         return model._resetUid(self.uid)
 
 
-class RareLevelBucketerModel(
-    Model, _RareLevelBucketerParams, DefaultParamsReadable, DefaultParamsWritable
-):
+class RareLevelBucketerModel(Model, _RareLevelBucketerParams, ParamsReadable, ParamsWritable):
     """A fitted :class:`RareLevelBucketer`: kept levels map to themselves, others to rareLabel.
 
     The kept levels are the ``vocabulariesJson`` param (a JSON object ``{input column: [levels]}``),
@@ -659,9 +647,7 @@ class _FrequencyEncoderParams(Params):
         return keys
 
 
-class FrequencyEncoder(
-    Estimator, _FrequencyEncoderParams, DefaultParamsReadable, DefaultParamsWritable
-):
+class FrequencyEncoder(Estimator, _FrequencyEncoderParams, ParamsReadable, ParamsWritable):
     """Count how often each key occurs in the training data, and add that count to any data.
 
     The course computed ``user_count`` and ``user_hour_count`` over all rows before splitting, so
@@ -839,14 +825,14 @@ class _FrequencyEncoderModelWriter(MLWriter):
         self.instance = instance
 
     def saveImpl(self, path: str) -> None:
-        DefaultParamsWriter.saveMetadata(self.instance, path, self.sc)
+        write_metadata(self.sparkSession, path, self.instance)
         for i, table in enumerate(self.instance.counts):
             table.write.parquet(_count_table_path(path, i))
 
 
 class _FrequencyEncoderModelReader(MLReader):
     def load(self, path: str) -> FrequencyEncoderModel:
-        metadata = DefaultParamsReader.loadMetadata(path, self.sc)
+        metadata = read_metadata(self.sparkSession, path)
         model = FrequencyEncoderModel()
         model._resetUid(metadata["uid"])
         DefaultParamsReader.getAndSetParams(model, metadata)
@@ -911,7 +897,7 @@ class _HashedFeatureVocabularyParams(HasInputCols):
 
 
 class HashedFeatureVocabulary(
-    Estimator, _HashedFeatureVocabularyParams, DefaultParamsReadable, DefaultParamsWritable
+    Estimator, _HashedFeatureVocabularyParams, ParamsReadable, ParamsWritable
 ):
     """Record which (column, value) pairs a ``FeatureHasher`` sends to which feature index.
 
@@ -1058,7 +1044,7 @@ class HashedFeatureVocabulary(
 
 
 class HashedFeatureVocabularyModel(
-    Model, _HashedFeatureVocabularyParams, DefaultParamsReadable, DefaultParamsWritable
+    Model, _HashedFeatureVocabularyParams, ParamsReadable, ParamsWritable
 ):
     """A fitted :class:`HashedFeatureVocabulary`: rows pass through; the vocabulary is kept.
 

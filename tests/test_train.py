@@ -22,6 +22,7 @@ from ctr_lab import train
 from ctr_lab.data import load
 from ctr_lab.errors import CtrLabError
 from ctr_lab.evaluate import log_loss_of
+from ctr_lab.persistence import read_pipeline_model, write_pipeline_model
 from ctr_lab.samples import sample_path
 
 # Few iterations keep the suite fast; the quality numbers come from full fits (see the report).
@@ -159,12 +160,12 @@ def test_named_pipeline_fits_saves_and_reloads(spark, sample_split, tmp_path, na
     pipeline = train.build_pipeline(name, **FAST, **settings)
     model = train.fit_featurized(pipeline, train_df.limit(12_000))
     path = str(tmp_path / name)
-    model.write().overwrite().save(path)
-    reloaded = PipelineModel.load(path)
+    write_pipeline_model(model, path)
     rows = test_df.limit(2000)
     before = _p_hat(model, rows)
-    after = _p_hat(reloaded, rows)
-    assertDataFrameEqual(before, after, rtol=1e-9)
+    # Read back by PySpark's reader and by ctr_lab's (which store.fit_or_load uses).
+    for reloaded in (PipelineModel.load(path), read_pipeline_model(path)):
+        assertDataFrameEqual(before, _p_hat(reloaded, rows), rtol=1e-9)
     p = np.array([r.p_hat for r in before.collect()])
     assert len(p) == 2000 and np.all((p > 0) & (p < 1))
     assert 0.08 < p.mean() < 0.3  # the sample's click rate is about 0.17

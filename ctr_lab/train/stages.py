@@ -13,7 +13,6 @@ from pyspark import keyword_only
 from pyspark.ml import Transformer
 from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.ml.param import Param, Params, TypeConverters
-from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -21,11 +20,12 @@ from ctr_lab.errors import CtrLabError
 from ctr_lab.features import (
     with_all_row_features,
 )
+from ctr_lab.persistence import ParamsReadable, ParamsWritable
 
 _WEIGHT_COL = "class_weight"
 
 
-class RowFeatures(Transformer, DefaultParamsReadable, DefaultParamsWritable):
+class RowFeatures(Transformer, ParamsReadable, ParamsWritable):
     """Pipeline stage applying :func:`ctr_lab.features.with_all_row_features`.
 
     It learns nothing; as the first stage it lets a saved model score raw canonical rows.
@@ -76,7 +76,7 @@ class _WeightParams(Params):
         return float(self.getOrDefault(self.positiveWeight))
 
 
-class ClassWeighter(Transformer, _WeightParams, DefaultParamsReadable, DefaultParamsWritable):
+class ClassWeighter(Transformer, _WeightParams, ParamsReadable, ParamsWritable):
     """Add a weight column: ``positiveWeight`` for clicks, 1 otherwise (1 when there is no label).
 
     Examples
@@ -148,9 +148,7 @@ def recalibrate(pred_df: DataFrame, w: float, threshold: float = 0.5) -> DataFra
     return _recalibrated(pred_df, float(w), threshold)
 
 
-class ProbabilityRecalibrator(
-    Transformer, _WeightParams, DefaultParamsReadable, DefaultParamsWritable
-):
+class ProbabilityRecalibrator(Transformer, _WeightParams, ParamsReadable, ParamsWritable):
     """Pipeline stage doing :func:`recalibrate` after a class-weighted LogisticRegression."""
 
     threshold: Param[float] = Param(

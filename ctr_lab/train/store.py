@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from ctr_lab.errors import CtrLabError
 from ctr_lab.fs import HadoopFs as _Fs
 from ctr_lab.fs import default_fs, refuse_cluster_scratch
+from ctr_lab.persistence import read_pipeline_model, write_pipeline_model
 from ctr_lab.train.pipelines import build_pipeline, fit_featurized
 
 #: Name of the file that marks a saved model folder complete; it holds the fingerprint.
@@ -308,7 +309,7 @@ def fit_or_load(
 
     base = model_dir.rstrip("/")
     if _saved_fingerprint(fs, base) == fingerprint or _restore_left_over(fs, base, fingerprint):
-        model = PipelineModel.load(model_dir)
+        model = read_pipeline_model(model_dir)
         _sweep_left_overs(fs, base)
         info.update(loaded=True, seconds=time.perf_counter() - t0)
         _log.info(
@@ -318,7 +319,7 @@ def fit_or_load(
     twin = _same_model_beside(fs, base, fingerprint)
     if twin is not None:
         _save_model(fs, base, fingerprint, copy_of=twin, extra=trained_on)
-        model = PipelineModel.load(model_dir)
+        model = read_pipeline_model(model_dir)
         info.update(loaded=True, copied_from=twin, seconds=time.perf_counter() - t0)
         _log.info("fit_or_load: copied the same model from %s to %s", twin, model_dir)
         return model, info
@@ -360,7 +361,7 @@ def _save_model(
     old_dir = f"{base}.old-{uuid.uuid4().hex[:12]}"
     try:
         if model is not None:
-            model.write().overwrite().save(tmp_dir)
+            write_pipeline_model(model, tmp_dir)
         else:
             assert copy_of is not None
             fs.copy_tree(copy_of, tmp_dir, skip=COMPLETE_MARKER)

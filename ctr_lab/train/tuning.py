@@ -12,6 +12,7 @@ from pyspark.sql import DataFrame
 from ctr_lab.errors import CtrLabError
 from ctr_lab.evaluate import MetricEvaluator
 from ctr_lab.fs import HadoopFs as _Fs
+from ctr_lab.persistence import read_pipeline_model
 from ctr_lab.train.pipelines import _fit_features, _scaled_lr, _split_stages, build_pipeline
 from ctr_lab.train.store import (
     _fingerprint,
@@ -98,7 +99,7 @@ def tune(
         saved = _saved_marker(fs, model_dir.rstrip("/"))
         if saved.get("search_fingerprint") == search_fp and "search_table" in saved:
             _log.info("tune: reloaded the winner and its table from %s (same search)", model_dir)
-            return PipelineModel.load(model_dir), pd.DataFrame(saved["search_table"])
+            return read_pipeline_model(model_dir), pd.DataFrame(saved["search_table"])
     t0 = time.perf_counter()
     before, lr, after = _split_stages(pipeline.getStages())
     builder = ParamGridBuilder()

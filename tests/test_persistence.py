@@ -1,0 +1,108 @@
+"""ctr_lab.persistence: Spark ML's model format, written and read without a Spark job per file.
+
+The reference is PySpark's own writer and reader: the ``pyspark_io`` fixture gives ctr_lab's
+stages back PySpark's ``DefaultParamsWritable.write`` and ``DefaultParamsReadable.read``, so
+``model.write().save`` and ``PipelineModel.load`` then run PySpark's code alone.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict
+
+import pytest
+from pyspark.ml import PipelineModel
+from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
+
+from ctr_lab.persistence import (
+    ParamsReadable,
+    ParamsWritable,
+    read_pipeline_model,
+    write_pipeline_model,
+)
+from ctr_lab.train.stages import ClassWeighter, ProbabilityRecalibrator, RowFeatures
+
+pytestmark = pytest.mark.spark
+
+
+def _python_stages_model() -> PipelineModel:
+    """A fitted pipeline of ctr_lab's own (Python) stages, with params set and left default."""
+    return PipelineModel(
+        stages=[
+            RowFeatures(),
+            ClassWeighter(positiveWeight=3.0),
+            ProbabilityRecalibrator(positiveWeight=3.0, threshold=0.25),
+        ]
+    )
+
+
+@pytest.fixture
+def pyspark_io(monkeypatch):
+    """Within the test, ctr_lab's stages save and load with PySpark's writer and reader."""
+
+    def use_pyspark() -> None:
+        monkeypatch.setattr(ParamsWritable, "write", DefaultParamsWritable.write)
+        monkeypatch.setattr(
+            ParamsReadable, "read", classmethod(DefaultParamsReadable.read.__func__)
+        )
+
+    return use_pyspark
+
+
+def _metadata(folder: Path) -> Dict[str, dict]:
+    """Each metadata file under ``folder`` by its folder, the save's timestamp left out."""
+    found = {}
+    for part in sorted(folder.rglob("metadata/part-*")):
+        meta = json.loads(part.read_text().splitlines()[0])
+        meta.pop("timestamp")
+        found[str(part.parent.parent.relative_to(folder))] = meta
+    return found
+
+
+def _jobs(spark, group: str) -> int:
+    return len(spark.sparkContext.statusTracker().getJobIdsForGroup(group))
+
+
+def _same(a: PipelineModel, b: PipelineModel) -> None:
+    assert b.uid == a.uid
+    assert [type(s) for s in b.stages] == [type(s) for s in a.stages]
+    for before, after in zip(a.stages, b.stages):
+        assert after.uid == before.uid
+        assert {p.name: v for p, v in after.extractParamMap().items()} == {
+            p.name: v for p, v in before.extractParamMap().items()
+        }
+
+
+def test_each_reader_reads_each_writers_model_with_every_param(spark, tmp_path, pyspark_io):
+    model = _python_stages_model()
+    write_pipeline_model(model, str(tmp_path / "ours"))
+    _same(model, read_pipeline_model(str(tmp_path / "ours")))
+    pyspark_io()
+    model.write().save(str(tmp_path / "pyspark"))
+    _same(model, PipelineModel.load(str(tmp_path / "ours")))
+    _same(model, PipelineModel.load(str(tmp_path / "pyspark")))
+    _same(model, read_pipeline_model(str(tmp_path / "pyspark")))
+    # The same files: each metadata line as PySpark's, and Spark's _SUCCESS beside it.
+    ours, theirs = _metadata(tmp_path / "ours"), _metadata(tmp_path / "pyspark")
+    assert len(theirs) == 4 and ours == theirs  # the pipeline and its three stages
+    for name in ours:
+        assert (tmp_path / "ours" / name / "metadata" / "_SUCCESS").is_file()
+
+
+def test_python_stages_are_saved_and_loaded_without_a_spark_job(spark, tmp_path, pyspark_io):
+    """PySpark 3.5 runs a job in a Python worker for each metadata file, 4.x a SQL job."""
+    model = _python_stages_model()
+    sc = spark.sparkContext
+    try:
+        sc.setJobGroup("persistence-ours", "ctr_lab.persistence")
+        write_pipeline_model(model, str(tmp_path / "ours"))
+        read_pipeline_model(str(tmp_path / "ours"))
+        pyspark_io()
+        sc.setJobGroup("persistence-pyspark", "PySpark's writer and reader")
+        model.write().save(str(tmp_path / "pyspark"))
+        PipelineModel.load(str(tmp_path / "pyspark"))
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+    assert _jobs(spark, "persistence-pyspark") >= 4 + 7  # 4 files written; 7 reads
+    assert _jobs(spark, "persistence-ours") == 0
