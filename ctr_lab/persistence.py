@@ -6,8 +6,8 @@ and reads it back with ``sc.textFile(path, 1).first()`` (``DefaultParamsWriter.s
 ``DefaultParamsReader.loadMetadata`` in ``pyspark/ml/util.py``): a Spark job whose task runs in
 a Python worker, for each of these files. Loading a pipeline with Python stages reads every
 stage's metadata twice (``PipelineSharedReadWrite.load`` looks up the class, then the stage
-reads its own), so a ``recommended`` model cost 13 such jobs: 2.4 s on a laptop to load, on a
-cluster one executor task each.
+reads its own), so loading a ``recommended`` model ran 13 such jobs: about 2 s in a warm local
+driver (``benchmarks/model_io.py``), and on a cluster a task on an executor each.
 
 Here the same line is read and written through the JVM's Hadoop ``FileSystem`` (the same
 ``file:``, ``hdfs:`` or ``s3:`` paths, the same files): no job, a few milliseconds. The folder
