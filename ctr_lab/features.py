@@ -53,12 +53,12 @@ from pyspark import StorageLevel, keyword_only
 from pyspark.ml import Estimator, Model
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasInputCols, HasOutputCols
-from pyspark.ml.util import DefaultParamsReader, MLReadable, MLReader, MLWritable, MLWriter
+from pyspark.ml.util import MLReadable, MLReader, MLWritable, MLWriter
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from ctr_lab.errors import CtrLabError
-from ctr_lab.persistence import ParamsReadable, ParamsWritable, read_metadata, write_metadata
+from ctr_lab.persistence import ParamsReadable, ParamsWritable, read_params, write_metadata
 from ctr_lab.schema import NULL_APP, NULL_DEVICE_ID, NULL_SITE
 
 __all__ = [
@@ -832,11 +832,8 @@ class _FrequencyEncoderModelWriter(MLWriter):
 
 class _FrequencyEncoderModelReader(MLReader):
     def load(self, path: str) -> FrequencyEncoderModel:
-        metadata = read_metadata(self.sparkSession, path)
-        model = FrequencyEncoderModel()
-        model._resetUid(metadata["uid"])
-        DefaultParamsReader.getAndSetParams(model, metadata)
         spark = self.sparkSession
+        model = read_params(spark, path)
         n_keys = len(model.getKeys())
         model._set_counts([spark.read.parquet(_count_table_path(path, i)) for i in range(n_keys)])
         return model

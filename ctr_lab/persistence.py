@@ -51,6 +51,7 @@ __all__ = [
     "ParamsReadable",
     "ParamsWritable",
     "read_metadata",
+    "read_params",
     "read_pipeline_model",
     "write_metadata",
     "write_pipeline_model",
@@ -106,13 +107,18 @@ class _ParamsWriter(DefaultParamsWriter):
         write_metadata(self.sparkSession, path, self.instance)
 
 
+def read_params(spark: Any, path: str) -> Any:
+    """The stage saved in ``path`` with its uid and params, as ``DefaultParamsReader.load``."""
+    metadata = read_metadata(spark, path)
+    instance = _python_class(metadata["class"])()
+    instance._resetUid(metadata["uid"])
+    DefaultParamsReader.getAndSetParams(instance, metadata)
+    return instance
+
+
 class _ParamsReader(DefaultParamsReader):
     def load(self, path: str) -> Any:
-        metadata = read_metadata(self.sparkSession, path)
-        instance = _python_class(metadata["class"])()
-        instance._resetUid(metadata["uid"])
-        DefaultParamsReader.getAndSetParams(instance, metadata)
-        return instance
+        return read_params(self.sparkSession, path)
 
 
 class ParamsWritable(DefaultParamsWritable):
