@@ -107,9 +107,13 @@ class _ParamsWriter(DefaultParamsWriter):
         write_metadata(self.sparkSession, path, self.instance)
 
 
-def read_params(spark: Any, path: str) -> Any:
-    """The stage saved in ``path`` with its uid and params, as ``DefaultParamsReader.load``."""
-    metadata = read_metadata(spark, path)
+def read_params(spark: Any, path: str, metadata: Optional[Dict[str, Any]] = None) -> Any:
+    """The stage saved in ``path`` with its uid and params, as ``DefaultParamsReader.load``.
+
+    ``metadata`` is that stage's metadata when the caller has read it already.
+    """
+    if metadata is None:
+        metadata = read_metadata(spark, path)
     instance = _python_class(metadata["class"])()
     instance._resetUid(metadata["uid"])
     DefaultParamsReader.getAndSetParams(instance, metadata)
@@ -173,5 +177,10 @@ def read_pipeline_model(path: str) -> Any:
     stages = []
     for index, uid in enumerate(uids):
         stage_path = _stage_path(uid, index, len(uids), path)
-        stages.append(_python_class(read_metadata(spark, stage_path)["class"]).load(stage_path))
+        stage_metadata = read_metadata(spark, stage_path)
+        cls = _python_class(stage_metadata["class"])
+        if issubclass(cls, ParamsReadable):  # ctr_lab's reader: the metadata is all it reads
+            stages.append(read_params(spark, stage_path, stage_metadata))
+        else:
+            stages.append(cls.load(stage_path))
     return PipelineModel(stages=stages)._resetUid(metadata["uid"])

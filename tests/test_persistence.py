@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List, Optional
 
 import pytest
 from pyspark.ml import PipelineModel
@@ -110,3 +110,20 @@ def test_python_stages_are_saved_and_loaded_without_a_spark_job(spark, tmp_path,
         sc.setLocalProperty("spark.jobGroup.id", None)
     assert _jobs(spark, "persistence-pyspark") >= 4 + 7  # 4 files written; 7 reads
     assert _jobs(spark, "persistence-ours") == 0
+
+
+def test_each_metadata_file_is_read_once(spark, tmp_path, monkeypatch):
+    """The pipeline's file, then each stage's: the class looked up and the stage built from it."""
+    from ctr_lab.fs import HadoopFs
+
+    write_pipeline_model(_python_stages_model(), str(tmp_path / "m"))
+    read: List[str] = []
+    real = HadoopFs.read_text
+
+    def counted(fs: HadoopFs, path: str) -> Optional[str]:
+        read.append(path)
+        return real(fs, path)
+
+    monkeypatch.setattr(HadoopFs, "read_text", counted)
+    read_pipeline_model(str(tmp_path / "m"))
+    assert len(read) == 1 + 3 and len(set(read)) == len(read)
