@@ -14,7 +14,9 @@ Environment variables (local sessions only):
     Spark master URL, default ``local[*]``. Set it to ``spark://host:7077`` to use a standalone
     cluster.
 ``CTR_LAB_DRIVER_MEMORY``
-    Driver memory, default ``4g``. In local mode the driver is the whole cluster.
+    Driver memory. In local mode the driver is the whole cluster, so the default is half the
+    memory this process may use (the machine's, or its container's limit), at least ``4g`` and
+    at most ``16g`` (:func:`default_driver_memory`).
 ``CTR_LAB_SHUFFLE_PARTITIONS``
     ``spark.sql.shuffle.partitions``, default ``8``: fixed, so group-bys and joins split the same
     way on any number of cores.
@@ -38,7 +40,12 @@ from typing import Any, Dict, Iterator, NamedTuple, Optional
 
 from ctr_lab.errors import CtrLabError, SparkSetupError
 
-DEFAULT_DRIVER_MEMORY = "4g"
+#: The local driver's memory when nothing names one: half the memory the process may use, within
+#: these bounds (MiB). At 10M rows `recommended` needs about 8 GiB: on a 4 GiB driver its cached
+#: features and the LR's blocks spilled, and the fit took three times as long (BENCHMARKS.md,
+#: "10M rows on an 8 GiB driver").
+MIN_DRIVER_MB = 4 * 1024
+MAX_DRIVER_MB = 16 * 1024
 DEFAULT_SHUFFLE_PARTITIONS = 8
 #: The optimizing (C2) compiler's thresholds, ten times the JVM's: a session runs many short,
 #: distinct queries, each on classes Spark generates for it, and with the defaults the unit
@@ -59,6 +66,38 @@ GATEWAY_ENV = ("PYSPARK_GATEWAY_PORT", "PYSPARK_GATEWAY_SECRET", SHARED_JVM_ENV)
 #: (``SparkUncaughtExceptionHandler``), and Python then sees whichever call came next fail.
 OOM_EXIT_CODE = 52
 _MEMORY_UNITS = {"k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
+
+
+def memory_limit_mb(cgroup_root: str = "/sys/fs/cgroup") -> Optional[int]:
+    """MiB of memory this process may use: the machine's, or its container's limit if lower.
+
+    The container's limit is cgroup v2's ``memory.max`` or v1's ``memory.limit_in_bytes`` under
+    ``cgroup_root`` (a JupyterHub pod or a Docker container on a larger host); None when
+    neither the machine's size nor a limit can be read.
+    """
+    known = []
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        known.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20)
+    for name in ("memory.max", os.path.join("memory", "memory.limit_in_bytes")):
+        with contextlib.suppress(OSError, ValueError):
+            text = Path(cgroup_root, name).read_text().strip()
+            if text != "max":  # v2's "no limit"; v1 writes a huge number instead
+                known.append(int(text) // 2**20)
+    return min(known) if known else None
+
+
+def default_driver_memory(limit_mb: Optional[int] = None) -> str:
+    """The local driver's memory: half of ``limit_mb`` (default :func:`memory_limit_mb`).
+
+    At least :data:`MIN_DRIVER_MB` (the lab's driver before it was sized to the machine) and at
+    most :data:`MAX_DRIVER_MB`, in whole GiB.
+
+    >>> default_driver_memory(8 * 1024), default_driver_memory(24150), default_driver_memory(2**20)
+    ('4g', '11g', '16g')
+    """
+    limit = memory_limit_mb() if limit_mb is None else limit_mb
+    half = (limit or 0) // 2
+    return f"{max(MIN_DRIVER_MB, min(MAX_DRIVER_MB, half)) // 1024}g"
 
 
 def memory_mb(text: str) -> int:
@@ -135,7 +174,7 @@ def local_settings(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
         os.path.dirname(os.path.abspath(__file__)), "log4j2.properties"
     )
     settings = {
-        "spark.driver.memory": os.environ.get("CTR_LAB_DRIVER_MEMORY", DEFAULT_DRIVER_MEMORY),
+        "spark.driver.memory": os.environ.get("CTR_LAB_DRIVER_MEMORY") or default_driver_memory(),
         "spark.sql.shuffle.partitions": os.environ.get(
             "CTR_LAB_SHUFFLE_PARTITIONS", str(DEFAULT_SHUFFLE_PARTITIONS)
         ),

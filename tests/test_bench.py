@@ -213,6 +213,7 @@ def test_cli_writes_json_table_plot_and_profile_and_names_a_missing_peer(tmp_pat
     report = json.loads(json_path.read_text())
     assert [d["rows"] for d in report["data"]] == [2_000, 3_000]
     assert {"machine", "memory_method", "load_average_before", "results"} <= set(report)
+    assert report["machine"]["driver_memory"] == "1g"  # what its Spark peers' drivers get
     by_peer = {(r["peer"], r["rows"]): r for r in report["results"]}
     assert set(by_peer) == {
         (p, n) for p in ("scan", "sklearn_sgd", "vw", "bayes") for n in (2_000, 3_000)

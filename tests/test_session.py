@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ctr_lab.session import get_spark, local_settings
+from ctr_lab import session
+from ctr_lab.session import default_driver_memory, get_spark, local_settings, memory_limit_mb
 from tests import out_of_heap
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ctr_lab"
@@ -46,6 +47,46 @@ def test_settings_come_from_the_environment(monkeypatch):
         r"log4j2.configurationFile=file:(\S+)", settings["spark.driver.extraJavaOptions"]
     )
     assert log_conf and Path(log_conf.group(1)).is_file()
+
+
+def _meminfo_mb() -> int:
+    """The machine's memory as /proc/meminfo says (MemTotal, kB): not what the code reads."""
+    lines = Path("/proc/meminfo").read_text().splitlines()
+    return int(next(x for x in lines if x.startswith("MemTotal")).split()[1]) // 1024
+
+
+@pytest.mark.skipif(not Path("/proc/meminfo").exists(), reason="needs Linux's /proc/meminfo")
+def test_the_memory_limit_is_the_machines_or_its_containers(tmp_path):
+    machine = _meminfo_mb()
+    assert memory_limit_mb(str(tmp_path)) == machine  # no cgroup files: the machine
+    (tmp_path / "memory.max").write_text("max\n")  # cgroup v2, no limit
+    assert memory_limit_mb(str(tmp_path)) == machine
+    (tmp_path / "memory.max").write_text(f"{6 * 2**30}\n")  # a 6 GiB pod on a larger host
+    assert memory_limit_mb(str(tmp_path)) == min(machine, 6 * 1024)
+    (tmp_path / "memory.max").unlink()
+    (tmp_path / "memory").mkdir()
+    (tmp_path / "memory" / "memory.limit_in_bytes").write_text("9223372036854771712\n")  # v1
+    assert memory_limit_mb(str(tmp_path)) == machine
+    (tmp_path / "memory" / "memory.limit_in_bytes").write_text(f"{3 * 2**30}\n")
+    assert memory_limit_mb(str(tmp_path)) == min(machine, 3 * 1024)
+
+
+def test_the_default_driver_is_half_the_memory_within_bounds(monkeypatch):
+    # Half, rounded down to whole GiB, between 4g (what a small laptop had before) and 16g.
+    assert [default_driver_memory(mb) for mb in (2048, 8192, 12 * 1024 - 1, 12 * 1024)] == [
+        "4g",
+        "4g",
+        "5g",
+        "6g",
+    ]
+    assert [default_driver_memory(mb) for mb in (32 * 1024, 64 * 1024)] == ["16g", "16g"]
+    monkeypatch.setattr(session, "memory_limit_mb", lambda: None)  # nothing could be read
+    assert default_driver_memory() == "4g"
+    monkeypatch.delenv("CTR_LAB_DRIVER_MEMORY", raising=False)
+    monkeypatch.setattr(session, "memory_limit_mb", lambda: 20 * 1024)
+    assert local_settings()["spark.driver.memory"] == "10g"
+    monkeypatch.setenv("CTR_LAB_DRIVER_MEMORY", "3g")
+    assert local_settings()["spark.driver.memory"] == "3g"
 
 
 def test_no_other_module_picks_a_master():

@@ -308,18 +308,17 @@ def machine() -> Dict[str, Any]:
         cpu = names[0] if names else cpu
     except OSError:
         pass
-    try:
-        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        memory_gib: Optional[float] = round(pages / 2**30, 1)
-    except (ValueError, OSError, AttributeError):
-        memory_gib = None
+    from ctr_lab.session import local_settings, memory_limit_mb
+
+    memory_mb = memory_limit_mb()  # the machine's, or its container's limit
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
-        "memory_gib": memory_gib,
+        "memory_gib": None if memory_mb is None else round(memory_mb / 1024, 1),
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "spark_master": os.environ.get("CTR_LAB_MASTER", "local[*]"),
+        "driver_memory": local_settings()["spark.driver.memory"],
     }
 
 
@@ -1258,7 +1257,8 @@ def markdown_report(report: Dict[str, Any]) -> str:
     m = report["machine"]
     lines.append(
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']}, "
-        f"Python {m['python']}, Spark master {m['spark_master']}. Run {report['started']} .. "
+        f"Python {m['python']}, Spark master {m['spark_master']}, driver memory "
+        f"{m.get('driver_memory', '?')}. Run {report['started']} .. "
         f"{report.get('finished', '?')}; load average before {report['load_average_before']}, "
         f"after {report.get('load_average_after')}."
     )

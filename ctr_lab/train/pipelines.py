@@ -233,8 +233,8 @@ def _recommended(settings: Dict[str, Any]) -> Tuple[List[Any], LogisticRegressio
         "tol": 1e-6,
         "standardization": False,
         # Spark's 1 MB blocks (maxBlockSizeInMB) are kept: 16 MB blocks fitted 8-16 % faster
-        # at 1M-3M rows but ran the default 4 GiB driver out of heap while stacking the blocks
-        # at 10M (BENCHMARKS.md, "Tuning experiments").
+        # at 1M-3M rows but ran a 4 GiB driver (a laptop's of 8 GiB or less) out of heap while
+        # stacking the blocks at 10M (BENCHMARKS.md, "Tuning experiments").
     }
     lr = _lr(settings, defaults)
     if "regParam" not in settings:
