@@ -78,3 +78,82 @@ def test_python_too_old(tmp_path):
         pytest.skip("no python3.9 on this machine to play the old interpreter")
     line = _one_line(_run(tmp_path, "17.0.15", PYTHON=old))
     assert "is too old for the lab environment" in line and "Python >= 3.11" in line
+
+
+def _fake(folder: Path, name: str, body: str) -> None:
+    path = folder / name
+    path.unlink(missing_ok=True)  # a symlink to the real tool must not be written through
+    path.write_text("#!/bin/bash\n" + body)
+    path.chmod(0o755)
+
+
+def _system_install_run(tmp_path: Path, apt_exit: int):
+    """The script as root with apt-get, where only Chromium is missing; apt-get and pip are fakes.
+
+    Each fake writes when it starts and ends to ``events`` and takes half a second, so the order
+    of the lines says whether the two ran side by side.
+    """
+    folder = _bin_dir(tmp_path, "17.0.15")
+    for tool in ("sleep", "date", "mkdir", "tail", "rm", "ln", "chmod"):
+        found = shutil.which(tool)
+        if found and not (folder / tool).exists():
+            (folder / tool).symlink_to(found)
+    events = tmp_path / "events"
+    log = f'echo "$1 $2 $3" >> {events}'
+    _fake(folder, "id", "echo 0\n")
+    _fake(folder, "krb5-config", "exit 0\n")
+    _fake(
+        folder,
+        "apt-get",
+        f'{log}; sleep 0.5; echo "E: Unable to locate package $5" >&2\n'
+        f'echo "apt-get end $1" >> {events}; [ "$1" = update ] || exit {apt_exit}\n',
+    )
+    # A python3 that answers the version check and plays venv, pip and the final import.
+    venv_python = (
+        f'case "$1 $2" in\n'
+        f'  "-m pip") {log}; sleep 0.5; echo "pip end $3" >> {events} ;;\n'
+        '  "-c "*) echo "PySpark 3.5.9" ;;\n'
+        "esac\n"
+    )
+    _fake(
+        folder,
+        "python3",
+        'case "$1" in\n'
+        "  -) cat >/dev/null; exit 0 ;;\n"
+        "  -V) echo Python 3.11.7 ;;\n"
+        f'  -m) mkdir -p "$3/bin"; printf %s {_quoted(venv_python)} > "$3/bin/python"; '
+        'chmod +x "$3/bin/python" ;;\n'
+        "esac\n",
+    )
+    result = subprocess.run(
+        ["bash", str(SCRIPT), str(tmp_path / "venv"), "lab,dev"],
+        cwd=REPO,
+        env={"PATH": str(folder), "HOME": str(tmp_path), "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return result, events.read_text().splitlines()
+
+
+def _quoted(text: str) -> str:
+    return "'" + ("#!/bin/bash\n" + text).replace("'", "'\\''") + "'"
+
+
+def test_chromium_installs_beside_pip(tmp_path):
+    result, events = _system_install_run(tmp_path, apt_exit=0)
+    assert result.returncode == 0, result.stderr
+    assert "beside pip" in result.stdout
+    pip_started = events.index("-m pip install")
+    apt_ended = events.index("apt-get end install")
+    assert pip_started < apt_ended, events  # pip did not wait for apt-get
+    assert not list(tmp_path.glob("ctr-lab-chromium-*.log")), "the log goes when all went well"
+
+
+def test_a_failed_chromium_install_stops_the_setup_with_its_log(tmp_path):
+    result, _ = _system_install_run(tmp_path, apt_exit=100)
+    assert result.returncode == 1
+    assert "E: Unable to locate package chromium" in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("ctr-lab setup: apt-get could not install chromium and chromium-driver")
+    assert "ctr-lab-chromium-" in last

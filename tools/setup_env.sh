@@ -52,13 +52,19 @@ if [[ ",$EXTRAS," == *",lab,"* ]] && ! command -v krb5-config >/dev/null 2>&1; t
 fi
 
 # --- Chromium and its driver: the browser test (make browser) drives JupyterLab with them ----------
+# Installed in the background while pip fills the environment below (neither needs the other; on
+# a fresh machine both are downloads), and waited for before the setup says it is done.
+chromium_pid=""
+chromium_log="${TMPDIR:-/tmp}/ctr-lab-chromium-$$.log"
 if [[ ",$EXTRAS," == *",lab,"* ]] && ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && [ "${CTR_LAB_NO_SYSTEM_INSTALL:-0}" != "1" ] \
      && command -v apt-get >/dev/null 2>&1; then
-    say "installing chromium and chromium-driver (the browser test drives JupyterLab with them)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null
-    apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+    say "installing chromium and chromium-driver (the browser test drives JupyterLab with them), beside pip"
+    (
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver
+    ) >"$chromium_log" 2>&1 &
+    chromium_pid=$!
   else
     say "no chromium: make browser will fail until Chromium is installed (Debian/Ubuntu: chromium chromium-driver)"
   fi
@@ -76,6 +82,13 @@ if ! { "$VENV/bin/python" -m pip install --disable-pip-version-check --upgrade "
 then
   tail -n 25 "$log" >&2
   die "pip could not install ctr-lab[$EXTRAS] into $VENV: the end of $log is above"
+fi
+if [ -n "$chromium_pid" ]; then
+  if ! wait "$chromium_pid"; then
+    tail -n 15 "$chromium_log" >&2
+    die "apt-get could not install chromium and chromium-driver: the end of $chromium_log is above"
+  fi
+  rm -f "$chromium_log"
 fi
 "$VENV/bin/python" -m pip check >/dev/null || die "pip check found conflicts in $VENV: run '$VENV/bin/pip check' to see them"
 say "$VENV ready ($("$VENV/bin/python" -c 'import pyspark; print("PySpark", pyspark.__version__)'), Java $java_version)"
