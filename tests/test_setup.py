@@ -94,10 +94,8 @@ def _system_install_run(tmp_path: Path, apt_exit: int):
     of the lines says whether the two ran side by side.
     """
     folder = _bin_dir(tmp_path, "17.0.15")
-    for tool in ("sleep", "date", "mkdir", "tail", "rm", "ln", "chmod"):
-        found = shutil.which(tool)
-        if found and not (folder / tool).exists():
-            (folder / tool).symlink_to(found)
+    for tool in ("sleep", "mkdir", "cp", "tail", "rm"):
+        (folder / tool).symlink_to(shutil.which(tool) or tool)
     events = tmp_path / "events"
     log = f'echo "$1 $2 $3" >> {events}'
     _fake(folder, "id", "echo 0\n")
@@ -105,24 +103,28 @@ def _system_install_run(tmp_path: Path, apt_exit: int):
     _fake(
         folder,
         "apt-get",
-        f'{log}; sleep 0.5; echo "E: Unable to locate package $5" >&2\n'
-        f'echo "apt-get end $1" >> {events}; [ "$1" = update ] || exit {apt_exit}\n',
+        f'{log}; sleep 0.5; echo "apt-get end $1" >> {events}\n'
+        f'if [ "$1" = install ] && [ {apt_exit} != 0 ]; then\n'
+        f'  echo "E: Unable to locate package $5" >&2; exit {apt_exit}\n'
+        "fi\n",
     )
-    # A python3 that answers the version check and plays venv, pip and the final import.
-    venv_python = (
-        f'case "$1 $2" in\n'
+    # The environment's python: plays pip and the final import. python3 answers the version
+    # check and makes the environment by copying it.
+    _fake(
+        folder,
+        "venv-python",
+        'case "$1 $2" in\n'
         f'  "-m pip") {log}; sleep 0.5; echo "pip end $3" >> {events} ;;\n'
         '  "-c "*) echo "PySpark 3.5.9" ;;\n'
-        "esac\n"
+        "esac\n",
     )
     _fake(
         folder,
         "python3",
         'case "$1" in\n'
-        "  -) cat >/dev/null; exit 0 ;;\n"
+        "  -) cat >/dev/null ;;\n"
         "  -V) echo Python 3.11.7 ;;\n"
-        f'  -m) mkdir -p "$3/bin"; printf %s {_quoted(venv_python)} > "$3/bin/python"; '
-        'chmod +x "$3/bin/python" ;;\n'
+        f'  -m) mkdir -p "$3/bin" && cp {folder / "venv-python"} "$3/bin/python" ;;\n'
         "esac\n",
     )
     result = subprocess.run(
@@ -134,10 +136,6 @@ def _system_install_run(tmp_path: Path, apt_exit: int):
         timeout=60,
     )
     return result, events.read_text().splitlines()
-
-
-def _quoted(text: str) -> str:
-    return "'" + ("#!/bin/bash\n" + text).replace("'", "'\\''") + "'"
 
 
 def test_chromium_installs_beside_pip(tmp_path):
