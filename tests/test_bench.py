@@ -135,10 +135,17 @@ def test_spark_peers_run_on_the_same_split(spark, spec, bayes_log_loss, peer, mo
 
 
 def test_recommended_takes_bench_settings(spark, spec, bayes_log_loss):
-    settings = {"maxIter": 3, "numFeatures": 1 << 12, "aggregationDepth": 3, "staging": "parquet"}
+    settings = {
+        "maxIter": 3,
+        "numFeatures": 1 << 12,
+        "aggregationDepth": 3,
+        "maxBlockSizeInMB": 2.5,
+        "staging": "parquet",
+    }
     result = bench.run_peer("recommended", {**spec, "settings": settings})
     _check_scored(result, spec, bayes_log_loss)
     assert result["iterations"] <= 3
+    # The LR's own settings are read back from the fitted model: they reached it.
     assert {k: result["settings"][k] for k in settings} == settings
     assert result["settings"]["regParam"] > 0
 

@@ -83,7 +83,7 @@ PEERS: Dict[str, str] = {
 #: The sizes ``make bench`` runs.
 DEFAULT_ROWS = (100_000, 300_000, 1_000_000)
 #: Settings the ``recommended`` and ``onehot`` peers accept beyond build_pipeline's own.
-BENCH_SETTINGS = ("aggregationDepth", "partitions", "staging", "vw_passes")
+BENCH_SETTINGS = ("aggregationDepth", "maxBlockSizeInMB", "partitions", "staging", "vw_passes")
 #: Stages timed inside each peer's process, in order.
 STAGES = ("start", "load", "featurize", "fit", "score")
 #: Every field of a result, in order (the JSON of each peer has all of them).
@@ -546,8 +546,11 @@ def _ctr_lab_pipeline_stages(name: str, settings: Dict[str, Any]) -> List[Any]:
     from ctr_lab.train import build_pipeline
 
     stages: List[Any] = list(build_pipeline(name, **_lr_settings(settings)).getStages())
+    lr = stages[_split_at(stages)]
     if "aggregationDepth" in settings:
-        stages[_split_at(stages)].setAggregationDepth(int(settings["aggregationDepth"]))
+        lr.setAggregationDepth(int(settings["aggregationDepth"]))
+    if "maxBlockSizeInMB" in settings:
+        lr.setMaxBlockSizeInMB(float(settings["maxBlockSizeInMB"]))
     return stages
 
 
@@ -570,6 +573,8 @@ def _fit_featurized_and_score(stages: List[Any], train_df, test_df, timer: _Time
     """ctr_lab's own ``fit_featurized`` (features cached once, its LR settings), then scoring.
 
     ``featurize`` is the time of ``fit_featurized`` outside the LR fit, ``fit`` the LR fit.
+    Returns the labels, the scores, the LR's iterations and the settings it was fitted with
+    (``regParam``, ``aggregationDepth``, ``maxBlockSizeInMB``), read from the fitted model.
     """
     from pyspark.ml import Pipeline
 
@@ -583,15 +588,20 @@ def _fit_featurized_and_score(stages: List[Any], train_df, test_df, timer: _Time
     iterations = lr_model.summary.totalIterations if lr_model.hasSummary else None
     with timer("score"):
         y, p = _collect_scores(model.transform(test_df))
-    return y, p, iterations, float(lr_model.getRegParam())
+    fitted = {
+        "regParam": float(lr_model.getRegParam()),
+        "aggregationDepth": int(lr_model.getAggregationDepth()),
+        "maxBlockSizeInMB": float(lr_model.getMaxBlockSizeInMB()),
+    }
+    return y, p, iterations, fitted
 
 
 def _peer_ctr_lab(name: str, spec: Dict[str, Any], timer: _Timer) -> Dict[str, Any]:
     settings = dict(spec.get("settings") or {}) if name == "recommended" else {}
     train_df, test_df = _load_split(spec, timer, settings)
     stages = _ctr_lab_pipeline_stages(name, settings)
-    y, p, iterations, reg = _fit_featurized_and_score(stages, train_df, test_df, timer)
-    return {"y": y, "p": p, "iterations": iterations, "settings": {**settings, "regParam": reg}}
+    y, p, iterations, fitted = _fit_featurized_and_score(stages, train_df, test_df, timer)
+    return {"y": y, "p": p, "iterations": iterations, "settings": {**settings, **fitted}}
 
 
 def _peer_onehot(spec: Dict[str, Any], timer: _Timer) -> Dict[str, Any]:
@@ -642,9 +652,9 @@ def _peer_onehot(spec: Dict[str, Any], timer: _Timer) -> Dict[str, Any]:
     ]
     stages = [*stages[:h], *replacement, *stages[h + 1 :]]
     schema_seconds = timer.stages["featurize"] or 0.0
-    y, p, iterations, reg = _fit_featurized_and_score(stages, train_df, test_df, timer)
+    y, p, iterations, fitted = _fit_featurized_and_score(stages, train_df, test_df, timer)
     timer.stages["featurize"] = (timer.stages["featurize"] or 0.0) + schema_seconds
-    return {"y": y, "p": p, "iterations": iterations, "settings": {**settings, "regParam": reg}}
+    return {"y": y, "p": p, "iterations": iterations, "settings": {**settings, **fitted}}
 
 
 #: The integer codes CTR_04 adds and one-hot encodes as they are (C20 after its UDF).
@@ -1450,8 +1460,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="append",
         metavar="KEY=VALUE",
         help="a setting for `recommended` and `onehot`: build_pipeline settings (numFeatures, "
-        "maxIter, tol, regParam, standardization, minCount), aggregationDepth, partitions, "
-        "staging=none|cache|parquet (default none); vw_passes for vw",
+        "maxIter, tol, regParam, standardization, minCount), the LR's aggregationDepth and "
+        "maxBlockSizeInMB, partitions, staging=none|cache|parquet (default none); vw_passes "
+        "for vw",
     )
     bench.add_argument(
         "--timeout", type=float, default=3600.0, help="seconds before a peer is stopped"
