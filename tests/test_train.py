@@ -543,6 +543,24 @@ def recommended_model(spark, sample_split):
     return train.fit_featurized(train.build_pipeline("recommended"), train_df.limit(20_000))
 
 
+def test_recommended_stacks_4_mb_blocks_and_fits_what_1_mb_blocks_fit(
+    spark, sample_split, recommended_model
+):
+    """The block size is a speed setting: Spark's own 1 MB blocks give the same model."""
+    train_df, test_df = sample_split
+    pipeline = train.build_pipeline("recommended")
+    lr = pipeline.getStages()[-1]
+    assert lr.getMaxBlockSizeInMB() == 4.0
+    lr.setMaxBlockSizeInMB(LogisticRegression().getMaxBlockSizeInMB())  # 0: 1 MB in Spark 3.5
+    sparks = train.fit_featurized(pipeline, train_df.limit(20_000))  # the fixture's rows
+    assert train.lr_model_of(recommended_model).getMaxBlockSizeInMB() == 4.0
+    a, b = (train.lr_model_of(m).coefficients.toArray() for m in (recommended_model, sparks))
+    # The same sums in another order: the 60 L-BFGS steps end within 1e-7 of the largest weight.
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7 * np.abs(b).max())
+    losses = [log_loss_of(m.transform(test_df)) for m in (recommended_model, sparks)]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-9)
+
+
 def _hashed_rows(model: PipelineModel, df: DataFrame) -> DataFrame:
     """The rows of ``df`` as the model's FeatureHasher sees them, with its output."""
     from pyspark.ml.feature import FeatureHasher

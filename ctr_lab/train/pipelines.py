@@ -232,9 +232,11 @@ def _recommended(settings: Dict[str, Any]) -> Tuple[List[Any], LogisticRegressio
         "maxIter": 60,
         "tol": 1e-6,
         "standardization": False,
-        # Spark's 1 MB blocks (maxBlockSizeInMB) are kept: 16 MB blocks fitted 8-16 % faster
-        # at 1M-3M rows but ran a 4 GiB driver (a laptop's of 8 GiB or less) out of heap while
-        # stacking the blocks at 10M (BENCHMARKS.md, "Tuning experiments").
+        # Each of the LR's blocks of rows costs one more pass over all numFeatures per L-BFGS
+        # pass (the intercept's centring): 4 MB blocks make a quarter of Spark's 1 MB blocks.
+        # The 10M fit on a 4 GiB driver took 209 s instead of 248 s; 16 MB blocks ran that
+        # driver out of heap while stacking them (BENCHMARKS.md, "Tuning experiments").
+        "maxBlockSizeInMB": 4.0,
     }
     lr = _lr(settings, defaults)
     if "regParam" not in settings:
@@ -305,7 +307,8 @@ def build_pipeline(name: str, **settings: Any) -> Pipeline:
         the scored batch; a :class:`~ctr_lab.features.HashedFeatureVocabulary` before the
         hasher records which level went to which index, so
         :func:`ctr_lab.evaluate.top_coefficients` can name the weights of a (reloaded) model.
-        ``maxIter=60``, ``tol=1e-6``, ``standardization=False`` and,
+        ``maxIter=60``, ``tol=1e-6``, ``standardization=False``, rows stacked in blocks of
+        4 MB (``maxBlockSizeInMB``; Spark's default is 1 MB) and,
         unless ``regParam`` is given, ``regParam = RECOMMENDED_PRIOR_ROWS / training rows``
         (set when it is fitted through this module, so the prior on each weight does not
         tighten as the data grow).
