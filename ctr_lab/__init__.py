@@ -37,6 +37,7 @@ _SUBMODULES = (
     "features",
     "fs",
     "grading",
+    "hashing",
     "persistence",
     "plots",
     "samples",

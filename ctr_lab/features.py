@@ -845,18 +845,18 @@ class _FrequencyEncoderModelReader(MLReader):
 
 
 class _HashedFeatureVocabularyParams(HasInputCols):
-    """Params shared by :class:`HashedFeatureVocabulary` and its model (a FeatureHasher's own)."""
+    """Params shared by :class:`HashedFeatureVocabulary` and its model (its hasher's own)."""
 
     categoricalCols: Param[List[str]] = Param(
         Params._dummy(),
         "categoricalCols",
-        "numeric input columns the FeatureHasher treats as categories (as its categoricalCols)",
+        "numeric input columns the hasher treats as categories (as its categoricalCols)",
         typeConverter=TypeConverters.toListString,
     )
     numFeatures: Param[int] = Param(
         Params._dummy(),
         "numFeatures",
-        "the FeatureHasher's number of features",
+        "the hasher's number of hashed features",
         typeConverter=TypeConverters.toInt,
     )
     maxLevels: Param[int] = Param(
@@ -865,10 +865,18 @@ class _HashedFeatureVocabularyParams(HasInputCols):
         "keep the names of at most this many levels per column, the most frequent first (>= 1)",
         typeConverter=TypeConverters.toInt,
     )
+    hasher: Param[str] = Param(
+        Params._dummy(),
+        "hasher",
+        "the hasher's class: FeatureHasher (Spark's) or SqlFeatureHasher (ctr_lab.hashing)",
+        typeConverter=TypeConverters.toString,
+    )
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self._setDefault(categoricalCols=[], numFeatures=1 << 18, maxLevels=5000)
+        self._setDefault(
+            categoricalCols=[], numFeatures=1 << 18, maxLevels=5000, hasher="FeatureHasher"
+        )
 
     def getCategoricalCols(self) -> List[str]:
         """Gets the value of categoricalCols or its default value."""
@@ -885,7 +893,16 @@ class _HashedFeatureVocabularyParams(HasInputCols):
     def _hasher(self, output_col: str):
         from pyspark.ml.feature import FeatureHasher
 
-        return FeatureHasher(
+        from ctr_lab.hashing import SqlFeatureHasher
+
+        kind = self.getOrDefault(self.hasher)
+        classes = {"FeatureHasher": FeatureHasher, "SqlFeatureHasher": SqlFeatureHasher}
+        if kind not in classes:
+            raise CtrLabError(
+                f"HashedFeatureVocabulary: hasher is {kind!r}. Fix: FeatureHasher or "
+                "SqlFeatureHasher (HashedFeatureVocabulary.of(hasher) sets it)"
+            )
+        return classes[kind](
             inputCols=self.getInputCols(),
             categoricalCols=self.getCategoricalCols(),
             numFeatures=self.getNumFeatures(),
@@ -896,30 +913,34 @@ class _HashedFeatureVocabularyParams(HasInputCols):
 class HashedFeatureVocabulary(
     Estimator, _HashedFeatureVocabularyParams, ParamsReadable, ParamsWritable
 ):
-    """Record which (column, value) pairs a ``FeatureHasher`` sends to which feature index.
+    """Record which (column, value) pairs a hasher sends to which feature index.
 
     Hashing throws the names of features away: a coefficient of a hashed model is only an
-    index. Placed just before a ``FeatureHasher`` with the same params (see :meth:`of`), this
+    index. Placed just before a hasher (Spark's ``FeatureHasher`` or
+    :class:`ctr_lab.hashing.SqlFeatureHasher`) with the same params (see :meth:`of`), this
     stage counts the levels of every input column on the training data (one aggregation) and
     keeps the ``maxLevels`` most frequent per column; it then finds the index of each kept level
-    by running a ``FeatureHasher`` with the same params over a small DataFrame holding one level
-    per row, so the indices are Spark's own, not a re-implementation of its hash. A numeric
-    (non-categorical) column has one index, that of its name. The fitted model passes rows
+    by running that hasher with the same params over a small DataFrame holding one level per
+    row, so the indices are the hasher's own, not a re-implementation of its hash. A numeric
+    (non-categorical) column has one index: that of its name for ``FeatureHasher``, its own
+    place after the hashed ones for ``SqlFeatureHasher``. The fitted model passes rows
     through unchanged and saves the vocabulary inside the ``PipelineModel``, so a reloaded
     model can still name its coefficients (:meth:`HashedFeatureVocabularyModel.names`,
     :func:`ctr_lab.evaluate.top_coefficients`). An index shared by several levels (a hash
     collision) names all of them.
 
-    String and boolean columns are always categorical for a ``FeatureHasher``; numeric columns
-    only when listed in ``categoricalCols``. Categorical levels are named ``column=value``, the
-    very string the hasher hashes.
+    String and boolean columns are always categorical for either hasher; numeric columns
+    only when listed in ``categoricalCols``. Categorical levels are named ``column=value``
+    (``FeatureHasher`` hashes that very string).
 
     Parameters
     ----------
     inputCols, categoricalCols, numFeatures
-        The FeatureHasher's params.
+        The hasher's params.
     maxLevels
         How many levels per column to name, the most frequent first (default 5000).
+    hasher
+        The hasher's class name: ``"FeatureHasher"`` (the default) or ``"SqlFeatureHasher"``.
 
     Examples
     --------
@@ -944,6 +965,7 @@ class HashedFeatureVocabulary(
         categoricalCols: Optional[List[str]] = None,
         numFeatures: Optional[int] = None,
         maxLevels: Optional[int] = None,
+        hasher: Optional[str] = None,
     ) -> None:
         super().__init__()
         kwargs = {k: v for k, v in self._input_kwargs.items() if v is not None}
@@ -951,14 +973,18 @@ class HashedFeatureVocabulary(
 
     @classmethod
     def of(cls, hasher: Any, maxLevels: int = 5000) -> HashedFeatureVocabulary:
-        """A vocabulary stage with the params of ``hasher`` (a ``FeatureHasher``)."""
+        """A vocabulary stage with the params of ``hasher``.
+
+        ``hasher`` is Spark's ``FeatureHasher`` or :class:`ctr_lab.hashing.SqlFeatureHasher`.
+        """
         categorical = hasher.getCategoricalCols() if hasher.isSet(hasher.categoricalCols) else []
-        return cls(
+        vocabulary = cls(
             inputCols=hasher.getInputCols(),
             categoricalCols=list(categorical),
             numFeatures=hasher.getNumFeatures(),
             maxLevels=maxLevels,
         )
+        return vocabulary._set(hasher=type(hasher).__name__)
 
     def _fit(self, dataset: DataFrame) -> HashedFeatureVocabularyModel:
         from pyspark.sql import Window
@@ -989,7 +1015,7 @@ class HashedFeatureVocabulary(
             else:
                 raise CtrLabError(
                     f"HashedFeatureVocabulary: column {c} has type {kind.simpleString()}, which "
-                    "a FeatureHasher cannot hash. Fix: cast it to string or a number"
+                    "a hasher cannot hash. Fix: cast it to string or a number"
                 )
 
         # 1. Count the levels of all columns in one aggregation; a numeric column is one
@@ -1015,7 +1041,7 @@ class HashedFeatureVocabulary(
         top = counted.withColumn("r", rank).where(F.col("r") <= self.getMaxLevels()).drop("r")
 
         # 2. One row per kept level, holding that level in its own column and null elsewhere
-        #    (a FeatureHasher skips nulls): hashing the row gives the level's index alone.
+        #    (both hashers skip nulls): hashing the row gives the level's index alone.
         one_hot_rows = []
         for i, c in enumerate(inputs):
             here = F.col("i") == F.lit(i)

@@ -561,34 +561,42 @@ def test_recommended_stacks_4_mb_blocks_and_fits_what_1_mb_blocks_fit(
     assert losses[0] == pytest.approx(losses[1], rel=1e-9)
 
 
+def _hasher_at(model: PipelineModel) -> int:
+    from ctr_lab.hashing import SqlFeatureHasher
+
+    return next(i for i, s in enumerate(model.stages) if isinstance(s, SqlFeatureHasher))
+
+
 def _hashed_rows(model: PipelineModel, df: DataFrame) -> DataFrame:
-    """The rows of ``df`` as the model's FeatureHasher sees them, with its output."""
-    from pyspark.ml.feature import FeatureHasher
-
-    at = next(i for i, s in enumerate(model.stages) if isinstance(s, FeatureHasher))
-    return PipelineModel(stages=model.stages[: at + 1]).transform(df)
+    """The rows of ``df`` as the model's hasher sees them, with its output."""
+    return PipelineModel(stages=model.stages[: _hasher_at(model) + 1]).transform(df)
 
 
-def test_top_coefficients_of_a_hashed_model_are_named_by_spark_hashing(
+def test_top_coefficients_of_a_hashed_model_are_named_by_its_hashing(
     spark, sample_df, recommended_model, tmp_path
 ):
-    from sklearn.utils import murmurhash3_32
-
     from ctr_lab.evaluate import top_coefficients
+    from tests.spark_sql_hash import level_index
 
     model = recommended_model
-    n_features = train.lr_model_of(model).numFeatures
+    hasher = model.stages[_hasher_at(model)]
+    hashed = hasher.getNumFeatures()
+    hasher_input = PipelineModel(stages=model.stages[: _hasher_at(model)]).transform(sample_df)
+    kinds = hasher.categorical(hasher_input)
+    numeric = [c for c in hasher.getInputCols() if not kinds[c]]
     table = top_coefficients(model, n=15)
     named = table[~table["feature"].str.startswith("feature_")]
     assert len(named) >= 12  # the strongest weights belong to levels seen in training
     levels = []
     for index, feature in zip(named["index"], named["feature"]):
         for label in feature.split(" | "):
-            # An independent MurmurHash3 (x86 32-bit, seed 42) of the term gives the index.
-            h = murmurhash3_32(label.encode("utf-8"), seed=42, positive=False)
-            assert h % n_features == index, label
             if "=" in label:
-                levels.append((index, label, *label.split("=", 1)))
+                # An independent Spark SQL hash of the column and the value gives the index.
+                column, value = label.split("=", 1)
+                assert level_index(column, value, hashed) == index, label
+                levels.append((index, label, column, value))
+            else:  # a number: its own index after the hashed ones
+                assert hashed + numeric.index(label) == index, label
     # A row holding that level has that index in the vector Spark built for it: for each level,
     # the vector of one row holding it, all found in one pass over the rows.
     found = (

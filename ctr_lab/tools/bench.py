@@ -13,7 +13,7 @@ One synthetic data set per size (with the generator's true click probabilities),
 ``course_baseline``, ``course_improved``
     ctr_lab's own versions of the course's CTR_03 and CTR_04/05 pipelines.
 ``onehot``
-    The ``recommended`` features with StringIndexer + OneHotEncoder in place of FeatureHasher.
+    The ``recommended`` features with StringIndexer + OneHotEncoder in place of its hasher.
 ``sklearn_lr``, ``sklearn_sgd``
     scikit-learn ``FeatureHasher`` (2^22) + ``LogisticRegression`` (lbfgs) or
     ``SGDClassifier`` (log loss) on the 21 raw columns plus hour of day and day of week.
@@ -70,7 +70,7 @@ __all__ = [
 
 #: Peers in table order: name -> what it is.
 PEERS: Dict[str, str] = {
-    "recommended": "ctr_lab `recommended` (FeatureHasher + LR), Spark",
+    "recommended": "ctr_lab `recommended` (hashed features + LR), Spark",
     "course_ctr04": "course CTR_04 as written (inferSchema, UDF, one-hot of raw codes), Spark",
     "course_baseline": "ctr_lab `course_baseline` (CTR_03 columns), Spark",
     "course_improved": "ctr_lab `course_improved` (CTR_04/05 done right), Spark",
@@ -605,15 +605,11 @@ def _peer_ctr_lab(name: str, spec: Dict[str, Any], timer: _Timer) -> Dict[str, A
 
 
 def _peer_onehot(spec: Dict[str, Any], timer: _Timer) -> Dict[str, Any]:
-    """The recommended pipeline with its FeatureHasher replaced by StringIndexer + OneHotEncoder."""
+    """The recommended pipeline with its hasher replaced by StringIndexer + OneHotEncoder."""
     from pyspark.ml import Pipeline
-    from pyspark.ml.feature import (
-        FeatureHasher,
-        OneHotEncoder,
-        StringIndexer,
-        VectorAssembler,
-    )
-    from pyspark.sql import types as T
+    from pyspark.ml.feature import OneHotEncoder, StringIndexer, VectorAssembler
+
+    from ctr_lab.hashing import SqlFeatureHasher
 
     settings = dict(spec.get("settings") or {})
     train_df, test_df = _load_split(spec, timer, settings)
@@ -623,24 +619,19 @@ def _peer_onehot(spec: Dict[str, Any], timer: _Timer) -> Dict[str, Any]:
         for s in _ctr_lab_pipeline_stages("recommended", settings)
         if type(s).__name__ != "HashedFeatureVocabulary"
     ]
-    at = [i for i, s in enumerate(stages) if isinstance(s, FeatureHasher)]
+    at = [i for i, s in enumerate(stages) if isinstance(s, SqlFeatureHasher)]
     if len(at) != 1:
-        raise CtrLabError("bench onehot: `recommended` no longer has one FeatureHasher stage")
+        raise CtrLabError("bench onehot: `recommended` no longer has one SqlFeatureHasher stage")
     h = at[0]
     hasher = stages[h]
     inputs = list(hasher.getInputCols())
-    categorical = set(hasher.getCategoricalCols() or [])
     with timer("featurize"):
-        # Column types after the stages before the hasher decide what FeatureHasher did with
+        # Column types after the stages before the hasher decide what the hasher did with
         # each: strings, booleans and categoricalCols are categories, other numbers are values.
         one_row = train_df.limit(1)
-        prefix_schema = Pipeline(stages=stages[:h]).fit(one_row).transform(one_row).schema
-    cats = [
-        c
-        for c in inputs
-        if c in categorical or not isinstance(prefix_schema[c].dataType, T.NumericType)
-    ]
-    nums = [c for c in inputs if c not in cats]
+        kinds = hasher.categorical(Pipeline(stages=stages[:h]).fit(one_row).transform(one_row))
+    cats = [c for c in inputs if kinds[c]]
+    nums = [c for c in inputs if not kinds[c]]
     indexed = [f"{c}__idx" for c in cats]
     encoded = [f"{c}__ohe" for c in cats]
     replacement = [
