@@ -121,6 +121,10 @@ class SqlFeatureHasher(Transformer, _HasherParams, ParamsReadable, ParamsWritabl
 
     def categorical(self, dataset: DataFrame) -> Dict[str, bool]:
         """Input column -> whether it is hashed as a category (else placed as a number)."""
+        if not self.isDefined(self.inputCols) or not self.getInputCols():
+            raise CtrLabError(
+                "SqlFeatureHasher: inputCols is not set. Fix: SqlFeatureHasher(inputCols=[...])"
+            )
         fields = {f.name: f.dataType for f in dataset.schema.fields}
         listed = set(self.getCategoricalCols())
         kinds = {}

@@ -113,6 +113,7 @@ def test_the_vocabulary_names_the_sql_hashers_indices(spark):
     [
         (["site_category", "nope"], "column nope is not in the data"),
         (["site_category", "tags"], "column tags has type array<string>"),
+        ([], "inputCols is not set"),
     ],
 )
 def test_bad_columns_are_named(spark, inputs, message):
