@@ -58,6 +58,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from ctr_lab.errors import CtrLabError
+from ctr_lab.hashing import SqlFeatureHasher, _HasherParams
 from ctr_lab.persistence import ParamsReadable, ParamsWritable, read_params, write_metadata
 from ctr_lab.schema import NULL_APP, NULL_DEVICE_ID, NULL_SITE
 
@@ -844,21 +845,9 @@ class _FrequencyEncoderModelReader(MLReader):
 # ----------------------------------------------------------------------------------------------
 
 
-class _HashedFeatureVocabularyParams(HasInputCols):
+class _HashedFeatureVocabularyParams(_HasherParams):
     """Params shared by :class:`HashedFeatureVocabulary` and its model (its hasher's own)."""
 
-    categoricalCols: Param[List[str]] = Param(
-        Params._dummy(),
-        "categoricalCols",
-        "numeric input columns the hasher treats as categories (as its categoricalCols)",
-        typeConverter=TypeConverters.toListString,
-    )
-    numFeatures: Param[int] = Param(
-        Params._dummy(),
-        "numFeatures",
-        "the hasher's number of hashed features",
-        typeConverter=TypeConverters.toInt,
-    )
     maxLevels: Param[int] = Param(
         Params._dummy(),
         "maxLevels",
@@ -874,17 +863,7 @@ class _HashedFeatureVocabularyParams(HasInputCols):
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self._setDefault(
-            categoricalCols=[], numFeatures=1 << 18, maxLevels=5000, hasher="FeatureHasher"
-        )
-
-    def getCategoricalCols(self) -> List[str]:
-        """Gets the value of categoricalCols or its default value."""
-        return self.getOrDefault(self.categoricalCols)
-
-    def getNumFeatures(self) -> int:
-        """Gets the value of numFeatures or its default value."""
-        return self.getOrDefault(self.numFeatures)
+        self._setDefault(maxLevels=5000, hasher="FeatureHasher")
 
     def getMaxLevels(self) -> int:
         """Gets the value of maxLevels or its default value."""
@@ -892,8 +871,6 @@ class _HashedFeatureVocabularyParams(HasInputCols):
 
     def _hasher(self, output_col: str):
         from pyspark.ml.feature import FeatureHasher
-
-        from ctr_lab.hashing import SqlFeatureHasher
 
         kind = self.getOrDefault(self.hasher)
         classes = {"FeatureHasher": FeatureHasher, "SqlFeatureHasher": SqlFeatureHasher}
@@ -988,7 +965,6 @@ class HashedFeatureVocabulary(
 
     def _fit(self, dataset: DataFrame) -> HashedFeatureVocabularyModel:
         from pyspark.sql import Window
-        from pyspark.sql.types import BooleanType, NumericType, StringType
 
         if not self.isDefined(self.inputCols) or not self.getInputCols():
             raise CtrLabError(
@@ -1004,19 +980,7 @@ class HashedFeatureVocabulary(
             dataset, inputs, "HashedFeatureVocabulary.fit", "place it just before the hasher"
         )
         types = {f.name: f.dataType for f in dataset.schema.fields}
-        categorical = set(self.getCategoricalCols())
-        is_cat = {}
-        for c in inputs:
-            kind = types[c]
-            if isinstance(kind, (StringType, BooleanType)):
-                is_cat[c] = True
-            elif isinstance(kind, NumericType):
-                is_cat[c] = c in categorical
-            else:
-                raise CtrLabError(
-                    f"HashedFeatureVocabulary: column {c} has type {kind.simpleString()}, which "
-                    "a hasher cannot hash. Fix: cast it to string or a number"
-                )
+        is_cat = self.categorical(dataset)
 
         # 1. Count the levels of all columns in one aggregation; a numeric column is one
         #    "level" (the empty string), counted on the rows where it is present.

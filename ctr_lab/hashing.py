@@ -56,8 +56,11 @@ from ctr_lab.persistence import ParamsReadable, ParamsWritable
 __all__ = ["SqlFeatureHasher"]
 
 
-class _HasherParams(HasInputCols, HasOutputCol):
-    """The params of Spark ML's ``FeatureHasher``, with the same names and meanings."""
+class _HasherParams(HasInputCols):
+    """A hasher's params as Spark ML's ``FeatureHasher`` names them, and its rule for categories.
+
+    Shared with :class:`ctr_lab.features.HashedFeatureVocabulary`, which names a hasher's indices.
+    """
 
     categoricalCols: Param[List[str]] = Param(
         Params._dummy(),
@@ -74,7 +77,7 @@ class _HasherParams(HasInputCols, HasOutputCol):
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self._setDefault(categoricalCols=[], numFeatures=1 << 18, outputCol="features")
+        self._setDefault(categoricalCols=[], numFeatures=1 << 18)
 
     def getCategoricalCols(self) -> List[str]:
         """Gets the value of categoricalCols or its default value."""
@@ -84,8 +87,39 @@ class _HasherParams(HasInputCols, HasOutputCol):
         """Gets the value of numFeatures or its default value."""
         return self.getOrDefault(self.numFeatures)
 
+    def categorical(self, dataset: DataFrame) -> Dict[str, bool]:
+        """Input column -> whether it is hashed as a category (else placed as a number).
 
-class SqlFeatureHasher(Transformer, _HasherParams, ParamsReadable, ParamsWritable):
+        Strings and booleans always are, numbers when listed in ``categoricalCols``: Spark ML's
+        ``FeatureHasher``'s rule.
+        """
+        stage = type(self).__name__
+        if not self.isDefined(self.inputCols) or not self.getInputCols():
+            raise CtrLabError(f"{stage}: inputCols is not set. Fix: {stage}(inputCols=[...])")
+        fields = {f.name: f.dataType for f in dataset.schema.fields}
+        listed = set(self.getCategoricalCols())
+        kinds = {}
+        for name in self.getInputCols():
+            kind = fields.get(name)
+            if kind is None:
+                raise CtrLabError(
+                    f"{stage}: column {name} is not in the data "
+                    f"(columns: {', '.join(dataset.columns)}). Fix: place the hasher after the "
+                    "stage that makes it"
+                )
+            if isinstance(kind, (T.StringType, T.BooleanType)):
+                kinds[name] = True
+            elif isinstance(kind, T.NumericType):
+                kinds[name] = name in listed
+            else:
+                raise CtrLabError(
+                    f"{stage}: column {name} has type {kind.simpleString()}, which "
+                    "cannot be hashed. Fix: cast it to string or a number"
+                )
+        return kinds
+
+
+class SqlFeatureHasher(Transformer, _HasherParams, HasOutputCol, ParamsReadable, ParamsWritable):
     """Hash categorical columns and place numeric ones into one sparse vector, in Spark SQL.
 
     The params are ``FeatureHasher``'s. The vector has ``numFeatures`` hashed indices, then one
@@ -116,36 +150,9 @@ class SqlFeatureHasher(Transformer, _HasherParams, ParamsReadable, ParamsWritabl
         outputCol: str = "features",
     ) -> None:
         super().__init__()
+        self._setDefault(outputCol="features")
         kwargs = {k: v for k, v in self._input_kwargs.items() if v is not None}
         self._set(**kwargs)
-
-    def categorical(self, dataset: DataFrame) -> Dict[str, bool]:
-        """Input column -> whether it is hashed as a category (else placed as a number)."""
-        if not self.isDefined(self.inputCols) or not self.getInputCols():
-            raise CtrLabError(
-                "SqlFeatureHasher: inputCols is not set. Fix: SqlFeatureHasher(inputCols=[...])"
-            )
-        fields = {f.name: f.dataType for f in dataset.schema.fields}
-        listed = set(self.getCategoricalCols())
-        kinds = {}
-        for name in self.getInputCols():
-            kind = fields.get(name)
-            if kind is None:
-                raise CtrLabError(
-                    f"SqlFeatureHasher: column {name} is not in the data "
-                    f"(columns: {', '.join(dataset.columns)}). Fix: place the hasher after the "
-                    "stage that makes it"
-                )
-            if isinstance(kind, (T.StringType, T.BooleanType)):
-                kinds[name] = True
-            elif isinstance(kind, T.NumericType):
-                kinds[name] = name in listed
-            else:
-                raise CtrLabError(
-                    f"SqlFeatureHasher: column {name} has type {kind.simpleString()}, which "
-                    "cannot be hashed. Fix: cast it to string or a number"
-                )
-        return kinds
 
     def _vector(self, kinds: Dict[str, bool]) -> Column:
         n = self.getNumFeatures()
