@@ -66,6 +66,17 @@ def test_levels_sharing_an_index_give_one(spark):
     assert row.features == SparseVector(3, {0: 1.0, 1: 2.5, 2: 3.0})
 
 
+def test_the_vectors_are_built_without_interpreted_lambda_functions(spark):
+    # array_compact, array_sort and filter are lambda functions Spark evaluates row by row
+    # outside its generated code; the hasher keeps to expressions it compiles.
+    # The output's own plan is a scan of the input's rows, so the vector's expression is read.
+    df = spark.createDataFrame(ROWS, SCHEMA)
+    hasher = _hasher(1 << 18)
+    vector = hasher._vector(hasher.categorical(df))
+    plan = df.select(vector)._jdf.queryExecution().executedPlan().toString().lower()
+    assert "sort_array" in plan and "lambdafunction" not in plan
+
+
 def test_the_same_text_in_any_type_is_the_same_level(spark):
     # An integer code and its text hash alike (the value's text is hashed), as in FeatureHasher.
     as_int = spark.createDataFrame([(1005,)], "C1 int")
