@@ -199,8 +199,9 @@ def _recommended(settings: Dict[str, Any]) -> Tuple[List[Any], LogisticRegressio
         for name, cols in _CROSSES.items()
     )
     extra, extra_cols = _extra_features(settings)
-    # Spark SQL's own expressions build the vectors: 2.5x faster than Spark ML's FeatureHasher
-    # (its Scala closure and sorted Stream per row; BENCHMARKS.md, "Vectors built in SQL").
+    # Spark SQL's own expressions build the vectors: warm, 2.6 s against Spark ML's FeatureHasher's
+    # 9.4 s (its Scala closure and sorted Stream per row; BENCHMARKS.md, "Vectors without lambda
+    # functions").
     hasher = SqlFeatureHasher(
         inputCols=[
             *_HASHED_INT,
