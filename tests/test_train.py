@@ -662,3 +662,34 @@ def test_batch_counts_are_a_users_impressions_in_the_hour_and_day_with_one_shuff
     got = {r["i"]: (r["batch_user_hour"], r["batch_user_day"]) for r in out.collect()}
     by_hand = [(3, 4)] * 3 + [(1, 4)] + [(2, 2)] * 2 + [(1, 1)]
     assert got == {i: (np.log1p(h), np.log1p(d)) for i, (h, d) in enumerate(by_hand)}
+
+
+def _plan_nodes(node):
+    """A physical plan's nodes, depth first (Spark's plan through Py4J)."""
+    yield node
+    children = node.children()
+    for i in range(children.size()):
+        yield from _plan_nodes(children.apply(i))
+
+
+def test_the_batch_counts_window_shuffles_the_rows_before_later_stages_add_columns(
+    recommended_model, sample_split
+):
+    """The window's shuffle moves whole rows: placed before the bucketing, the counts and the
+    crosses, it moves the columns as read, not the ones those stages add (61 MiB instead of
+    102 MiB for the 1M bench rows; BENCHMARKS.md, History 2026-12-06)."""
+    _, test_df = sample_split
+    before_hasher = PipelineModel(stages=recommended_model.stages[: _hasher_at(recommended_model)])
+    out = before_hasher.transform(test_df)
+    added_later = {c for c in out.columns if c.endswith("_bucketed") or c.startswith("x_")}
+    added_later |= {"user_count", "device_ip_count"}
+    assert added_later <= set(out.columns)
+    windows = [
+        n for n in _plan_nodes(out._jdf.queryExecution().sparkPlan()) if n.nodeName() == "Window"
+    ]
+    assert windows, "no window in the plan"
+    for window in windows:
+        carried = window.child().output()
+        names = {carried.apply(i).name() for i in range(carried.size())}
+        assert "user" in names
+        assert not names & added_later, sorted(names & added_later)

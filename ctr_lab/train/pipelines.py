@@ -222,10 +222,12 @@ def _recommended(settings: Dict[str, Any]) -> Tuple[List[Any], LogisticRegressio
     stages = [
         RowFeatures(),
         *extra,
+        # The batch counts' window first: its shuffle then moves the rows as read, not the
+        # bucketed, counted and crossed columns the later stages add (BENCHMARKS.md, History).
+        SQLTransformer(statement=_BATCH_COUNTS_SQL),
         RareLevelBucketer(inputCols=_HIGH_CARDINALITY, minCount=min_count),
         counts,
         SQLTransformer(statement=f"SELECT *, {crosses} FROM __THIS__"),
-        SQLTransformer(statement=_BATCH_COUNTS_SQL),
         # Names the hashed features: (column, value) -> index, kept in the saved model.
         HashedFeatureVocabulary.of(hasher),
         hasher,
