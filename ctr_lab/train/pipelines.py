@@ -223,7 +223,8 @@ def _recommended(settings: Dict[str, Any]) -> Tuple[List[Any], LogisticRegressio
         RowFeatures(),
         *extra,
         # The batch counts' window first: its shuffle then moves the rows as read, not the
-        # bucketed, counted and crossed columns the later stages add (BENCHMARKS.md, History).
+        # bucketed, counted and crossed columns the later stages add (61 MiB instead of 102 at
+        # 1M; BENCHMARKS.md, "The batch counts' window first").
         SQLTransformer(statement=_BATCH_COUNTS_SQL),
         RareLevelBucketer(inputCols=_HIGH_CARDINALITY, minCount=min_count),
         counts,
