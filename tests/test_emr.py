@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shlex
 from pathlib import Path
 
@@ -466,13 +467,13 @@ def test_estimate_matches_a_hand_computation():
     # EBS gp3 $0.08 per GB-month, 730 h: 32 GB root on every node, plus 32/128/64 GB volumes
     ebs_gb = 1 * (32 + 32) + 2 * (32 + 128) + 4 * (32 + 64)
     assert est["per_hour"]["total"] == pytest.approx(compute + ebs_gb * 0.08 / 730)
-    # BENCHMARKS.md, 1M rows, `recommended` on 2 cores: load 55.1, featurize 79.7, fit 31.1,
-    # score 12.6 s; on 12 executors x 4 cores = 48 cores at 60 % efficiency
+    # BENCHMARKS.md, 10M rows, `recommended` on 2 cores: load 56.4, featurize 131.1, fit 67.9,
+    # score 23.4 s; on 12 executors x 4 cores = 48 cores at 60 % efficiency
     speedup = 48 * 0.6 / 2
-    scale = 40_428_967 / 1_000_000
-    for stage, measured in {"load": 55.1, "featurize": 79.7, "fit": 31.1, "score": 12.6}.items():
+    scale = 40_428_967 / 10_000_000
+    for stage, measured in {"load": 56.4, "featurize": 131.1, "fit": 67.9, "score": 23.4}.items():
         assert est["seconds"][stage] == pytest.approx(measured * scale / speedup)
-    hours = (12 * 60 + (55.1 + 79.7 + 31.1 + 12.6) * scale / speedup + 3600) / 3600
+    hours = (12 * 60 + (56.4 + 131.1 + 67.9 + 23.4) * scale / speedup + 3600) / 3600
     assert est["run_cost"] == pytest.approx(hours * est["per_hour"]["total"])
     # a forgotten notebook: Livy's 3 h idle-session timeout, then the 1 h idle timeout
     assert est["forgotten_session_hours"] == pytest.approx(4.0)
@@ -497,10 +498,18 @@ def test_estimate_command_names_its_measurement(capsys):
     assert "train.gz to Parquet" in out  # the one-time gzip cost
 
 
-def _benchmarks_row(title, peer):
-    """One row of a BENCHMARKS.md table, by the table's bold title and the peer's name."""
-    text = (REPO / "BENCHMARKS.md").read_text()
-    block = text[text.index(title) :]
+def _benchmarks_section(heading):
+    """The text of the BENCHMARKS.md section whose heading line starts with ``heading``."""
+    lines = (REPO / "BENCHMARKS.md").read_text().splitlines()
+    (at,) = [i for i, line in enumerate(lines) if line.startswith(heading)]
+    end = next((i for i in range(at + 1, len(lines)) if lines[i].startswith("#")), len(lines))
+    return "\n".join(lines[at:end])
+
+
+def _benchmarks_row(section, title, peer):
+    """The row of ``peer`` in the first table titled ``title`` (in bold) in ``section``, and
+    the title's line."""
+    block = section[section.index(title) :]
     header = next(line for line in block.splitlines() if line.startswith("| peer"))
     row = next(line for line in block.splitlines() if line.startswith(f"| {peer} |"))
     cells = lambda line: [c.strip() for c in line.strip().strip("|").split("|")]  # noqa: E731
@@ -508,17 +517,23 @@ def _benchmarks_row(title, peer):
 
 
 def test_throughput_is_the_benchmark_it_names():
-    """throughput.json's stages are the 1M-row `recommended` row of BENCHMARKS.md."""
+    """throughput.json's stages are the `recommended` row of the BENCHMARKS.md table it names,
+    in the section it names, of the date and command it names."""
     speed = json.loads((EMR_DIR / "throughput.json").read_text())
-    row, title = _benchmarks_row("**1,000,000 rows**", "recommended")
-    assert "train 894,882, test 105,118" in title
+    measured = speed["measurement"]
+    section = _benchmarks_section(measured["section"])
+    assert measured["date"] in section.splitlines()[0]
+    assert f"`{measured['command']}`" in " ".join(section.split())
+    row, title = _benchmarks_row(section, measured["table"], "recommended")
+    found = re.search(r"^\*\*([\d,]+) rows\*\* \(train ([\d,]+), test ([\d,]+)", title)
+    assert found, title
+    rows, train_rows, test_rows = (int(g.replace(",", "")) for g in found.groups())
     stages = speed["stages"]
     for stage in ("load", "featurize", "fit", "score"):
         assert stages[stage]["seconds"] == float(row[f"{stage} s"]), stage
-    assert stages["load"]["rows"] == speed["measurement"]["rows"] == 1_000_000
-    assert stages["fit"]["rows"] == stages["featurize"]["rows"] == 894_882
-    assert stages["score"]["rows"] == 105_118
-    assert speed["measurement"]["command"] in (REPO / "BENCHMARKS.md").read_text()
+    assert stages["load"]["rows"] == measured["rows"] == rows
+    assert stages["fit"]["rows"] == stages["featurize"]["rows"] == train_rows
+    assert stages["score"]["rows"] == test_rows
     conv = speed["convert"]
     text = (REPO / "BENCHMARKS.md").read_text()
     assert conv["command"] in text and f"{conv['seconds']:.1f}" in text
