@@ -677,7 +677,7 @@ def test_the_batch_counts_window_shuffles_the_rows_before_later_stages_add_colum
 ):
     """The window's shuffle moves whole rows: placed before the bucketing, the counts and the
     crosses, it moves the columns as read, not the ones those stages add (61 MiB instead of
-    102 MiB for the 1M bench rows; BENCHMARKS.md, History 2026-12-06)."""
+    102 MiB for the 1M bench rows; BENCHMARKS.md, "The batch counts' window first")."""
     _, test_df = sample_split
     before_hasher = PipelineModel(stages=recommended_model.stages[: _hasher_at(recommended_model)])
     out = before_hasher.transform(test_df)
