@@ -106,6 +106,14 @@ ROW_FEATURE_COLUMNS = (
 
 #: The count column of a FrequencyEncoderModel's count tables.
 _COUNT = "n"
+#: A count table Spark's optimizer sizes at or under this many bytes is joined by broadcast.
+#: Spark's own line (``spark.sql.autoBroadcastJoinThreshold``) is 10 MB, and its estimate of a
+#: count table is a fraction of the table's size in memory: 1.7 MiB for the 366k users of the
+#: 1M bench rows, 17.4 MiB for the 2.6 million of 10M, whose two joins then shuffled every row
+#: (BENCHMARKS.md, "The frequency counts' joins by broadcast"). Above this line, as for the
+#: full Avazu data on a cluster, Spark decides as before.
+BROADCAST_COUNTS_BELOW = 32 * 1024 * 1024
+
 _SECONDS_PER_HOUR = 3600
 _SECONDS_PER_DAY = 86400
 #: 1970-01-01, day 0 of the epoch, was a Thursday: 3 when Monday is 0.
@@ -654,9 +662,10 @@ class FrequencyEncoder(Estimator, _FrequencyEncoderParams, ParamsReadable, Param
     The course computed ``user_count`` and ``user_hour_count`` over all rows before splitting, so
     a test row's count included the test rows themselves. Here :meth:`fit` counts the training
     rows only (one aggregation per key, cached the first time it is used); :meth:`transform`
-    looks each row's
-    key up in those counts, with 0 for keys the training data never had. A saved model writes
-    the count tables as Parquet inside its folder, so ``PipelineModel.load`` brings them back.
+    looks each row's key up in those counts (a left join, by broadcast when Spark sizes the
+    table under :data:`BROADCAST_COUNTS_BELOW`), with 0 for keys the training data never had. A
+    saved model writes the count tables as Parquet inside its folder, so ``PipelineModel.load``
+    brings them back.
 
     With the default keys the input needs ``user`` (:func:`with_user`), ``hour_bucket``
     (:func:`with_time_features`) and ``device_ip``. Keys containing ``hour_bucket`` only
@@ -800,6 +809,8 @@ class FrequencyEncoderModel(Model, _FrequencyEncoderParams, MLReadable, MLWritab
             right = table.select(
                 *[F.col(c).alias(t) for c, t in zip(cols, tmp)], F.col(_COUNT).alias(tmp_n)
             )
+            if _estimated_bytes(table) <= BROADCAST_COUNTS_BELOW:
+                right = F.broadcast(right)
             on = reduce(lambda a, b: a & b, [F.col(c) == F.col(t) for c, t in zip(cols, tmp)])
             count = F.coalesce(F.col(tmp_n), F.lit(0)).cast("long")
             value: Column = F.log1p(count.cast("double")) if self.getLogScale() else count
@@ -814,6 +825,11 @@ class FrequencyEncoderModel(Model, _FrequencyEncoderParams, MLReadable, MLWritab
     def read(cls) -> MLReader:
         """Returns an MLReader that loads the params and the count tables."""
         return _FrequencyEncoderModelReader()
+
+
+def _estimated_bytes(df: DataFrame) -> int:
+    """The size Spark's optimizer estimates for ``df`` (what its broadcast threshold reads)."""
+    return int(df._jdf.queryExecution().optimizedPlan().stats().sizeInBytes())
 
 
 def _count_table_path(path: str, i: int) -> str:

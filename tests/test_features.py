@@ -344,6 +344,32 @@ def test_frequency_encoder_log_scale_and_names(spark):
     assert dict(model.transform(train_df).dtypes)["n_user"] == "double"
 
 
+def test_frequency_encoder_joins_a_small_count_table_by_broadcast(spark, monkeypatch, tmp_path):
+    """Under ``BROADCAST_COUNTS_BELOW`` the count table is broadcast whatever Spark's own line
+    says (off here), and the counts are the same either way; over it, Spark decides."""
+    # From Parquet, as the lab's rows are: Spark sizes a scan by its files, and cannot size rows
+    # made in Python (it takes them for the largest size there is).
+    spark.createDataFrame(COUNT_TRAIN, COUNT_SCHEMA).write.parquet(str(tmp_path / "train"))
+    train_df = spark.read.parquet(str(tmp_path / "train"))
+    test_df = spark.createDataFrame(COUNT_TEST, COUNT_SCHEMA)
+    model = FrequencyEncoder().fit(train_df)
+    key = "spark.sql.autoBroadcastJoinThreshold"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "-1")
+    try:
+        small = model.transform(test_df)
+        small_plan = small._jdf.queryExecution().executedPlan().toString()
+        monkeypatch.setattr(features, "BROADCAST_COUNTS_BELOW", -1)
+        large = model.transform(test_df)
+        large_plan = large._jdf.queryExecution().executedPlan().toString()
+        assertDataFrameEqual(small, large)
+    finally:
+        spark.conf.set(key, before)
+    assert small_plan.count("BroadcastHashJoin") == 3, small_plan
+    assert "BroadcastHashJoin" not in large_plan and "SortMergeJoin" in large_plan, large_plan
+    assertDataFrameEqual(small, spark.createDataFrame(COUNT_EXPECTED, COUNT_EXPECTED_SCHEMA))
+
+
 def test_frequency_encoder_names_missing_columns(spark):
     df = spark.createDataFrame([("ip1",)], "device_ip string")
     with pytest.raises(CtrLabError, match="user"):
