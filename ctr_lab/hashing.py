@@ -16,7 +16,7 @@ run it on PySpark 3.5 and 4.x. Every array function used is one Spark compiles i
 generated code (``array_except``, ``sort_array``, ``flatten``), none of the lambda functions it
 interprets row by row (``array_compact``, ``array_sort``). On the bench's 894,882 training
 rows, warm, the vectors take 2.6 s against ``FeatureHasher``'s 9.4 s (BENCHMARKS.md, "Vectors
-built in SQL").
+without lambda functions").
 
 The vectors differ from ``FeatureHasher``'s in three documented ways:
 
@@ -173,7 +173,7 @@ class SqlFeatureHasher(Transformer, _HasherParams, HasOutputCol, ParamsReadable,
         # Each index once and sorted (a vector's indices rise strictly), nulls left out, by
         # expressions Spark compiles: with array_compact and array_sort, lambda functions Spark
         # interprets row by row, the vectors took 1.8 times as long (BENCHMARKS.md, "Vectors
-        # built in SQL").
+        # without lambda functions").
         level_indices = F.sort_array(
             F.array_except(_array("int", level_at), _array("int", [F.lit(None)]))
         )
