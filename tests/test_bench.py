@@ -252,6 +252,8 @@ def test_cli_writes_json_table_plot_and_profile_and_names_a_missing_peer(tmp_pat
     assert rows["evaluate"]["jobs"] == 0  # the scan peer has no predictions to evaluate
     table = (out / "bench.md").read_text()
     assert "**Profile: scan, 2,000 rows**" in table
+    # A stage's row holds the earlier stages' lazy work: the report says so beside the table.
+    assert "a `featurize/<i>` row holds the jobs its stage's fit started" in table
     assert "| load | " in done.stdout
     assert "| vw | unavailable: vowpalwabbit not installed (pip install vowpalwabbit)" in table
     assert "| sklearn_sgd | " in table and "floor: Bayes-optimal" in table

@@ -1323,7 +1323,9 @@ def markdown_report(report: Dict[str, Any]) -> str:
             lines.append(
                 f"**Profile: {r['peer']}, {r['rows']:,} rows** (Spark event log "
                 f"`{r['profile']['event_log_dir']}`; records in count cached column batches "
-                "as one record each)"
+                "as one record each). Spark computes lazily: a `featurize/<i>` row holds the "
+                "jobs its stage's fit started, which compute every earlier stage not cached yet, "
+                "and `featurize` the rest of featurizing (the LR's input computed and cached)"
             )
             lines.extend(["", *markdown_table(r["profile"]["stages"]), ""])
     sizes = [d["rows"] for d in report["data"]]
