@@ -468,8 +468,9 @@ def test_estimate_matches_a_hand_computation():
     ebs_gb = 1 * (32 + 32) + 2 * (32 + 128) + 4 * (32 + 64)
     assert est["per_hour"]["total"] == pytest.approx(compute + ebs_gb * 0.08 / 730)
     # BENCHMARKS.md, 10M rows, `recommended` on 2 cores: load 57.0, featurize 111.4, fit 61.4,
-    # score 15.8 s; on 12 executors x 4 cores = 48 cores at 60 % efficiency
-    speedup = 48 * 0.6 / 2
+    # score 15.8 s; on 12 executors x 4 cores = 48 cores at the efficiency the standalone
+    # cluster kept at 1M rows, its lower one (52.8 s on local[*], 88.5 s on the cluster)
+    speedup = 48 * (52.8 / 88.5) / 2
     scale = 40_428_967 / 10_000_000
     for stage, measured in {"load": 57.0, "featurize": 111.4, "fit": 61.4, "score": 15.8}.items():
         assert est["seconds"][stage] == pytest.approx(measured * scale / speedup)
@@ -537,6 +538,33 @@ def test_throughput_is_the_benchmark_it_names():
     conv = speed["convert"]
     text = (REPO / "BENCHMARKS.md").read_text()
     assert conv["command"] in text and f"{conv['seconds']:.1f}" in text
+
+
+def test_the_efficiency_is_the_standalone_clusters_it_names():
+    """throughput.json's distribution runs are the 1M and 3M rows of the BENCHMARKS.md table it
+    names (`local[*]` and the standalone cluster), and the estimate's efficiency is the lower of
+    their two ratios; ``--efficiency`` replaces it and the output says which it used."""
+    dist = json.loads((EMR_DIR / "throughput.json").read_text())["distribution"]
+    section = _benchmarks_section(dist["section"])
+    assert f"`{dist['command']}`" in " ".join(section.split())
+    block = section[section.index(dist["table"]) :]
+    assert dist["date"] in block.splitlines()[0]
+    totals = {}
+    for line in block.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) > 7 and cells[0] in ("1M", "3M"):
+            where = "local" if cells[1].startswith("`local[*]`") else "cluster"
+            totals[(int(cells[0][:-1]) * 1_000_000, where)] = float(cells[6])
+    assert len(totals) == 4, totals
+    assert [(r["rows"], r["local_seconds"], r["cluster_seconds"]) for r in dist["runs"]] == [
+        (n, totals[(n, "local")], totals[(n, "cluster")]) for n in (1_000_000, 3_000_000)
+    ]
+    lowest = min(totals[(n, "local")] / totals[(n, "cluster")] for n in (1_000_000, 3_000_000))
+    est = emr.estimate("assignment")
+    assert est["assumptions"]["parallel_efficiency"] == pytest.approx(lowest)
+    assert "the lowest the standalone cluster kept" in emr.format_estimate(est)
+    given = emr.estimate("assignment", efficiency=0.5)
+    assert "given with --efficiency" in emr.format_estimate(given)
 
 
 def test_estimate_efficiency_scales_the_time():

@@ -142,6 +142,26 @@ def load_throughput() -> Dict[str, Any]:
     return _read_json("throughput.json")
 
 
+def measured_efficiency(speed: Dict[str, Any]) -> float:
+    """The lowest fraction of ``local[*]``'s speed the standalone cluster kept in ``speed``'s
+    ``distribution`` runs (local seconds / cluster seconds, the same rows and cores).
+
+    Examples
+    --------
+    >>> runs = [{"local_seconds": 50.0, "cluster_seconds": 100.0},
+    ...         {"local_seconds": 60.0, "cluster_seconds": 80.0}]
+    >>> measured_efficiency({"distribution": {"runs": runs}})
+    0.5
+    """
+    runs = (speed.get("distribution") or {}).get("runs") or []
+    if not runs:
+        raise CtrLabError(
+            f"{emr_dir() / 'throughput.json'} has no distribution runs. Fix: add the standalone "
+            "cluster's runs from BENCHMARKS.md, or give --efficiency"
+        )
+    return min(r["local_seconds"] / r["cluster_seconds"] for r in runs)
+
+
 def classification(configs: List[Dict[str, Any]], name: str) -> Dict[str, Any]:
     """The classification called ``name`` in a Configurations list."""
     for item in configs:
@@ -660,7 +680,8 @@ def estimate(
     bound). Time comes from one measurement named in ``throughput.json`` (per-stage seconds of
     ``ctr-lab bench`` on 2 cores, from BENCHMARKS.md), scaled linearly in rows and spread over
     the executor cores the YARN memory layout gives (:mod:`ctr_lab.emr_layout`) at
-    ``parallel_efficiency``. The one-time gzip conversion is not spread: one task reads a gzip.
+    ``efficiency``, by default the one the standalone cluster kept (:func:`measured_efficiency`).
+    The one-time gzip conversion is not spread: one task reads a gzip.
     """
     from ctr_lab.tools import emr_layout
 
@@ -672,6 +693,8 @@ def estimate(
         if not 0 < efficiency <= 1:
             raise CtrLabError(f"--efficiency {efficiency} must be in (0, 1]. Fix: e.g. 0.6")
         assume["parallel_efficiency"] = efficiency
+    else:
+        assume["parallel_efficiency"] = measured_efficiency(speed)
     hours_cap = lifetime_hours(preset_name, max_hours)
     rows = int(rows if rows is not None else chosen["planned_rows"])
     gb_hour = prices["ebs_gp3_per_gb_month"] / prices["hours_per_month"]
@@ -734,6 +757,8 @@ def estimate(
         "max_lifetime_hours": hours_cap,
         "max_lifetime_cost": hours_cap * per_hour,
         "assumptions": assume,
+        "efficiency_measured": efficiency is None,
+        "distribution": speed.get("distribution") or {},
         "sources": {"prices": prices["source"], "throughput": measured["what"]},
     }
 
@@ -795,11 +820,28 @@ def format_estimate(est: Dict[str, Any]) -> str:
         f"  - time from one measurement: {measured['what']}, {measured['date']}, "
         f"{measured['machine']}: `{measured['command']}`",
         f"  - spread over {est['executor_cores']} executor cores at "
-        f"{assume['parallel_efficiency']:.0%} efficiency (not measured; --efficiency changes it)",
+        f"{assume['parallel_efficiency']:.0%} efficiency ({efficiency_source(est)}; "
+        "--efficiency changes it)",
         "  - time grows linearly with rows; one fit, no tuning grid (a grid of k settings "
         "multiplies the fit time by about k)",
     ]
     return "\n".join(lines)
+
+
+def efficiency_source(est: Dict[str, Any]) -> str:
+    """Where the estimate's parallel efficiency comes from, as ``format_estimate`` says it."""
+    if not est["efficiency_measured"]:
+        return "given with --efficiency"
+    dist = est["distribution"]
+    kept = ", ".join(
+        f"{r['local_seconds'] / r['cluster_seconds']:.0%} at {r['rows']:,} rows"
+        for r in dist["runs"]
+    )
+    return (
+        f"the lowest the standalone cluster kept of local[*]'s speed on 2 cores: {kept}, "
+        f"{dist['date']}, BENCHMARKS.md; there three JVMs shared the cores and no network "
+        "joined them"
+    )
 
 
 #: The preset the notebooks' cost lines are about: the one that fits the full data.
@@ -1473,7 +1515,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--preset", required=True, help="a preset of emr_bootstrap/presets.json")
     p.add_argument("--rows", type=positive_int, help="rows in the run (default: the preset's)")
-    p.add_argument("--efficiency", type=float, help="parallel efficiency in (0, 1] (default 0.6)")
+    p.add_argument(
+        "--efficiency",
+        type=float,
+        help="parallel efficiency in (0, 1] (default: the lowest the standalone cluster kept, "
+        "emr_bootstrap/throughput.json)",
+    )
     p.add_argument("--max-hours", type=float, help="the lifetime cap (default: the preset's)")
     p.add_argument("--json", action="store_true", help="print the estimate as JSON")
     p.set_defaults(func=_cmd_estimate)
