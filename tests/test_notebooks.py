@@ -221,6 +221,38 @@ def test_models_fitted_counts_loops_and_grids():
     assert models_fitted("df.count()") == 0
 
 
+def test_the_jupyterlab_math_model_reads_the_forms_checked_in_the_browser():
+    """Its examples: a formula, two bare prices, two ``\\$`` prices (both typeset, as
+    JupyterLab 4 does), ``\\\\$``, USD and code (none). The browser suite checks the model
+    against JupyterLab on every notebook."""
+    import doctest
+
+    import tests.lab_markdown_math as model
+
+    result = doctest.testmod(model)
+    assert result.attempted >= 4 and result.failed == 0
+
+
+def test_jupyterlab_typesets_only_the_math_the_notebooks_mean():
+    """A price is text: no piece of a Markdown cell that JupyterLab would hand to MathJax (its
+    own rule, :mod:`tests.lab_markdown_math`) starts with a digit. Two bare dollar signs in one
+    paragraph ("\\$3.20 an hour ... \\$0.05") would be typeset as one formula. Notebook 03's
+    log loss, the one formula the notebooks mean, must still be found."""
+    from tests.lab_markdown_math import math_spans
+
+    found = {}
+    for path in NOTEBOOKS:
+        for index, cell in enumerate(_nb(path)["cells"]):
+            if cell["cell_type"] == "markdown":
+                for span in math_spans(_source(cell)):
+                    found.setdefault(span, []).append(f"{path.name} cell {index}")
+    prices = {span: where for span, where in found.items() if re.match(r"\$+\s*\d", span)}
+    assert not prices, (
+        f"JupyterLab would typeset these as LaTeX: {prices}. Fix: write a dollar sign as \\$"
+    )
+    assert any("p_i" in span for span in found), sorted(found)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_a_cost_line_comes_before_every_cell_that_fits(path):
     """Before a cell that fits models, the Markdown above it says what that costs on EMR: the

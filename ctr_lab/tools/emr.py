@@ -867,9 +867,11 @@ def fit_cost_line(fits: int, preset_name: str = COST_LINE_PRESET) -> str:
     hour = est["per_hour"]["total"]
     models = "one model" if fits == 1 else f"{fits} models"
     each = "" if fits == 1 else " each"
+    # USD, not a dollar sign: JupyterLab typesets the text between two dollar signs of a
+    # paragraph as LaTeX, "\$" included (tests/lab_markdown_math.py has its rule).
     return (
-        f"**On EMR** (`{preset_name}` preset, all {est['rows']:,} rows, ${hour:.2f} an hour), "
-        f"the cell below fits {models}: about {one / 60:.1f} min and ${one / 3600 * hour:.2f}"
+        f"**On EMR** (`{preset_name}` preset, all {est['rows']:,} rows, USD {hour:.2f} an hour), "
+        f"the cell below fits {models}: about {one / 60:.1f} min and USD {one / 3600 * hour:.2f}"
         f"{each} (`ctr-lab emr estimate --preset {preset_name}`, from the measured speed of "
         "`recommended`). A model already saved in `MODEL_DIR` reloads instead."
     )

@@ -22,6 +22,7 @@ from cdp import OUT, REPO, BrowserError
 
 from ctr_lab.tools.casestudy import ordered_notebooks
 from ctr_lab.tools.magics import DISPLAY_NAME, KERNEL_NAME
+from tests.lab_markdown_math import math_spans
 from tests.nbval_compare import differences
 from tests.solution_versions import expected, poses_exercises
 
@@ -73,6 +74,16 @@ CELLS = """
       .filter(img => img.complete && img.naturalWidth > 0).length;
     out.push({index: i, source: w.model.sharedModel.getSource(),
               count: w.model.executionCount, outputs: outputs, images: images});
+  });
+  return out; })()
+"""
+# Each Markdown cell: its source and how many pieces of it MathJax typeset on the page.
+MARKDOWN = """
+(() => { const out = [];
+  window.__nb.content.widgets.forEach((w, i) => {
+    if (w.model.type !== 'markdown') return;
+    out.push({index: i, source: w.model.sharedModel.getSource(),
+              typeset: w.node.querySelectorAll('mjx-container').length});
   });
   return out; })()
 """
@@ -138,6 +149,14 @@ def _run_and_check(page, notebook: str) -> None:
     figures = [c for c in cells if "%matplot" in c["source"]]
     missing = [c["index"] for c in figures if c["images"] < c["source"].count("%matplot")]
     assert not missing, f"{notebook}: %matplot cells {missing} show no image on the page"
+    # The unit tests' model of what JupyterLab typesets (tests/lab_markdown_math.py) against
+    # JupyterLab itself: the same number of formulas in every Markdown cell.
+    markdown = page.evaluate(MARKDOWN)
+    typeset = {c["index"]: c["typeset"] for c in markdown}
+    predicted = {c["index"]: len(math_spans(c["source"])) for c in markdown}
+    assert typeset == predicted, (
+        f"{notebook}: formulas per Markdown cell {typeset}, the model {predicted}"
+    )
     assert page.evaluate(SAVE), f"{notebook}: still unsaved after docmanager:save"
 
 
