@@ -507,14 +507,18 @@ def _benchmarks_section(heading):
     return "\n".join(lines[at:end])
 
 
+def _cells(line):
+    """The cells of a Markdown table's row."""
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
 def _benchmarks_row(section, title, peer):
     """The row of ``peer`` in the first table titled ``title`` (in bold) in ``section``, and
     the title's line."""
     block = section[section.index(title) :]
     header = next(line for line in block.splitlines() if line.startswith("| peer"))
     row = next(line for line in block.splitlines() if line.startswith(f"| {peer} |"))
-    cells = lambda line: [c.strip() for c in line.strip().strip("|").split("|")]  # noqa: E731
-    return dict(zip(cells(header), cells(row))), block.splitlines()[0]
+    return dict(zip(_cells(header), _cells(row))), block.splitlines()[0]
 
 
 def test_throughput_is_the_benchmark_it_names():
@@ -551,7 +555,7 @@ def test_the_efficiency_is_the_standalone_clusters_it_names():
     assert dist["date"] in block.splitlines()[0]
     totals = {}
     for line in block.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        cells = _cells(line)
         if len(cells) > 7 and cells[0] in ("1M", "3M"):
             where = "local" if cells[1].startswith("`local[*]`") else "cluster"
             totals[(int(cells[0][:-1]) * 1_000_000, where)] = float(cells[6])
