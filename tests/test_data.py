@@ -341,6 +341,56 @@ def test_spreadsheet_ids_repaired_or_kept(spark, tmp_path):
     assert ("1fbe01fe", "2.53E+79", "44956a24") in values
 
 
+def _id_as_loaded(text: str) -> tuple:
+    """What the load should make of an id, by Python's regular expressions: (value, outcome)."""
+    if re.fullmatch("[0-9a-f]{8}", text):
+        return text, "kept"
+    if re.fullmatch("[0-9a-fA-F]{8}", text):
+        return text.lower(), "repaired"
+    if re.fullmatch("[0-9]{1,7}", text):
+        return text.zfill(8), "repaired"
+    return text, "unrepairable"
+
+
+def test_every_id_is_classified_as_a_regular_expression_would(spark, tmp_path):
+    """Ids of every shape, and near misses: each kept, repaired or counted as Python's re says."""
+    import random
+
+    rng = random.Random(7)
+    alphabet = "0123456789abcdefABCDEFgxz+-. é"
+    ids = ["1fbe01fe", "ABCDEF12", "aBcDeF12", "12345678", "1234567", "1", "0x123456"]
+    ids += ["1fbe01f", "1fbe01fe0", "é1234567", "１２３４５６７８", "+1234567", "-1234567"]
+    ids += ["1.5E+07", "1fbe 01f", "1fbe01fG"]
+    ids += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 9))) for _ in range(300)]
+    ids = [text.strip() for text in ids if text.strip()]
+    path = write(
+        tmp_path / "ids.csv",
+        [RAW_HEADER] + [raw_line(id=str(i), site_id=text) for i, text in enumerate(ids)],
+    )
+    loaded = load(path, spark)
+    expected = {str(i): _id_as_loaded(text) for i, text in enumerate(ids)}
+    got = {r["id"]: r["site_id"] for r in loaded.df.select("id", "site_id").collect()}
+    assert got == {i: value for i, (value, _) in expected.items()}
+    outcomes = [outcome for _, outcome in expected.values()]
+    assert loaded.report.ids_repaired.get("site_id", 0) == outcomes.count("repaired") > 0
+    assert loaded.report.ids_unrepairable.get("site_id", 0) == outcomes.count("unrepairable") > 0
+
+
+def test_ids_ending_in_a_newline_are_kept_as_read_and_counted(spark, tmp_path):
+    """Text read from Parquet can end in a newline, which a ``$`` in a Java pattern lets pass."""
+    rows = [
+        dict(RAW_VALUES, id="1", site_id="1fbe01fe\n"),
+        dict(RAW_VALUES, id="2", site_id="1234\n"),
+    ]
+    path = str(tmp_path / "raw.parquet")
+    spark.createDataFrame(rows).select(*S.RAW_COLUMNS).write.parquet(path)
+    loaded = load(path, spark)
+    got = {r["id"]: r["site_id"] for r in loaded.df.select("id", "site_id").collect()}
+    assert got == {"1": "1fbe01fe\n", "2": "1234\n"}
+    assert loaded.report.ids_unrepairable == {"site_id": 2}
+    assert not loaded.report.ids_repaired
+
+
 # ---------------------------------------------------------------------------------------------
 # Fatal problems: one line, naming the file, the column or value, and the fix
 # ---------------------------------------------------------------------------------------------
