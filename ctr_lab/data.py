@@ -653,9 +653,12 @@ def _validate(
         time_ok = event_time.isNotNull()
     else:
         # Parsed only when it has the shape: try_to_timestamp still raises on some text that
-        # does not (e.g. '1410210', on Spark 3.5).
+        # does not (e.g. '1410210', or '14102100' and a newline, on Spark 3.5). The shape allows
+        # only what ``trim`` removes around the digits, spaces, up to the text's very end (``$``
+        # would also match before a final newline; a CSV's reader trims tabs and newlines, but
+        # Parquet can hold them).
         event_time = F.when(
-            c("hour").rlike("^\\s*[0-9]{8}\\s*$"),
+            c("hour").rlike("^ *[0-9]{8} *\\z"),
             F.expr("try_to_timestamp(trim(hour), 'yyMMddHH')"),
         )
         time_ok = event_time.isNotNull()
@@ -673,7 +676,8 @@ def _validate(
         checks.append((_try_int(name).isNull(), F.lit(f"not_integer:{name}")))
     checks.append((~time_ok, F.lit("bad_time")))
     if found == "raw":
-        checks.append((~c("id").rlike("^\\s*[0-9]{1,20}\\s*$"), F.lit("bad_id")))
+        # The same rule as the time's shape: the stored id is trimmed of spaces only.
+        checks.append((~c("id").rlike("^ *[0-9]{1,20} *\\z"), F.lit("bad_id")))
     if has_truth:
         truth = F.expr(f"try_cast(trim(`{S.TRUTH_COLUMN}`) AS DOUBLE)")
         checks.append(

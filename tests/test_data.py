@@ -391,6 +391,23 @@ def test_ids_ending_in_a_newline_are_kept_as_read_and_counted(spark, tmp_path):
     assert not loaded.report.ids_repaired
 
 
+def test_a_time_or_row_id_with_a_tab_or_newline_is_rejected_and_counted(spark, tmp_path):
+    """From Parquet: Spark's parser raised on '14102100' and a newline, failing the whole load."""
+    rows = [
+        dict(RAW_VALUES, id="1"),
+        dict(RAW_VALUES, id="2", hour="14102100\n"),
+        dict(RAW_VALUES, id="3", hour="\t14102100"),
+        dict(RAW_VALUES, id="4\t"),
+        dict(RAW_VALUES, id=" 5 ", hour=" 14102100 "),
+    ]
+    path = str(tmp_path / "raw.parquet")
+    spark.createDataFrame(rows).select(*S.RAW_COLUMNS).write.parquet(path)
+    loaded = load(path, spark)
+    assert loaded.report.rejected_by_reason == {"bad_time": 2, "bad_id": 1}
+    assert sorted(r["id"] for r in loaded.df.collect()) == ["1", "5"]
+    assert sorted(r["id"] for r in loaded.rejected_df.collect()) == ["2", "3", "4\t"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Fatal problems: one line, naming the file, the column or value, and the fix
 # ---------------------------------------------------------------------------------------------
