@@ -14,6 +14,10 @@ SETUP_INPUTS := pyproject.toml tools/setup_env.sh
 # The kernels: the local one as `pysparkkernel` (the notebooks' kernelspec) in .venv, sparkmagic's
 # where only the Livy tests look (they put its folder on JUPYTER_PATH).
 KERNELS := $(VENV)/share/ctr-lab/sparkmagic-kernels/kernels/pysparkkernel/kernel.json
+# JupyterLab's defaults in .venv (`make lab`, the browser suite): no prompt to fetch Jupyter's news
+# from the internet and no check for a newer JupyterLab than the lab pins. A student's own
+# settings still change them.
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 # JupyterLab refuses to run as root without --allow-root (the lab supports root on Debian).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 LAB_ARGS ?=
@@ -42,10 +46,13 @@ $(VENV4)/.installed: $(SETUP_INPUTS)
 	@bash tools/setup_env.sh $(VENV4) spark4,dev
 	@touch $@
 
+$(LAB_OVERRIDES): tools/jupyterlab_overrides.json $(VENV)/.installed
+	@mkdir -p $(@D) && cp $< $@
+
 run: $(KERNELS) ## Set up .venv and run every notebook of the case study on local Spark (exercises solved)
 	@$(VENV)/bin/ctr-lab run --out $(RUN_DIR)
 
-lab: $(KERNELS) ## JupyterLab on 127.0.0.1 with the notebooks and the local kernel (LAB_ARGS=... adds options)
+lab: $(KERNELS) $(LAB_OVERRIDES) ## JupyterLab on 127.0.0.1 with the notebooks and the local kernel (LAB_ARGS=... adds options)
 	@JUPYTER_PREFER_ENV_PATH=1 $(VENV)/bin/jupyter lab --ip=127.0.0.1 $(ALLOW_ROOT) \
 	  --ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/00_setup.ipynb $(LAB_ARGS)
 
@@ -139,7 +146,7 @@ livy-contract: $(KERNELS) ## `make livy` without the notebooks: the server, the 
 cluster: $(VENV)/.installed $(VENV)/.jvm-archive ## A Spark standalone cluster (master + 2 workers) and the fault tests
 	@$(PY) -m pytest tests/e2e/cluster tests/e2e/test_remote_python.py
 
-browser: $(KERNELS) ## Headless Chromium runs every notebook in JupyterLab (exercises solved), saves it, checks it with nbval's comparison
+browser: $(KERNELS) $(LAB_OVERRIDES) ## Headless Chromium runs every notebook in JupyterLab (exercises solved), saves it, checks it with nbval's comparison
 	@$(PY) -m pytest tests/e2e/browser
 
 samples: $(VENV)/.installed ## Regenerate data_samples/ (the test suite checks they reproduce)

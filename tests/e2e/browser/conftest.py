@@ -34,14 +34,11 @@ from cdp import OUT, REPO, Chromium, find_chromium, stop_group
 from ctr_lab.tools.casestudy import ordered_notebooks
 from tests.solution_versions import write_solution_version
 
-#: JupyterLab settings: every cell rendered (nothing windowed away before it is checked), no
-#: news or update checks from the network.
+#: JupyterLab settings: every cell rendered (nothing windowed away before it is checked). News
+#: and update checks are off by the lab's own defaults (``tools/jupyterlab_overrides.json``,
+#: which ``make lab`` and ``make browser`` put in .venv), as a student gets them.
 LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-        "fetchNews": "false",
-        "checkForUpdates": False,
-    },
 }
 
 

@@ -35,6 +35,9 @@ NOTEBOOKS = [
 #: What a notebook saved for the repository may carry (tests/test_notebooks.py checks the same).
 NOTEBOOK_METADATA = {"kernelspec", "language_info"}
 WIDGET = "application/vnd.jupyter.widget"
+#: JupyterLab's question to a user whose ``fetchNews`` setting is "none" (its default): the
+#: announcements plugin, ``packages/apputils-extension/src/announcements.ts``.
+NEWS_PROMPT = "official Jupyter news"
 
 # The notebook panel the test works on is window.__nb; Lab's commands act on the current one.
 OPEN = """
@@ -101,6 +104,19 @@ def lab_page(browser, lab_server):
     )
     browser.evaluate("jupyterapp.restored.then(() => true)")
     return browser
+
+
+def test_jupyterlab_opens_without_asking_to_fetch_news(lab_page, lab_server):
+    """JupyterLab asks a new user whether to fetch Jupyter's news from the internet; the lab's
+    defaults (``tools/jupyterlab_overrides.json``) answer no, and turn off update checks."""
+    settings = lab_server.api(
+        "GET", "/lab/api/settings/@jupyterlab/apputils-extension:notification"
+    )
+    defaults = {k: v.get("default") for k, v in settings["schema"]["properties"].items()}
+    assert defaults["fetchNews"] == "false" and defaults["checkForUpdates"] is False
+    # The prompt, when asked, is a notification shown once the application is restored.
+    lab_page.evaluate("new Promise(done => setTimeout(() => done(true), 3000))")
+    assert not lab_page.evaluate(f"document.body.innerText.includes({json.dumps(NEWS_PROMPT)})")
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
