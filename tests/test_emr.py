@@ -467,14 +467,14 @@ def test_estimate_matches_a_hand_computation():
     # EBS gp3 $0.08 per GB-month, 730 h: 32 GB root on every node, plus 32/128/64 GB volumes
     ebs_gb = 1 * (32 + 32) + 2 * (32 + 128) + 4 * (32 + 64)
     assert est["per_hour"]["total"] == pytest.approx(compute + ebs_gb * 0.08 / 730)
-    # BENCHMARKS.md, 10M rows, `recommended` on 2 cores: load 51.2, featurize 109.6, fit 58.7,
-    # score 17.3 s; on 12 executors x 4 cores = 48 cores at the efficiency the standalone
-    # cluster kept at 1M rows, its lower one (52.8 s on local[*], 88.5 s on the cluster)
-    speedup = 48 * (52.8 / 88.5) / 2
+    # BENCHMARKS.md, 10M rows, `recommended` on 2 cores: load 54.3, featurize 110.4, fit 58.5,
+    # score 16.3 s; on 12 executors x 4 cores = 48 cores at the efficiency the standalone
+    # cluster kept at 1M rows, its lower one (49.7 s on local[*], 75.8 s on the cluster)
+    speedup = 48 * (49.7 / 75.8) / 2
     scale = 40_428_967 / 10_000_000
-    for stage, measured in {"load": 51.2, "featurize": 109.6, "fit": 58.7, "score": 17.3}.items():
+    for stage, measured in {"load": 54.3, "featurize": 110.4, "fit": 58.5, "score": 16.3}.items():
         assert est["seconds"][stage] == pytest.approx(measured * scale / speedup)
-    hours = (12 * 60 + (51.2 + 109.6 + 58.7 + 17.3) * scale / speedup + 3600) / 3600
+    hours = (12 * 60 + (54.3 + 110.4 + 58.5 + 16.3) * scale / speedup + 3600) / 3600
     assert est["run_cost"] == pytest.approx(hours * est["per_hour"]["total"])
     # a forgotten notebook: Livy's 3 h idle-session timeout, then the 1 h idle timeout
     assert est["forgotten_session_hours"] == pytest.approx(4.0)
@@ -569,6 +569,14 @@ def test_the_efficiency_is_the_standalone_clusters_it_names():
     assert "the lowest the standalone cluster kept" in emr.format_estimate(est)
     given = emr.estimate("assignment", efficiency=0.5)
     assert "given with --efficiency" in emr.format_estimate(given)
+
+
+def test_the_readme_names_the_efficiencies_the_estimate_reads():
+    """emr_bootstrap/README.md's two efficiencies are those of throughput.json's runs."""
+    runs = json.loads((EMR_DIR / "throughput.json").read_text())["distribution"]["runs"]
+    kept = [round(100 * r["local_seconds"] / r["cluster_seconds"]) for r in runs]
+    readme = " ".join((EMR_DIR / "README.md").read_text().split())
+    assert f"rows ({kept[0]} % and {kept[1]} %, `BENCHMARKS.md`" in readme
 
 
 def test_estimate_efficiency_scales_the_time():
