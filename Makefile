@@ -18,6 +18,9 @@ KERNELS := $(VENV)/share/ctr-lab/sparkmagic-kernels/kernels/pysparkkernel/kernel
 # from the internet and no check for a newer JupyterLab than the lab pins. A student's own
 # settings still change them.
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+# The Jupyter server in .venv saves a notebook under EMR's kernel display name, not the local
+# kernel's: opening and saving a notebook leaves the repository's file as it was.
+SERVER_CONFIG := $(VENV)/etc/jupyter/jupyter_server_config.json
 # JupyterLab refuses to run as root without --allow-root (the lab supports root on Debian).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 LAB_ARGS ?=
@@ -49,10 +52,13 @@ $(VENV4)/.installed: $(SETUP_INPUTS)
 $(LAB_OVERRIDES): tools/jupyterlab_overrides.json $(VENV)/.installed
 	@mkdir -p $(@D) && cp $< $@
 
+$(SERVER_CONFIG): tools/jupyter_server_config.json $(VENV)/.installed
+	@mkdir -p $(@D) && cp $< $@
+
 run: $(KERNELS) ## Set up .venv and run every notebook of the case study on local Spark (exercises solved)
 	@$(VENV)/bin/ctr-lab run --out $(RUN_DIR)
 
-lab: $(KERNELS) $(LAB_OVERRIDES) ## JupyterLab on 127.0.0.1 with the notebooks and the local kernel (LAB_ARGS=... adds options)
+lab: $(KERNELS) $(LAB_OVERRIDES) $(SERVER_CONFIG) ## JupyterLab on 127.0.0.1 with the notebooks and the local kernel (LAB_ARGS=... adds options)
 	@JUPYTER_PREFER_ENV_PATH=1 $(VENV)/bin/jupyter lab --ip=127.0.0.1 $(ALLOW_ROOT) \
 	  --ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/00_setup.ipynb $(LAB_ARGS)
 
@@ -146,7 +152,7 @@ livy-contract: $(KERNELS) ## `make livy` without the notebooks: the server, the 
 cluster: $(VENV)/.installed $(VENV)/.jvm-archive ## A Spark standalone cluster (master + 2 workers) and the fault tests
 	@$(PY) -m pytest tests/e2e/cluster tests/e2e/test_remote_python.py
 
-browser: $(KERNELS) $(LAB_OVERRIDES) ## Headless Chromium runs every notebook in JupyterLab (exercises solved), saves it, checks it with nbval's comparison
+browser: $(KERNELS) $(LAB_OVERRIDES) $(SERVER_CONFIG) ## Headless Chromium runs every notebook in JupyterLab (exercises solved), saves it, checks it with nbval's comparison
 	@$(PY) -m pytest tests/e2e/browser
 
 samples: $(VENV)/.installed ## Regenerate data_samples/ (the test suite checks they reproduce)

@@ -119,6 +119,24 @@ def test_jupyterlab_opens_without_asking_to_fetch_news(lab_page, lab_server):
     assert not lab_page.evaluate(f"document.body.innerText.includes({json.dumps(NEWS_PROMPT)})")
 
 
+def test_a_notebook_opened_and_saved_is_the_file_it_was(lab_page, lab_server):
+    """Opening a notebook starts the local kernel, whose display name JupyterLab writes into the
+    notebook; its autosave then rewrote every notebook left open in a student's clone. The
+    server's pre-save hook (``tools/jupyter_server_config.json``) keeps EMR's display name."""
+    notebook = ordered_notebooks(ROOT)[0].relative_to(ROOT).as_posix()
+    path = lab_server.root / "notebooks" / notebook
+    before = path.read_bytes()
+    lab_page.evaluate(OPEN % json.dumps(f"notebooks/{notebook}"))
+    try:
+        lab_page.wait_for(KERNEL_IDLE, 120, f"the kernel of {notebook}")
+        assert lab_page.evaluate(KERNEL)["display_name"] == DISPLAY_NAME
+        assert lab_page.evaluate(SAVE)
+    finally:
+        lab_page.evaluate(CLOSE)
+        lab_server.driver.stop_leftover_session()
+    assert path.read_bytes() == before
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
 def test_run_all_in_jupyterlab_then_save(notebook, lab_page, lab_server):
     shot = OUT / (notebook.replace("/", "_").replace(".ipynb", ".png"))
