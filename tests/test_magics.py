@@ -154,21 +154,27 @@ def test_configure_maps_livy_settings_to_local_spark(monkeypatch):
     [
         ({"driverMemroy": "1g"}, "unknown session setting(s) ['driverMemroy']"),
         ({"name": "2024"}, "all-digit session name"),
-        ({"executorCores": "two"}, "executorCores must be an integer"),
-        ({"numExecutors": 1.5}, "numExecutors must be an integer"),
+        ({"executorCores": "two"}, "executorCores must be a JSON integer"),
+        ({"numExecutors": "3"}, "numExecutors must be a JSON integer such as 2, not '3'"),
+        ({"numExecutors": 1.5}, "numExecutors must be a JSON integer"),
+        ({"driverCores": True}, "driverCores must be a JSON integer"),
+        ({"heartbeatTimeoutInSecond": "soon"}, "heartbeatTimeoutInSecond must be an integer"),
         ({"conf": {"spark.submit.deployMode": "client"}}, "spark.submit.deployMode"),
     ],
 )
 def test_configure_bodies_livy_refuses(body, fragment):
-    """The 400s of Livy 0.8 (CreateInteractiveRequest.scala, Session.scala): the local kernel
-    refuses the same bodies, so a notebook that passes here is not refused on EMR."""
+    """The 400s and 500s of Livy 0.8 (CreateInteractiveRequest.scala, Session.scala,
+    InteractiveSession.scala ``create``): the local kernel refuses the same bodies, so a notebook
+    that passes here is not refused on EMR."""
     assert fragment in livy_rejection(body)
 
 
 def test_configure_bodies_livy_accepts():
     for body in (
         {},
-        {"executorCores": 2, "numExecutors": "3", "name": "lab-1", "conf": {}},
+        {"executorCores": 2, "numExecutors": 3, "name": "lab-1", "conf": {}},
+        {"heartbeatTimeoutInSecond": "60"},
+        {"heartbeatTimeoutInSecond": 60.5},
     ):
         assert livy_rejection(body) is None
 

@@ -83,8 +83,10 @@ _LIVY_BLACKLIST = (
     "spark.yarn.archive",
     "livy.rsc.server.idle-timeout",
 )
-#: Integer fields of Livy's ``CreateInteractiveRequest``.
-_LIVY_INTS = ("driverCores", "executorCores", "numExecutors", "heartbeatTimeoutInSecond")
+#: The ``Option[Int]`` fields of Livy's ``CreateInteractiveRequest``: erased to
+#: ``Option[Object]``, they keep any JSON value, and ``InteractiveSession.create`` fails (500,
+#: a ClassCastException) on anything but a JSON integer.
+_LIVY_OPTION_INTS = ("driverCores", "executorCores", "numExecutors")
 #: Said when a Spark cell runs after ``%%cleanup -f`` (or a stop) ended the session.
 SESSION_ENDED = (
     "The Spark session of this notebook was ended (%%cleanup -f); a new one starts now, "
@@ -104,10 +106,10 @@ DEFAULT_MAXROWS = 2500
 
 
 def livy_rejection(body: Dict[str, Any]) -> Optional[str]:
-    """Why Livy 0.8 would answer 400 to this ``%%configure`` body, or None.
+    """Why Livy 0.8 would refuse this ``%%configure`` body, or None.
 
-    >>> livy_rejection({"executorCores": "two"})
-    "executorCores must be an integer, not 'two'"
+    >>> livy_rejection({"executorCores": "2"})
+    "executorCores must be a JSON integer such as 2, not '2' (Livy answers 500: ClassCastException)"
     >>> livy_rejection({"conf": {"spark.master": "local[4]"}}) is None
     False
     """
@@ -119,12 +121,20 @@ def livy_rejection(body: Dict[str, Any]) -> Optional[str]:
     name = body.get("name")
     if name is not None and all(c.isdigit() for c in str(name)):
         return f"an all-digit session name ({name!r}) is refused by Livy"
-    for key in _LIVY_INTS:
+    for key in _LIVY_OPTION_INTS:
         value = body.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, str))):
-            return f"{key} must be an integer, not {value!r}"
-        if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
-            return f"{key} must be an integer, not {value!r}"
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            return (
+                f"{key} must be a JSON integer such as 2, not {value!r} "
+                "(Livy answers 500: ClassCastException)"
+            )
+    beat = body.get("heartbeatTimeoutInSecond")  # an Int: Jackson coerces numbers and digits
+    if beat is not None and (
+        isinstance(beat, bool)
+        or not isinstance(beat, (int, float, str))
+        or (isinstance(beat, str) and not beat.strip().lstrip("+-").isdigit())
+    ):
+        return f"heartbeatTimeoutInSecond must be an integer, not {beat!r}"
     blacklisted = [k for k in body.get("conf") or {} if k in _LIVY_BLACKLIST]
     if blacklisted:
         return f"Livy does not let a session set {', '.join(blacklisted)}"

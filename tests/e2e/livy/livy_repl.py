@@ -24,11 +24,13 @@ import base64
 import io
 import json
 import os
+import re
 import signal
 import sys
 import traceback
 
-TOP_FRAME = 'File "<stdin>"'
+#: fake_shell.py ``TOP_FRAME_REGEX``: the frame of the statement itself.
+TOP_FRAME = re.compile(r'\s*File "<stdin>".*in <module>')
 
 
 class ExecutionError(Exception):
@@ -51,10 +53,11 @@ GLOBALS = {"__name__": "__main__", "__builtins__": __builtins__}
 
 def _error_reply(exc_type, exc_value, tb):
     lines = traceback.format_exception(exc_type, exc_value, tb, chain=False)
-    # Livy drops the REPL's own frames: keep the "Traceback" header, start at the first <stdin>.
+    # fake_shell.py ``execute_reply_error``: the "Traceback" header, then the frames below the
+    # statement's own (the REPL's frames and the ``<stdin> ... in <module>`` frame dropped).
     for i, line in enumerate(lines):
-        if TOP_FRAME in line:
-            lines = lines[:1] + lines[i:]
+        if TOP_FRAME.match(line):
+            lines = lines[:1] + lines[i + 1 :]
             break
     return {
         "status": "error",
@@ -181,8 +184,8 @@ def execute(code):
         try:
             for node in nodes:
                 result = node.execute()
-        except UnknownMagic:
-            return _error_reply(*sys.exc_info())
+        except UnknownMagic:  # fake_shell.py ``execute_request``: no traceback
+            return _error_reply(*sys.exc_info()[:2], None)
         except ExecutionError as e:
             return _error_reply(*e.exc_info)
     finally:

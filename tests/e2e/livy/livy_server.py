@@ -60,15 +60,42 @@ SPARK_CONF_BLACKLIST = (
     "livy.rsc.server.idle-timeout",
     "spark.submit.proxyUser.allowCustomClasspathInClusterMode",
 )
-#: ``Option[Int]``/``Int`` fields of CreateInteractiveRequest.scala (Jackson rejects non-integers).
-INT_KEYS = ("driverCores", "executorCores", "numExecutors", "heartbeatTimeoutInSecond")
-#: The Spark list settings Session.scala ``prepareConf`` merges with the request's lists.
+#: The ``Option[Int]`` fields of CreateInteractiveRequest.scala. Scala erases ``Option[Int]`` to
+#: ``Option[Object]``, so Jackson stores whatever JSON value it is given; InteractiveSession.scala
+#: ``create`` then unboxes it (``request.driverCores.map(_.toString)``), which fails with a
+#: ClassCastException for anything but a JSON integer: JsonServlet.scala's catch-all, 500.
+OPTION_INT_KEYS = ("driverCores", "executorCores", "numExecutors")
+#: The Java class Jackson's untyped deserializer gives each JSON value (an integer beyond 32 bits
+#: becomes a Long).
+JAVA_CLASSES = {
+    str: "java.lang.String",
+    float: "java.lang.Double",
+    bool: "java.lang.Boolean",
+    list: "java.util.ArrayList",
+    dict: "java.util.LinkedHashMap",
+    int: "java.lang.Long",
+}
+#: Session.scala ``prepareConf``: each list of the request and the Spark setting it merges into
+#: (LivyConf.scala ``SPARK_JARS``, ``SPARK_FILES``, ``SPARK_ARCHIVES``, ``SPARK_PY_FILES``).
 CONF_LISTS = {
     "jars": "spark.jars",
     "files": "spark.files",
-    "archives": "spark.archives",
+    "archives": "spark.yarn.dist.archives",
     "pyFiles": "spark.submit.pyFiles",
 }
+#: The rest of LivyConf.scala ``HARDCODED_SPARK_FILE_LISTS`` that a request may set (the others
+#: are blacklisted): their entries are resolved and checked like the request's lists.
+CONF_ONLY_LISTS = ("spark.yarn.dist.files", "spark.yarn.dist.jars")
+#: YARN distributes its ``spark.yarn.dist.*`` lists into the driver's container; the double's
+#: local master takes them as Spark's own lists.
+YARN_DIST_AS_LOCAL = {
+    "spark.yarn.dist.archives": "spark.archives",
+    "spark.yarn.dist.files": "spark.files",
+    "spark.yarn.dist.jars": "spark.jars",
+}
+#: ASCII characters ``java.net.URI`` refuses in a path or a fragment (RFC 2396 as Java parses
+#: it): Session.scala ``resolveURIs`` turns its URISyntaxException into a 400.
+URI_ILLEGAL = set(' "<>[\\]^`{|}') | {chr(c) for c in range(32)} | {chr(127)}
 #: The default file system of the double's "cluster" (Hadoop's ``fs.defaultFS``; HDFS on EMR).
 DEFAULT_FS = "hdfs://livy-test-namenode:8020"
 #: Hadoop's ``ViewFileSystemOverloadScheme`` (hadoop-common 3.3, in PySpark's hadoop-client-api):
@@ -106,7 +133,19 @@ APP_MASTER_ENV = "spark.yarn.appMasterEnv."
 
 
 class BadRequest(Exception):
-    """A client error, answered with HTTP 400 and ``{"msg": ...}`` like Livy."""
+    """An IllegalArgumentException: 400 with ``{"msg": ...}`` (SessionServlet.scala's ``error``
+    and ``post("/")`` answer with a ``ResponseMessage``)."""
+
+    def payload(self) -> Any:
+        return {"msg": str(self)}
+
+
+class MappingError(BadRequest):
+    """A body Jackson cannot read into its class: JsonServlet.scala's ``error`` answers 400 with
+    the exception's message alone, a bare JSON string."""
+
+    def payload(self) -> Any:
+        return str(self)
 
 
 class Rejected(BadRequest):
@@ -121,7 +160,7 @@ class Rejected(BadRequest):
 
 
 class ServerError(Exception):
-    """Answered with HTTP 500 and ``{"msg": ...}``: JsonServlet.scala's catch-all ``error``."""
+    """JsonServlet.scala's catch-all ``error``: 500 with ``e.toString`` as a bare JSON string."""
 
 
 def now_ms() -> int:
@@ -132,7 +171,7 @@ def parse_duration(text: str) -> float:
     """Livy's time strings (``"90s"``, ``"10m"``, ``"2h"``, ``"500ms"``) in seconds."""
     match = re.fullmatch(r"\s*(\d+)\s*(ms|s|m|min|h|d)?\s*", str(text))
     if not match:
-        raise BadRequest(f"ttl {text!r} is not a duration such as '90s', '10m' or '2h'")
+        raise Rejected(f"ttl {text!r} is not a duration such as '90s', '10m' or '2h'")
     factor = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
     return int(match.group(1)) * factor[match.group(2) or "ms"]
 
@@ -142,37 +181,71 @@ def check_request(body: Any) -> None:
 
     The default ``ObjectMapper`` fails on unknown properties (``UnrecognizedPropertyException``,
     the first one only) and on a value that does not fit the field's type; JsonServlet's
-    ``error`` answers both with 400 and the exception's message.
+    ``error`` answers both with 400 and the exception's message. The one ``Int`` field takes an
+    integer, an integer string or a number (truncated: ``ACCEPT_FLOAT_AS_INT``). The ``Option[Int]``
+    fields take anything here (``OPTION_INT_KEYS``). Then InteractiveSessionServlet.scala
+    ``createSession`` checks ``ttl``.
     """
     if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object")
+        raise MappingError("the request body must be a JSON object")
     for key in body:
         if key not in KNOWN_KEYS:
-            raise BadRequest(
+            raise MappingError(
                 f'Unrecognized field "{key}" (class '
                 f"org.apache.livy.server.interactive.CreateInteractiveRequest), not marked as "
                 f"ignorable ({len(KNOWN_KEYS)} known properties: {sorted(KNOWN_KEYS)})"
             )
-    for key in INT_KEYS:
-        value = body.get(key)
-        if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-            continue
-        if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
-            continue  # Jackson coerces an integer string
-        raise BadRequest(
-            f"Cannot deserialize value of type `int` from {type(value).__name__} "
-            f"{json.dumps(value)}: not a valid `int` value (field {key!r})"
+    beat = body.get("heartbeatTimeoutInSecond")
+    if not (
+        beat is None
+        or (isinstance(beat, (int, float)) and not isinstance(beat, bool))
+        or (isinstance(beat, str) and re.fullmatch(r"[+-]?\d+", beat.strip()))
+    ):
+        raise MappingError(
+            f"Cannot deserialize value of type `int` from {type(beat).__name__} "
+            f"{json.dumps(beat)}: not a valid `int` value (field 'heartbeatTimeoutInSecond')"
         )
     for key in LIST_KEYS:
         if body.get(key) is not None and not isinstance(body[key], list):
-            raise BadRequest(
+            raise MappingError(
                 f"Cannot deserialize value of type `scala.collection.immutable.List` from "
                 f"{type(body[key]).__name__} (field {key!r}: give a JSON array)"
             )
     if body.get("conf") is not None and not isinstance(body["conf"], dict):
-        raise BadRequest("Cannot deserialize value of type `scala.collection.immutable.Map` (conf)")
+        raise MappingError(
+            "Cannot deserialize value of type `scala.collection.immutable.Map` (conf)"
+        )
     if body.get("ttl") is not None:
         parse_duration(body["ttl"])  # InteractiveSessionServlet.createSession validates ttl
+
+
+def _java_int(value: Any) -> bool:
+    """Is this JSON value a ``java.lang.Integer`` to Jackson's untyped deserializer?"""
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**31) <= value < 2**31
+
+
+def _check_java_uri(entry: str) -> None:
+    """``new URI(entry)`` in Session.scala ``resolveURIs``: a character ``java.net.URI`` refuses
+    in the path or the fragment is a URISyntaxException, rethrown as an IllegalArgumentException
+    (whose message is the cause's ``toString``): 400."""
+    fragment_at = entry.find("#")
+    query_at = entry.find("?", 0, fragment_at if fragment_at >= 0 else len(entry))
+    host_at = entry.find("://") + 3 if "://" in entry else -1
+    host_end = entry.find("/", host_at) if host_at >= 0 else -1
+    for index, char in enumerate(entry):
+        if char in URI_ILLEGAL or (char == "#" and index > fragment_at >= 0):
+            if 0 <= fragment_at < index:
+                where = "fragment"
+            elif 0 <= query_at < index:
+                where = "query"
+            elif 0 <= host_at <= index and (host_end < 0 or index < host_end):
+                where, index = "authority", host_at  # java.net.URI points at its start
+            else:
+                where = "path"
+            raise Rejected(
+                f"java.net.URISyntaxException: Illegal character in {where} at index {index}: "
+                f"{entry}"
+            )
 
 
 def check_name(name: Any) -> None:
@@ -238,7 +311,7 @@ class Session:
         self.log_path = self.dir / "session.log"
         try:
             self.spark_conf, self.py_files, self.env = self._settings(body)
-        except BadRequest:
+        except (BadRequest, ServerError):
             shutil.rmtree(self.dir, ignore_errors=True)
             raise
 
@@ -252,25 +325,36 @@ class Session:
             raise Rejected(
                 "Blacklisted configuration values in session config: " + ", ".join(blacklisted)
             )
-        for key, spark_key in RESOURCE_KEYS.items():
-            if body.get(key) is not None:
-                conf[spark_key] = str(body[key])
         # spark-submit (SparkSubmitArguments.scala ``mergeDefaultSparkProperties``) adds the
         # cluster's spark-defaults.conf for the keys the request left unset.
         conf = {**self.server.spark_defaults, **conf}
+        # Session.scala prepareConf: each list is resolved (resolveURIs) and merged with the
+        # same list in conf, the request's entries first.
+        fields = {**CONF_LISTS, **{key: key for key in CONF_ONLY_LISTS}}
+        for field, conf_key in fields.items():
+            in_conf = re.split(r"[, ]+", conf.pop(conf_key, ""))
+            entries = list(body.get(field) or []) if field in CONF_LISTS else []
+            uris = [self.server.resolve_uri(e) for e in entries + in_conf if e]
+            if uris:
+                conf[conf_key] = ",".join(uris)
+        # InteractiveSession.scala ``create``: the resources become Spark settings.
+        for key, spark_key in RESOURCE_KEYS.items():
+            value = body.get(key)
+            if key in OPTION_INT_KEYS and value is not None and not _java_int(value):
+                java = JAVA_CLASSES.get(type(value), "java.math.BigInteger")
+                if isinstance(value, int) and abs(value) >= 2**63:
+                    java = "java.math.BigInteger"
+                raise ServerError(
+                    f"java.lang.ClassCastException: class {java} cannot be cast to class "
+                    f"java.lang.Integer ({java} and java.lang.Integer are in module java.base "
+                    "of loader 'bootstrap')"
+                )
+            if value is not None:
+                conf[spark_key] = str(value)
         if self.name:
             conf["spark.app.name"] = str(self.name)
         conf.setdefault("spark.app.name", f"livy-session-{self.id}")
-        # Session.scala prepareConf: each request list is resolved (resolveURIs) and merged with
-        # the same list in conf, the request's entries first.
-        resolved: Dict[str, List[str]] = {}
-        for field, conf_key in CONF_LISTS.items():
-            in_conf = [p for p in re.split(r"[, ]+", conf.pop(conf_key, "")) if p]
-            uris = [self.server.resolve_uri(e) for e in list(body.get(field) or []) + in_conf]
-            resolved[field] = uris
-            if uris:
-                conf[conf_key] = ",".join(uris)
-        py_files = resolved["pyFiles"]
+        py_files = [u for u in conf.get(CONF_LISTS["pyFiles"], "").split(",") if u]
         env = {k[len(APP_MASTER_ENV) :]: v for k, v in conf.items() if k.startswith(APP_MASTER_ENV)}
         # What the server decides, as livy.conf decides it on a cluster: master, loopback only,
         # no UI, scratch space inside the session's folder.
@@ -307,12 +391,14 @@ class Session:
         # What spark-submit does on the cluster: fetch every listed file; a missing one fails
         # the application (YARN reports FAILED, so Livy shows the session ``dead``).
         local: Dict[str, List[str]] = {}
-        for conf_key in CONF_LISTS.values():
+        for conf_key in (*CONF_LISTS.values(), *CONF_ONLY_LISTS):
             uris = [u for u in conf.pop(conf_key, "").split(",") if u]
             local[conf_key] = [self.server.fetch(u) for u in uris]
-        for conf_key in ("spark.jars", "spark.files", "spark.archives"):
-            if local[conf_key]:
-                conf[conf_key] = ",".join(local[conf_key])
+        for conf_key in ("spark.jars", "spark.files", *YARN_DIST_AS_LOCAL):
+            spark_key = YARN_DIST_AS_LOCAL.get(conf_key, conf_key)
+            given = [u for u in conf.get(spark_key, "").split(",") if u]
+            if local[conf_key] or given:
+                conf[spark_key] = ",".join(given + local[conf_key])
         settings.write_text(
             json.dumps(
                 {
@@ -716,22 +802,25 @@ class LivyTestServer:
     def resolve_uri(self, entry: str) -> str:
         """server/.../sessions/Session.scala ``resolveURI``, as configured on EMR.
 
-        No scheme: the path must be absolute and is prefixed with ``fs.defaultFS`` (HDFS).
-        ``file:``: only under ``livy.file.local-dir-whitelist`` (empty by default). Any other
-        scheme (``s3://``, ``hdfs://``) passes unchecked; spark-submit fetches it later.
+        The entry is parsed as a ``java.net.URI`` (a character it refuses: 400). No scheme: the
+        path must be absolute and is prefixed with ``fs.defaultFS`` (HDFS), its ``#fragment``
+        kept. ``file:``: only under ``livy.file.local-dir-whitelist`` (empty by default). Any
+        other scheme (``s3://``, ``hdfs://``) passes unchecked; spark-submit fetches it later.
         """
-        url = urlparse(entry.strip())
+        _check_java_uri(entry)
+        url = urlparse(entry)
         if not url.scheme:
-            if not url.path.startswith("/"):
+            path = url.path + (f"#{url.fragment}" if "#" in entry else "")
+            if not path.startswith("/"):
                 raise Rejected(f"requirement failed: Path '{url.path}' is not absolute.")
-            return DEFAULT_FS + url.path
+            return DEFAULT_FS + path
         if url.scheme == "file":
             path = unquote(url.path)
             if not any(path.startswith(d) for d in self.local_dir_whitelist):
                 raise Rejected(
                     f"requirement failed: Local path {path} cannot be added to user sessions."
                 )
-        return entry.strip()
+        return entry
 
     def file_systems(self) -> Dict[str, str]:
         """The Hadoop settings of a session's driver: none, or in the EMR-like mode HDFS and S3.
@@ -764,7 +853,8 @@ class LivyTestServer:
         url = urlparse(uri)
         if url.scheme == "file":
             path = Path(unquote(url.path))
-        elif uri.startswith(DEFAULT_FS):
+        elif uri.startswith(DEFAULT_FS) or (url.scheme == "hdfs" and not url.netloc):
+            # ``hdfs:///path`` has no namenode: Hadoop takes fs.defaultFS's.
             path = self.default_fs_root / unquote(url.path).lstrip("/")
         elif url.scheme in ("s3", "s3a", "s3n"):
             path = self.s3_root / url.netloc / unquote(url.path).lstrip("/")
@@ -1020,7 +1110,7 @@ def _make_handler(server: LivyTestServer) -> type:
             try:
                 return json.loads(raw)
             except ValueError as exc:
-                raise BadRequest(f"the request body is not JSON: {exc}") from None
+                raise MappingError(f"the request body is not JSON: {exc}") from None
 
         def _route(self, method: str) -> None:
             url = urlparse(self.path)
@@ -1029,9 +1119,9 @@ def _make_handler(server: LivyTestServer) -> type:
             try:
                 self._dispatch(method, parts, query)
             except BadRequest as exc:
-                self._send(HTTPStatus.BAD_REQUEST, {"msg": str(exc)})
+                self._send(HTTPStatus.BAD_REQUEST, exc.payload())
             except ServerError as exc:
-                self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"msg": str(exc)})
+                self._send(HTTPStatus.INTERNAL_SERVER_ERROR, str(exc))
             except (ValueError, KeyError) as exc:
                 self._send(HTTPStatus.BAD_REQUEST, {"msg": f"bad request: {exc}"})
 
@@ -1110,7 +1200,8 @@ def _make_handler(server: LivyTestServer) -> type:
                         session.last_activity = time.monotonic()
                     self._send(200, {"msg": "canceled"})
                 elif stmt is None:
-                    self._send(HTTPStatus.NOT_FOUND, {"msg": "Statement not found"})
+                    # InteractiveSessionServlet.scala: ``NotFound("Statement not found")``.
+                    self._send(HTTPStatus.NOT_FOUND, "Statement not found")
                 elif n == 4 and method == "GET":
                     with session.lock:
                         view = stmt.view()

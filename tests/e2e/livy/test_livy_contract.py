@@ -164,10 +164,8 @@ def test_states_a_session_goes_through(livy):
     assert state(base, sid) == "killed"
     # ensureRunning: statements on a finished session are an IllegalStateException (500).
     status, body = call(f"{base}/sessions/{sid}/statements", "POST", {"code": "1"})
-    assert (status, body) == (
-        500,
-        {"msg": "java.lang.IllegalStateException: Session is in state killed"},
-    )
+    # JsonServlet.scala's catch-all answers ``e.toString`` as a bare JSON string.
+    assert (status, body) == (500, "java.lang.IllegalStateException: Session is in state killed")
     # ensureActive: reading them is an IllegalArgumentException (400).
     assert call(f"{base}/sessions/{sid}/statements/0") == (
         400,
@@ -219,14 +217,49 @@ def test_json_of_a_value_json_cannot_encode_kills_the_repl(make_server):
 # -- the create request: CreateInteractiveRequest.scala + JsonServlet.scala, Session.scala -------
 
 
+#: ``new IllegalArgumentException(cause)`` in Session.scala ``resolveURIs``: the cause's toString.
+URI_SYNTAX = REJECTED + "java.net.URISyntaxException: Illegal character in "
+#: ``request.executorCores.map(_.toString)`` unboxing what Jackson stored in an ``Option[Int]``.
+NOT_AN_INTEGER = (
+    "java.lang.ClassCastException: class java.lang.{0} cannot be cast to class java.lang.Integer "
+    "(java.lang.{0} and java.lang.Integer are in module java.base of loader 'bootstrap')"
+)
+
+
+@pytest.mark.parametrize(
+    "body, answer",
+    [
+        # JsonServlet.scala's ``error``: Jackson's message alone, a bare JSON string.
+        ({"driverMemroy": "1g"}, 'Unrecognized field "driverMemroy"'),
+        ({"heartbeatTimeoutInSecond": "two"}, "not a valid `int` value"),
+        ({"heartbeatTimeoutInSecond": True}, "not a valid `int` value"),
+        ({"pyFiles": "s3://b/ctr_lab.zip"}, "scala.collection.immutable.List"),
+    ],
+)
+def test_bodies_jackson_cannot_read(livy, body, answer):
+    status, got = create(livy.url, body)
+    assert status == 400 and isinstance(got, str) and answer in got, got
+    assert call(f"{livy.url}/sessions")[1]["sessions"] == []
+
+
+@pytest.mark.parametrize(
+    "body, java_class",
+    [
+        ({"executorCores": "2"}, "String"),
+        ({"numExecutors": 1.5}, "Double"),
+        ({"driverCores": True}, "Boolean"),
+    ],
+)
+def test_a_resource_count_that_is_not_a_json_integer_is_a_500(livy, body, java_class):
+    """CreateInteractiveRequest.scala's ``Option[Int]`` fields, erased to ``Option[Object]``:
+    Jackson keeps ``"2"`` as a String, and InteractiveSession.scala ``create`` fails unboxing it
+    (a ClassCastException, not an IllegalArgumentException: JsonServlet.scala's catch-all)."""
+    assert create(livy.url, body) == (500, NOT_AN_INTEGER.format(java_class))
+
+
 @pytest.mark.parametrize(
     "body, fragment",
     [
-        ({"driverMemroy": "1g"}, 'Unrecognized field "driverMemroy"'),
-        ({"executorCores": "two"}, "not a valid `int` value"),
-        ({"numExecutors": 1.5}, "not a valid `int` value"),
-        ({"driverCores": True}, "not a valid `int` value"),
-        ({"pyFiles": "s3://b/ctr_lab.zip"}, "scala.collection.immutable.List"),
         (
             {"conf": {"spark.submit.deployMode": "client"}},
             REJECTED + "Blacklisted configuration values in session config: "
@@ -249,6 +282,14 @@ def test_json_of_a_value_json_cannot_encode_kills_the_repl(make_server):
             {"conf": {"spark.submit.pyFiles": "file:///etc/passwd"}},
             "Local path /etc/passwd cannot be added",
         ),
+        # LivyConf.scala ``HARDCODED_SPARK_FILE_LISTS``: YARN's own lists are checked too.
+        (
+            {"conf": {"spark.yarn.dist.files": "file:///etc/passwd"}},
+            "Local path /etc/passwd cannot be added",
+        ),
+        ({"archives": ["/my files/env.tar.gz"]}, URI_SYNTAX + "path at index 3"),
+        ({"pyFiles": ["s3://b/lab.zip#a b"]}, URI_SYNTAX + "fragment at index 16"),
+        ({"ttl": "ten minutes"}, REJECTED),
     ],
 )
 def test_requests_livy_rejects(livy, body, fragment):
@@ -266,15 +307,19 @@ def test_file_locations_as_on_emr(make_server, tmp_path):
     s3_object.write_text("WHERE = 's3'\n")
     server = make_server(local_dir_whitelist=(allowed,), s3_root=tmp_path / "s3")
     base = server.url
-    # s3:// is accepted (EMRFS fetches it); a whitelisted file:// too; integer strings coerce.
+    # s3:// is accepted (EMRFS fetches it); a whitelisted file:// too; an empty entry is
+    # dropped (Session.scala ``resolveURIs``); the Int heartbeat takes a number, truncated
+    # (Jackson's ``ACCEPT_FLOAT_AS_INT``).
     ok = {
         "name": "files",
-        "pyFiles": [(allowed / "lib.py").as_uri(), "s3://bucket/lab/extra.py"],
-        "executorCores": "2",
+        "pyFiles": [(allowed / "lib.py").as_uri(), "", "s3://bucket/lab/extra.py"],
+        "executorCores": 2,
+        "heartbeatTimeoutInSecond": 90.7,
     }
     status, created = create(base, ok)
     assert status == 201, created
     assert created["pyFiles"] == ok["pyFiles"] and created["executorCores"] == 2
+    assert created["heartbeatTimeoutInSecond"] == 90
     sid = created["id"]
     idle(base, sid)
     # A path with no scheme names the default FS (HDFS on EMR), not this machine: the file is
@@ -361,7 +406,7 @@ def test_a_lost_driver_answers_500_then_dead_then_400(make_server):
     os.killpg(server.get(sid).proc.pid, signal.SIGKILL)
     url = f"{base}/sessions/{sid}/statements/{stmt['id']}"
     first = wait_for(lambda: call(url)[0] != 200 and call(url), 10, "the first failed GET")
-    assert first == (500, {"msg": "java.lang.IllegalStateException: RPC channel is closed."})
+    assert first == (500, "java.lang.IllegalStateException: RPC channel is closed.")
     assert state(base, sid) == "busy"  # the last state the REPL reported
     wait_for(lambda: state(base, sid) == "dead", 10, "YARN's verdict")
     assert call(url) == (400, {"msg": "requirement failed: Session isn't active."})
