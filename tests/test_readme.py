@@ -111,3 +111,37 @@ def test_readme_notebook_commands_run_as_written(tmp_path):
         assert run.returncode == 0, f"{command!r} failed:\n{run.stdout}{run.stderr}"
         if "kernelspec list" in command:
             assert re.search(r"^\s*pysparkkernel\s", run.stdout, re.M), run.stdout
+
+
+# -- the grading commands -------------------------------------------------------------------------
+
+GRADING = next(b for b in re.findall(r"```bash\n(.*?)```", README, re.S) if "ctr-lab grade" in b)
+
+
+@pytest.mark.tools
+def test_readme_grading_commands_run_as_written(spark, tmp_path, monkeypatch):
+    """The split, `ctr-lab train` and `ctr-lab grade` as the README gives them, in a fresh folder;
+    the split's days and the grade's rows are checked against the sample's own text."""
+    import pandas as pd
+
+    from ctr_lab.tools.cli import main
+
+    (tmp_path / "data_samples").symlink_to(REPO / "data_samples")
+    monkeypatch.chdir(tmp_path)
+    lines = [ln for ln in GRADING.splitlines() if ln and not ln.startswith("#")]
+    shell = "\n".join(ln for ln in lines if not ln.startswith("ctr-lab "))
+    subprocess.run(["bash", "-c", shell], check=True)
+    sample = pd.read_csv(REPO / "data_samples" / "avazu_raw_50k.csv.gz", dtype=str)
+    days = {n: pd.read_csv(n, dtype=str)["hour"].str[4:6] for n in ("train.csv", "test.csv")}
+    assert set(days["test.csv"]) == {"30"} and "30" not in set(days["train.csv"])
+    assert len(days["train.csv"]) + len(days["test.csv"]) == len(sample)
+    for line in (ln for ln in lines if ln.startswith("ctr-lab ")):
+        # The suite's Spark JVM keeps the folder it started in: relative paths are anchored here.
+        args = [
+            a if a.startswith("-") or "/" not in a and "." not in a else str(tmp_path / a)
+            for a in line.split()[1:]
+        ]
+        assert main(args) == 0, line
+    grade = json.loads(Path("grades/ada.json").read_text())
+    assert {r["test_rows"] for r in grade["rows"]} == {len(days["test.csv"])}
+    assert grade["pass"] is (grade["score"] >= grade["pass_mark"])

@@ -1484,7 +1484,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     p = cmds.add_parser(
         "create",
-        help="create a cluster from a preset (--dry-run: print the request, touch nothing)",
+        help="create a cluster from a preset (--dry-run: print the request, send nothing to AWS)",
         description="Build the RunJobFlow request for a preset, validate it against botocore's "
         "EMR model and send it. Without --dry-run it first checks that the uploaded files are in "
         "S3 and uses the wheel sha256 listed there.",
@@ -1544,8 +1544,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = cmds.add_parser(
         "convert",
         help="add a step that converts train.gz to Parquet once (gzip is read by one task)",
-        description="Add an EMR step that runs ctr_lab/emr_convert.py with spark-submit on the "
-        "cluster: the gzip CSV is read once and written as Parquet part files, which every "
+        description="Add an EMR step that runs ctr_lab/tools/emr_convert.py with spark-submit on "
+        "the cluster: the gzip CSV is read once and written as Parquet part files, which every "
         "later read spreads over all cores.",
     )
     p.add_argument("--bucket", default=_default_bucket(), help=bucket_help)
