@@ -6,7 +6,8 @@ Started by :mod:`livy_server` with the remote Python (one that lacks ``ctr_lab``
 
 It builds a SparkSession from the settings (``master``, ``conf``, ``pyFiles``, ``name``), defines
 ``spark``, ``sc`` and ``sqlContext``, then answers each request on ``REPLY_FD`` with two JSON
-lines: ``started`` as its code begins (a cancel's SIGINT may come from then on), then the reply.
+lines: ``started`` as its code begins, then the reply. A ``cancel`` request, read by a thread of
+its own while a statement runs, cancels the Spark jobs of that statement's job group.
 File descriptor 1 is not the protocol channel: the JVM, py4j and the Python workers write there,
 so the server points fd 1 and fd 2 at the session's log file.
 
@@ -44,9 +45,6 @@ class ExecutionError(Exception):
 class UnknownMagic(Exception):
     pass
 
-
-#: The signal the server cancels a running statement with (as PySpark's handler expects).
-CANCEL = {signal.SIGINT}
 
 GLOBALS = {"__name__": "__main__", "__builtins__": __builtins__}
 
@@ -248,14 +246,6 @@ def orphan_watchdog(parent):
 
 def main(argv):
     request_fd, reply_fd, settings_path = int(argv[1]), int(argv[2]), argv[3]
-    # A cancel is the server's SIGINT. Python leaves SIGINT ignored when the process that
-    # started it ignored it (a shell's background job does): a cancel must raise
-    # KeyboardInterrupt here whatever the server inherited. PySpark's SparkContext replaces the
-    # handler with one that also cancels the running jobs. SIGINT is held back except while a
-    # statement runs (see ``serve``); blocked here, before any thread starts, no thread can
-    # take it instead.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.pthread_sigmask(signal.SIG_BLOCK, CANCEL)
     orphan_watchdog(os.getppid())
     requests = os.fdopen(request_fd, "r", encoding="utf-8")
     replies = os.fdopen(reply_fd, "w", encoding="utf-8")
@@ -288,37 +278,48 @@ def main(argv):
     return 0
 
 
-def serve(requests, send):
-    """Answer each request: ``started`` when its code is about to run, then its reply.
+def read_requests(requests, statements):
+    """The request pipe, read by a thread of its own: a ``cancel`` is carried out at once, as
+    Livy's RSC driver does (repl/.../Session.scala ``cancel``: ``sc.cancelJobGroup`` of the
+    statement's group, from a thread beside the interpreter's); the rest queue for ``serve``."""
+    for line in requests:
+        request = json.loads(line)
+        if request.get("type") == "cancel":
+            sc = GLOBALS.get("sc")
+            if sc is not None and not isinstance(sc, NoSpark):
+                sc.cancelJobGroup(str(request["id"]))
+        else:
+            statements.put(request)
+    statements.put(None)
 
-    The server sends a cancel (SIGINT) only after ``started``. SIGINT is unblocked only
-    around ``execute``, so the ``KeyboardInterrupt`` of a cancel is raised there and nowhere
-    else: not while the REPL waits, reads or answers (where it would end the REPL). A cancel
-    that arrived as its statement ended is still pending when the next request is read; it
-    is dropped before ``started``.
+
+def serve(requests, send):
+    """Answer each statement: ``started`` when its code is about to run, then its reply.
+
+    Before the code runs, its statement's Spark job group is set, as repl/.../Session.scala
+    ``execute`` does (``setJobGroup``: ``sc.setJobGroup("ID", "Job group for statement ID")``
+    in the interpreter), so a cancel reaches the Spark jobs the code starts and nothing else:
+    Python code that runs no job carries on.
     """
+    import queue
+    import threading
+
+    statements = queue.Queue()
+    threading.Thread(
+        target=read_requests, args=(requests, statements), name="requests", daemon=True
+    ).start()
     count = 0
     while True:
-        line = requests.readline()
-        if not line:
-            break
-        request = json.loads(line)
-        if request.get("type") == "shutdown":
+        request = statements.get()
+        if request is None or request.get("type") == "shutdown":
             break
         count += 1
-        while signal.sigtimedwait(CANCEL, 0) is not None:  # a late cancel of the last one
-            pass
+        sc = GLOBALS.get("sc")
+        if sc is not None and not isinstance(sc, NoSpark):
+            group = str(request["id"])
+            sc.setJobGroup(group, f"Job group for statement {group}")
         send({"type": "started", "id": request["id"]})
-        try:
-            try:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, CANCEL)  # raises a pending cancel
-                reply = execute(request["code"])
-            finally:
-                # CPython's pthread_sigmask runs the handlers of signals that arrived before it
-                # returns, so the KeyboardInterrupt of a cancel is raised inside this ``try``.
-                signal.pthread_sigmask(signal.SIG_BLOCK, CANCEL)
-        except KeyboardInterrupt:  # a cancel that landed outside user code
-            reply = _error_reply(*sys.exc_info())
+        reply = execute(request["code"])
         reply["execution_count"] = count
         try:
             json.dumps(reply)

@@ -105,6 +105,8 @@ OVERLOAD_SCHEME = "org.apache.hadoop.fs.viewfs.ViewFileSystemOverloadScheme"
 #: What a call that needs a lost driver answers (500): rsc/.../rpc/Rpc.java ``call`` checks the
 #: channel with ``Utils.checkState``; JsonServlet.scala's ``error`` sends ``e.toString``.
 LOST_DRIVER = "java.lang.IllegalStateException: RPC channel is closed."
+#: rsc/.../RSCConf.java ``JOB_CANCEL_TRIGGER_INTERVAL`` (100 ms): how often a cancel is repeated.
+JOB_CANCEL_TRIGGER_INTERVAL = 0.1
 #: InteractiveSession.scala ``ensureActive`` (an IllegalArgumentException: 400).
 NOT_ACTIVE = "requirement failed: Session isn't active."
 #: POST /sessions fields that map onto Spark settings, as Livy maps them.
@@ -267,7 +269,6 @@ class Statement:
         self.progress = 0.0
         self.started = 0
         self.completed = 0
-        self.in_repl = False  # the REPL said ``started``: a cancel may now signal it
 
     def view(self) -> Dict[str, Any]:
         return {
@@ -295,6 +296,8 @@ class Session:
         self.statements: List[Statement] = []
         self.queue: queue.Queue[Optional[Statement]] = queue.Queue()
         self.lock = threading.RLock()
+        self.cancel_lock = threading.Lock()  # Session.scala's single-threaded cancelExecutor
+        self.pipe_lock = threading.Lock()  # one writer at a time on the REPL's request pipe
         self.running: Optional[Statement] = None
         self.proc: Optional[subprocess.Popen] = None
         self.request_w: Optional[Any] = None
@@ -494,15 +497,9 @@ class Session:
             message = None
             if self.state != "error":
                 try:
-                    assert self.request_w is not None
-                    self.request_w.write(json.dumps({"id": stmt.id, "code": stmt.code}) + "\n")
-                    self.request_w.flush()
+                    self._tell_repl({"id": stmt.id, "code": stmt.code})
                     message = self._read_message()
                     if message is not None and message.get("type") == "started":
-                        with self.lock:
-                            stmt.in_repl = True
-                            if stmt.state == "cancelling":  # cancelled before the REPL took it
-                                self._interrupt()
                         message = self._read_message()
                 except (OSError, ValueError):
                     message = None
@@ -532,8 +529,13 @@ class Session:
                     stmt.state = "available"
                     self.state = "error"
                     continue
+                # Session.scala ``execute``: the output is kept whatever the state; running ->
+                # available, cancelling -> cancelled, and a statement the cancel's timeout
+                # already marked cancelled stays so.
                 stmt.output = dict(message["content"], execution_count=stmt.id)
-                stmt.state = "cancelled" if stmt.state == "cancelling" else "available"
+                stmt.state = {"running": "available", "cancelling": "cancelled"}.get(
+                    stmt.state, stmt.state
+                )
                 if self.state == "busy":
                     self.state = "idle"
 
@@ -588,20 +590,47 @@ class Session:
             self.ended_at = time.monotonic()
 
     def cancel(self, stmt: Statement) -> None:
+        """repl/.../Session.scala ``cancel``: a waiting statement is cancelled at once; a
+        running one goes ``cancelling``, and one thread per session (``cancelExecutor``) cancels
+        its Spark job group every ``livy.rsc.job-cancel.trigger-interval`` until the code ends
+        (then ``cancelled``) or ``livy.rsc.job-cancel.timeout`` passes (then ``cancelled`` while
+        the code may still run: Python that starts no job is not interrupted, and the session
+        stays ``busy`` until it ends)."""
         with self.lock:
             if stmt.state == "waiting":
                 stmt.state = "cancelled"
                 stmt.completed = now_ms()
-            elif stmt.state == "running":
-                stmt.state = "cancelling"
-                if stmt.in_repl:  # else on the REPL's ``started`` (livy_repl.py ``serve``)
-                    self._interrupt()
+                return
+            if stmt.state != "running":
+                return
+            stmt.state = "cancelling"
+        threading.Thread(
+            target=self._cancel_job_group, args=(stmt,), name=f"cancel-{self.id}", daemon=True
+        ).start()
 
-    def _interrupt(self) -> None:
-        """Signal the REPL to stop its statement (called with the lock held): PySpark's
-        SIGINT handler cancels the running jobs and raises KeyboardInterrupt."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGINT)
+    def _cancel_job_group(self, stmt: Statement) -> None:
+        with self.cancel_lock:
+            deadline = time.monotonic() + self.server.job_cancel_timeout
+            while True:
+                with self.lock:
+                    if stmt.state != "cancelling":
+                        return
+                    if time.monotonic() >= deadline:
+                        self._log(f"Failed to cancel statement {stmt.id}.")
+                        stmt.state = "cancelled"
+                        stmt.completed = now_ms()
+                        return
+                with contextlib.suppress(OSError, ValueError):  # a REPL gone ends its statement
+                    self._tell_repl({"type": "cancel", "id": stmt.id})
+                time.sleep(JOB_CANCEL_TRIGGER_INTERVAL)
+
+    def _tell_repl(self, request: Dict[str, Any]) -> None:
+        """One request line on the REPL's pipe (OSError or ValueError once the REPL is gone)."""
+        with self.pipe_lock:
+            if self.request_w is None:
+                raise ValueError("the REPL has not started")
+            self.request_w.write(json.dumps(request) + "\n")
+            self.request_w.flush()
 
     def expired(self, now: float) -> Optional[str]:
         """Why the server deletes the session now, or None.
@@ -712,6 +741,9 @@ class LivyTestServer:
     lost_driver_seconds
         How long statement calls answer 500 after a driver is lost, before YARN's verdict makes
         the session ``dead`` (see :meth:`Session.lost_driver`).
+    job_cancel_timeout
+        ``livy.rsc.job-cancel.timeout`` (Livy: 30 s): how long a cancel keeps cancelling the
+        statement's Spark jobs before it marks the statement ``cancelled`` anyway.
     emr_like
         True: each session's driver sees what a driver on an EMR cluster sees (README.md, "The
         EMR-like mode"): the default file system is the cluster's HDFS, served from
@@ -742,6 +774,7 @@ class LivyTestServer:
         default_fs_root: Optional[os.PathLike] = None,
         s3_root: Optional[os.PathLike] = None,
         lost_driver_seconds: float = 3.0,
+        job_cancel_timeout: float = 30.0,
         emr_like: bool = False,
         spark_defaults: Optional[Dict[str, str]] = None,
         spark: bool = True,
@@ -761,6 +794,7 @@ class LivyTestServer:
         self.default_fs_root = Path(default_fs_root or self.work_dir / "defaultfs")
         self.s3_root = Path(s3_root or self.work_dir / "s3")
         self.lost_driver_seconds = lost_driver_seconds
+        self.job_cancel_timeout = job_cancel_timeout
         self.emr_like = emr_like
         self.spark_defaults = dict(spark_defaults or {})
         self.spark = spark
@@ -985,10 +1019,11 @@ class LivyTestServer:
         except psutil.NoSuchProcess:
             family = [proc.pid]
         try:
-            if session.request_w is not None:
-                session.request_w.write(json.dumps({"type": "shutdown"}) + "\n")
-                session.request_w.flush()
-                session.request_w.close()
+            with session.pipe_lock:
+                if session.request_w is not None:
+                    session.request_w.write(json.dumps({"type": "shutdown"}) + "\n")
+                    session.request_w.flush()
+                    session.request_w.close()
         except (OSError, ValueError):
             pass
         with contextlib.suppress(subprocess.TimeoutExpired):

@@ -127,12 +127,11 @@ def test_statements_behave_like_livys_python_repl(session):
 
 
 def test_busy_while_running_and_cancel(session):
+    """repl/.../Session.scala ``cancel``: a waiting statement is cancelled at once; a running
+    one's Spark job group is cancelled, which ends its code with the job's error."""
     base, sid = session
-    _, running = call(
-        f"{base}/sessions/{sid}/statements",
-        "POST",
-        {"code": "import time\ntime.sleep(120)\n'slept'"},
-    )
+    job = "import time\nsc.parallelize(range(2), 2).map(lambda x: time.sleep(120) or x).count()"
+    _, running = call(f"{base}/sessions/{sid}/statements", "POST", {"code": job})
     _, queued = call(f"{base}/sessions/{sid}/statements", "POST", {"code": "'never'"})
     wait_for(lambda: call(f"{base}/sessions/{sid}/state")[1]["state"] == "busy", 30, "busy")
     assert call(f"{base}/sessions/{sid}/statements/{queued['id']}")[1]["state"] == "waiting"
@@ -144,7 +143,9 @@ def test_busy_while_running_and_cancel(session):
         return s if s["state"] in ("available", "cancelled") else None
 
     assert wait_for(lambda: final(queued["id"]), 60, "queued cancel")["state"] == "cancelled"
-    assert wait_for(lambda: final(running["id"]), 60, "running cancel")["state"] == "cancelled"
+    cancelled = wait_for(lambda: final(running["id"]), 60, "running cancel")
+    assert cancelled["state"] == "cancelled"
+    assert "cancelled part of cancelled job group" in cancelled["output"]["evalue"], cancelled
     wait_for(lambda: call(f"{base}/sessions/{sid}/state")[1]["state"] == "idle", 30, "idle")
     # The REPL survived the interrupt and still runs Spark.
     assert ok_text(base, sid, "spark.range(3).count()") == "3"
