@@ -1096,9 +1096,10 @@ def _existing(pids: List[int]) -> List[psutil.Process]:
     return procs
 
 
-def _page(items: List[Any], query: Dict[str, List[str]]) -> Tuple[int, List[Any]]:
+def _page(items: List[Any], query: Dict[str, List[str]], size: int = 100) -> Tuple[int, List[Any]]:
+    """``from`` and ``size`` (SessionServlet.scala ``get("/")``: 100 sessions by default)."""
     start = int(query.get("from", ["0"])[0])
-    size = int(query.get("size", ["100"])[0])
+    size = int(query.get("size", [str(size)])[0])
     return start, items[start : start + size]
 
 
@@ -1203,14 +1204,23 @@ def _make_handler(server: LivyTestServer) -> type:
                 _driver_call(session)
                 with session.lock:
                     stmts = [s.view() for s in session.statements]
-                if query.get("order", [""])[0] == "desc":
+                # InteractiveSessionServlet.scala ``get("/:id/statements")``: ``order=desc``
+                # (trimmed, any case) reverses; every statement by default.
+                if query.get("order", [""])[0].strip().lower() == "desc":
                     stmts.reverse()
-                _, page = _page(stmts, query)
+                _, page = _page(stmts, query, size=len(stmts))
                 self._send(200, {"total_statements": len(stmts), "statements": page})
             elif n == 3 and parts[2] == "statements" and method == "POST":
                 body = self._body()
                 if not isinstance(body, dict) or not isinstance(body.get("code"), str):
                     raise BadRequest("a statement needs a JSON body with a string 'code'")
+                unknown = sorted(set(body) - {"code", "kind"})
+                if unknown:  # ExecuteRequest.scala, read by Jackson (JsonServlet.scala)
+                    raise MappingError(
+                        f'Unrecognized field "{unknown[0]}" (class '
+                        "org.apache.livy.ExecuteRequest), not marked as "
+                        'ignorable (2 known properties: "code", "kind")'
+                    )
                 if body.get("kind") not in (None, "pyspark"):
                     raise BadRequest(f"kind {body['kind']!r}: the test server runs pyspark only")
                 stmt = server.add_statement(session, body["code"])

@@ -367,6 +367,26 @@ def test_inactive_sessions_are_collected_busy_ones_too(make_server):
     assert state(base, kept) == "idle"
 
 
+# -- statements: ExecuteRequest, InteractiveSessionServlet.scala get("/:id/statements") ----------
+
+
+def test_statement_requests_and_lists_as_livy_reads_them(livy):
+    """A statement body is an ExecuteRequest (``code``, ``kind``) read by Jackson: any other field
+    is a 400. The list holds every statement unless ``size`` says otherwise; ``order=desc``, in
+    any case, reverses it."""
+    base = livy.url
+    sid = started(base, {"name": "statements"})
+    url = f"{base}/sessions/{sid}/statements"
+    status, body = call(url, "POST", {"code": "1", "cod": "2"})
+    assert status == 400 and 'Unrecognized field "cod"' in body, body
+    ids = [call(url, "POST", {"code": str(i)})[1]["id"] for i in range(101)]
+    wait_for(lambda: call(f"{url}/{ids[-1]}")[1]["state"] == "available", 30, "the last one")
+    listed = call(url)[1]
+    assert listed["total_statements"] == len(listed["statements"]) == 101
+    newest = call(f"{url}?order=DESC&size=2")[1]["statements"]
+    assert [s["code"] for s in newest] == ["100", "99"]
+
+
 # -- cancel: repl/.../Session.scala cancel ---------------------------------------------------------
 
 
