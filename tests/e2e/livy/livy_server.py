@@ -86,6 +86,8 @@ CONF_LISTS = {
 #: The rest of LivyConf.scala ``HARDCODED_SPARK_FILE_LISTS`` that a request may set (the others
 #: are blacklisted): their entries are resolved and checked like the request's lists.
 CONF_ONLY_LISTS = ("spark.yarn.dist.files", "spark.yarn.dist.jars")
+#: Settings InteractiveSession.scala ``prepareBuilderProp`` always fills for a pyspark session.
+LIVY_SETS = ("spark.submit.pyFiles", "spark.jars")
 #: YARN distributes its ``spark.yarn.dist.*`` lists into the driver's container; the double's
 #: local master takes them as Spark's own lists.
 YARN_DIST_AS_LOCAL = {
@@ -328,9 +330,6 @@ class Session:
             raise Rejected(
                 "Blacklisted configuration values in session config: " + ", ".join(blacklisted)
             )
-        # spark-submit (SparkSubmitArguments.scala ``mergeDefaultSparkProperties``) adds the
-        # cluster's spark-defaults.conf for the keys the request left unset.
-        conf = {**self.server.spark_defaults, **conf}
         # Session.scala prepareConf: each list is resolved (resolveURIs) and merged with the
         # same list in conf, the request's entries first.
         fields = {**CONF_LISTS, **{key: key for key in CONF_ONLY_LISTS}}
@@ -357,6 +356,13 @@ class Session:
         if self.name:
             conf["spark.app.name"] = str(self.name)
         conf.setdefault("spark.app.name", f"livy-session-{self.id}")
+        # rsc/.../ContextLauncher.java ``writeConfToFile``: the cluster's spark-defaults.conf
+        # fills the keys the session's settings lack, unchecked. InteractiveSession.scala
+        # ``prepareBuilderProp`` always sets spark.submit.pyFiles (pyspark.zip, py4j) and
+        # spark.jars (the REPL's jars), so a default for either never reaches a session.
+        for key, value in self.server.spark_defaults.items():
+            if key not in conf and key not in LIVY_SETS:
+                conf[key] = value
         py_files = [u for u in conf.get(CONF_LISTS["pyFiles"], "").split(",") if u]
         env = {k[len(APP_MASTER_ENV) :]: v for k, v in conf.items() if k.startswith(APP_MASTER_ENV)}
         # What the server decides, as livy.conf decides it on a cluster: master, loopback only,

@@ -331,6 +331,25 @@ def test_file_locations_as_on_emr(make_server, tmp_path):
     assert "hdfs://" in log and "does not exist" in log, log
 
 
+def test_cluster_defaults_fill_only_what_livy_leaves_unset(make_server, tmp_path):
+    """rsc/.../ContextLauncher.java ``writeConfToFile``: spark-defaults.conf fills the keys a
+    session's settings lack, and is not checked as a request's lists are (Session.scala
+    ``prepareConf`` reads the request only). InteractiveSession.scala ``prepareBuilderProp``
+    always sets spark.submit.pyFiles and spark.jars, so a cluster default for either never
+    reaches a session: here one that names a missing file does not stop the session."""
+    local = tmp_path / "notes.txt"
+    local.write_text("kept\n")
+    server = make_server(
+        spark_defaults={
+            "spark.submit.pyFiles": "s3://no-such-bucket/lab.zip",
+            "spark.jars": "s3://no-such-bucket/lab.jar",
+            "spark.files": local.as_uri(),  # a request could not name it (no whitelist)
+        }
+    )
+    sid = started(server.url, {"name": "defaults"})
+    assert state(server.url, sid) == "idle"
+
+
 # -- time: SessionHeartbeat.scala, SessionManager.scala collectGarbage ----------------------------
 
 
