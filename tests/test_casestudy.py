@@ -22,6 +22,12 @@ def test_the_case_study_runs_in_the_documented_order():
     assert found == list(ORDER)
 
 
+def test_the_checkouts_notebooks_are_found_from_any_folder(tmp_path, monkeypatch):
+    """`ctr-lab run` from outside the checkout runs the checkout's notebooks."""
+    monkeypatch.chdir(tmp_path)
+    assert casestudy.notebooks_dir() == REPO / "notebooks"
+
+
 def test_headline_lines_round_trip_through_the_pattern():
     line = headline("recommended", {"log_loss": 0.404312, "auc": 0.76271, "test_rows": 5180})
     assert line == "recommended: test log loss 0.4043, AUC 0.7627 (5,180 test rows)"

@@ -138,7 +138,7 @@ def test_readme_grading_commands_run_as_written(spark, tmp_path, monkeypatch):
     for line in (ln for ln in lines if ln.startswith("ctr-lab ")):
         # The suite's Spark JVM keeps the folder it started in: relative paths are anchored here.
         args = [
-            a if a.startswith("-") or "/" not in a and "." not in a else str(tmp_path / a)
+            a if a.startswith("-") or ("/" not in a and "." not in a) else str(tmp_path / a)
             for a in line.split()[1:]
         ]
         assert main(args) == 0, line

@@ -98,7 +98,10 @@ class NotebookRun:
 
 def notebooks_dir() -> Path:
     """``notebooks/`` of the checkout this package comes from, else of the working folder."""
-    for candidate in (Path(__file__).resolve().parents[1] / "notebooks", Path.cwd() / "notebooks"):
+    import ctr_lab
+
+    checkout = Path(ctr_lab.__file__).resolve().parents[1]  # the folder that holds ctr_lab/
+    for candidate in (checkout / "notebooks", Path.cwd() / "notebooks"):
         if candidate.is_dir():
             return candidate
     raise CtrLabError(
