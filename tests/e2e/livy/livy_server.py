@@ -172,11 +172,18 @@ def now_ms() -> int:
 
 
 def parse_duration(text: str) -> float:
-    """Livy's time strings (``"90s"``, ``"10m"``, ``"2h"``, ``"500ms"``) in seconds."""
-    match = re.fullmatch(r"\s*(\d+)\s*(ms|s|m|min|h|d)?\s*", str(text))
+    """Livy's time strings in seconds: client-common/.../ClientConf.java ``getTimeAsMs``.
+
+    Trimmed and lower-cased, then ``(-?[0-9]+)([a-z]+)?`` with a suffix of ``us``, ``ms``,
+    ``s``, ``m``, ``min``, ``h`` or ``d`` (none: milliseconds). Anything else is an
+    IllegalArgumentException, which a create request answers with "Rejected, Reason: ...".
+    """
+    match = re.fullmatch(r"(-?[0-9]+)([a-z]+)?", str(text).strip().lower())
     if not match:
-        raise Rejected(f"ttl {text!r} is not a duration such as '90s', '10m' or '2h'")
-    factor = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+        raise Rejected(f"Invalid time string: {text}")
+    factor = {"us": 1e-6, "ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+    if match.group(2) and match.group(2) not in factor:
+        raise Rejected(f'Invalid suffix: "{match.group(2)}"')
     return int(match.group(1)) * factor[match.group(2) or "ms"]
 
 
@@ -187,8 +194,7 @@ def check_request(body: Any) -> None:
     the first one only) and on a value that does not fit the field's type; JsonServlet's
     ``error`` answers both with 400 and the exception's message. The one ``Int`` field takes an
     integer, an integer string or a number (truncated: ``ACCEPT_FLOAT_AS_INT``). The ``Option[Int]``
-    fields take anything here (``OPTION_INT_KEYS``). Then InteractiveSessionServlet.scala
-    ``createSession`` checks ``ttl``.
+    fields take anything here (``OPTION_INT_KEYS``).
     """
     if not isinstance(body, dict):
         raise MappingError("the request body must be a JSON object")
@@ -219,8 +225,6 @@ def check_request(body: Any) -> None:
         raise MappingError(
             "Cannot deserialize value of type `scala.collection.immutable.Map` (conf)"
         )
-    if body.get("ttl") is not None:
-        parse_duration(body["ttl"])  # InteractiveSessionServlet.createSession validates ttl
 
 
 def _java_int(value: Any) -> bool:
@@ -914,6 +918,8 @@ class LivyTestServer:
             raise BadRequest(f"kind {body['kind']!r}: the test server runs pyspark sessions only")
         with self.lock:
             sid = next(self._ids)
+        if body.get("ttl") is not None:  # InteractiveSessionServlet.scala ``createSession``
+            parse_duration(body["ttl"])
         check_name(body.get("name"))
         session = Session(self, sid, body)
         with self.lock:

@@ -260,8 +260,19 @@ def test_reaper_and_stop_leave_no_process(remote_python, livy_zip, driver_java_o
 
 
 def test_duration_strings():
+    """ClientConf.java ``getTimeAsMs``: trimmed, any case, milliseconds without a suffix."""
     from livy_server import BadRequest, parse_duration
 
-    assert [parse_duration(t) for t in ("90s", "10m", "2h", "1500ms")] == [90, 600, 7200, 1.5]
-    with pytest.raises(BadRequest, match="ttl 'soon'"):
+    assert [parse_duration(t) for t in ("90s", " 10M ", "2h", "1500", "2000000us")] == [
+        90,
+        600,
+        7200,
+        1.5,
+        2,
+    ]
+    with pytest.raises(BadRequest, match="Invalid time string: soon"):
         parse_duration("soon")
+    with pytest.raises(BadRequest, match="Invalid time string: 10 m"):
+        parse_duration("10 m")
+    with pytest.raises(BadRequest, match='Invalid suffix: "w"'):
+        parse_duration("3w")
