@@ -325,12 +325,12 @@ def serve(requests, send):
             json.dumps(reply)
         except ValueError:
             # fake_shell.py ``main`` answers an ``inspect_reply`` here, and Livy's
-            # PythonInterpreter.scala ``sendExecuteRequest`` asserts ``execute_reply``: the
-            # AssertionError becomes ``ExecuteError(class name, message)``.
+            # PythonInterpreter.scala ``sendExecuteRequest`` asserts ``execute_reply``: repl
+            # Session.scala ``executeCode`` catches the AssertionError as an internal error.
             reply = {
                 "status": "error",
                 "execution_count": count,
-                "ename": "java.lang.AssertionError",
+                "ename": "Internal Error: java.lang.AssertionError",
                 "evalue": "assertion failed",
                 "traceback": [],
             }

@@ -214,6 +214,21 @@ def test_json_of_a_value_json_cannot_encode_kills_the_repl(make_server):
     assert create(base, {"name": "json-set"})[0] == 400  # and keeps its name
 
 
+def test_json_of_a_value_that_refers_to_itself_is_an_internal_error(livy):
+    """fake_shell.py ``main``: a reply ``json.dumps`` refuses with a ValueError becomes an
+    ``inspect_reply``; PythonInterpreter.scala ``sendExecuteRequest`` asserts ``execute_reply``
+    and repl Session.scala ``executeCode`` reports the AssertionError as an internal error."""
+    sid = started(livy.url, {"name": "json-loop"})
+    out = run_statement(livy.url, sid, "d = {}\nd['d'] = d\n%json d", timeout=20)["output"]
+    assert (out["status"], out["ename"], out["evalue"], out["traceback"]) == (
+        "error",
+        "Internal Error: java.lang.AssertionError",
+        "assertion failed",
+        [],
+    )
+    assert state(livy.url, sid) == "idle"
+
+
 # -- the create request: CreateInteractiveRequest.scala + JsonServlet.scala, Session.scala -------
 
 
