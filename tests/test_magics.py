@@ -100,6 +100,14 @@ def test_an_exception_fails_with_the_users_frames_only():
     assert rendered[:2] == ["An error was encountered:", "division by zero"]
 
 
+def test_a_magics_argument_is_what_follows_the_first_space_as_in_livy():
+    """fake_shell.py ``MagicNode``: ``%json  d`` names `` d``, which fails on EMR, so here too."""
+    with pytest.raises(SparkStatementException) as info:
+        run_statement("d = {'a': 1}\n%json  d", {})
+    assert info.value.ename == "KeyError" and info.value.evalue == "' d'"
+    assert run_statement("d = {'a': 1}\n%json d", {}) == {"application/json": {"a": 1}}
+
+
 def test_matplot_between_code_lines_returns_a_png():
     pytest.importorskip("matplotlib")
     code = (

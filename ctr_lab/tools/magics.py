@@ -194,12 +194,14 @@ def _figure_png(namespace: Dict[str, Any], name: str) -> bytes:
 
 
 def _run_magic(line: str, namespace: Dict[str, Any]) -> Dict[str, Any]:
-    parts = line[1:].split()
-    name, args = (parts[0], parts[1:]) if parts else ("", [])
-    if name == "matplot" and len(args) == 1:
-        return {"image/png": _figure_png(namespace, args[0])}
-    if name == "json" and len(args) == 1:
-        return {"application/json": namespace[args[0]]}
+    """``%matplot NAME`` and ``%json NAME``, split as Livy's ``fake_shell.py`` splits them: the
+    name up to the first space, the rest as it is (a second space is part of the variable's
+    name, so ``%matplot  plt`` fails here as on EMR)."""
+    name, *rest = line[1:].split(" ", 1)
+    if name == "matplot" and rest:
+        return {"image/png": _figure_png(namespace, rest[0])}
+    if name == "json" and rest:
+        return {"application/json": namespace[rest[0]]}
     raise ValueError(f"unknown magic command '{name}'")
 
 

@@ -140,15 +140,20 @@ MAGICS = {"json": _magic_json, "matplot": _magic_matplot, "table": _magic_table}
 
 
 class MagicNode:
+    """fake_shell.py ``MagicNode``: the name up to the first space, the rest as it is (``%json
+    x`` with a second space names `` x``); a magic without an argument raises TypeError, which
+    ends the REPL as any exception outside the code does."""
+
     def __init__(self, line):
-        parts = line[1:].split(None, 1)
-        self.name = parts[0] if parts else ""
-        self.rest = parts[1].strip() if len(parts) > 1 else ""
+        parts = line[1:].split(" ", 1)
+        self.name, self.rest = parts[0], tuple(parts[1:])
 
     def execute(self):
+        if not self.name:
+            raise UnknownMagic("magic command not specified")
         if self.name not in MAGICS:
             raise UnknownMagic(f"unknown magic command '{self.name}'")
-        return MAGICS[self.name](self.rest)
+        return MAGICS[self.name](*self.rest)
 
 
 def parse(code):

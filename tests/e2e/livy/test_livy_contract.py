@@ -177,20 +177,25 @@ def test_states_a_session_goes_through(livy):
 
 
 def test_matplot_and_json_of_a_missing_variable_are_ok_data(livy):
+    """fake_shell.py ``magic_matplot``/``magic_json`` return their error reply as data; the
+    variable's name is what follows the first space, so a second space is part of it."""
     base = livy.url
     sid = started(base, {"name": "magics"})
-    for magic in ("matplot", "json"):
-        out = run_statement(base, sid, f"%{magic} nothing_here", timeout=10)["output"]
+    run_statement(base, sid, "here = {'a': 1}")
+    for magic, name in (("matplot", "nothing_here"), ("json", "nothing_here"), ("json", " here")):
+        out = run_statement(base, sid, f"%{magic} {name}", timeout=10)["output"]
         assert out["status"] == "ok", out
         assert out["data"] == {
             "msg_type": "execute_reply",
             "content": {
                 "status": "error",
                 "ename": "KeyError",
-                "evalue": "'nothing_here'",
-                "traceback": ["KeyError: 'nothing_here'\n"],
+                "evalue": repr(name),
+                "traceback": [f"KeyError: {name!r}\n"],
             },
         }
+    unnamed = run_statement(base, sid, "%", timeout=10)["output"]
+    assert (unnamed["ename"], unnamed["evalue"]) == ("UnknownMagic", "magic command not specified")
     assert state(base, sid) == "idle"
 
 
