@@ -406,6 +406,24 @@ def test_inactive_sessions_are_collected_busy_ones_too(make_server):
     assert state(base, kept) == "idle"
 
 
+def test_finished_sessions_go_after_the_retain_time_and_skip_busy_keeps_busy_ones(make_server):
+    """SessionManager.scala ``collectGarbage``: a finished session (here killed) stays listed
+    for ``livy.server.session.state-retain.sec``, then goes. With ``timeout-check.skip-busy`` a
+    busy session stays however long it has been inactive, and goes once idle."""
+    server = make_server(idle_timeout=1, retain_seconds=2, skip_busy=True)
+    base = server.url
+    killed = started(base, {"name": "killed"})
+    busy = started(base, {"name": "busy"})
+    call(f"{base}/sessions/{busy}/statements", "POST", {"code": SLEEP % 6})
+    wait_for(lambda: state(base, busy) == "busy", 10, "busy")
+    server.kill_application(killed)
+    time.sleep(1)
+    assert state(base, killed) == "killed"
+    wait_for(lambda: call(f"{base}/sessions/{killed}")[0] == 404, 10, "the killed one collected")
+    assert state(base, busy) == "busy"  # inactive for over 2 s, longer than the timeout
+    wait_for(lambda: call(f"{base}/sessions/{busy}")[0] == 404, 20, "collected once idle")
+
+
 # -- statements: ExecuteRequest, InteractiveSessionServlet.scala get("/:id/statements") ----------
 
 
