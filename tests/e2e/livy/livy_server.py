@@ -95,8 +95,8 @@ YARN_DIST_AS_LOCAL = {
     "spark.yarn.dist.files": "spark.files",
     "spark.yarn.dist.jars": "spark.jars",
 }
-#: ASCII characters ``java.net.URI`` refuses in a path or a fragment (RFC 2396 as Java parses
-#: it): Session.scala ``resolveURIs`` turns its URISyntaxException into a 400.
+#: ASCII characters ``java.net.URI`` refuses anywhere in a URI (RFC 2396 as Java parses it), and
+#: ``#`` after the first: Session.scala ``resolveURIs`` turns its URISyntaxException into a 400.
 URI_ILLEGAL = set(' "<>[\\]^`{|}') | {chr(c) for c in range(32)} | {chr(127)}
 #: The default file system of the double's "cluster" (Hadoop's ``fs.defaultFS``; HDFS on EMR).
 DEFAULT_FS = "hdfs://livy-test-namenode:8020"
@@ -234,8 +234,8 @@ def _java_int(value: Any) -> bool:
 
 def _check_java_uri(entry: str) -> None:
     """``new URI(entry)`` in Session.scala ``resolveURIs``: a character ``java.net.URI`` refuses
-    in the path or the fragment is a URISyntaxException, rethrown as an IllegalArgumentException
-    (whose message is the cause's ``toString``): 400."""
+    is a URISyntaxException naming the part it is in (authority, path, query or fragment),
+    rethrown as an IllegalArgumentException (whose message is the cause's ``toString``): 400."""
     fragment_at = entry.find("#")
     query_at = entry.find("?", 0, fragment_at if fragment_at >= 0 else len(entry))
     host_at = entry.find("://") + 3 if "://" in entry else -1
