@@ -105,6 +105,17 @@ class HadoopFs:
     def exists(self, path: str) -> bool:
         return bool(self.fs.exists(self.p(path)))
 
+    def is_dir(self, path: str) -> bool:
+        """Whether ``path`` exists and is a folder (an S3 prefix counts as one)."""
+        return self.exists(path) and bool(self.fs.getFileStatus(self.p(path)).isDirectory())
+
+    def names(self, path: str) -> List[str]:
+        """The names of the entries of folder ``path``, sorted; a folder's end in ``/``."""
+        return sorted(
+            str(st.getPath().getName()) + ("/" if st.isDirectory() else "")
+            for st in self.fs.listStatus(self.p(path))
+        )
+
     def delete(self, path: str) -> None:
         if self.exists(path):
             self.fs.delete(self.p(path), True)

@@ -218,10 +218,12 @@ def grade_saved_model(
         overlap the test file's.
     """
     from ctr_lab.assignment import fit_baseline, load_model, score_models, with_change
-    from ctr_lab.train.store import data_fingerprint
+    from ctr_lab.train.store import data_fingerprint, refuse_other_content
 
     spark = test_df.sparkSession
     record = model_record(model_dir, spark)
+    if baseline_dir is not None:  # refused before the scoring, not after it
+        refuse_other_content(baseline_dir, spark)
     tested = data_fingerprint(test_df)
     if not tested["rows"]:
         raise GradingRefused(f"{test_name}: no test rows. Fix: give the test days' file")

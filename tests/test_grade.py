@@ -131,6 +131,34 @@ def test_split_none_without_a_model_dir_is_one_line(files, capsys):
     assert "--split none" in line and "Fix: add --model-dir" in line
 
 
+def test_model_and_baseline_folders_of_the_users_files_are_refused_before_any_data(
+    spark, files, tmp_path, capsys
+):
+    mydata = tmp_path / "mydata"
+    mydata.mkdir()
+    shutil.copy(files.train, mydata / "train.csv")
+    (mydata / "notes.txt").write_text("my notes\n")
+    before = {p.name: p.read_bytes() for p in mydata.iterdir()}
+    refused = (
+        f"ctr-lab: error: {mydata}: exists and is not a ctr_lab model (it holds notes.txt, "
+        "train.csv). Fix: choose a new or empty folder for the model"
+    )
+    missing = str(tmp_path / "missing.csv")  # never read: the folder is refused first
+    train = ["train", "--data", missing, "--split", "none", "--model-dir", str(mydata)]
+    assert main(train) == 1
+    assert _one_line(capsys.readouterr().err) == refused
+
+    submitted = tmp_path / "submitted"  # what the grade reads of a model before any data
+    submitted.mkdir()
+    hours = {"first_hour": "2014-10-21T00:00:00Z", "last_hour": "2014-10-29T23:00:00Z"}
+    marker = {"fingerprint": "0" * 64, "training_data": hours}
+    (submitted / COMPLETE_MARKER).write_text(json.dumps(marker))
+    grade = ["grade", str(submitted), "--test", missing, "--train", missing]
+    assert main([*grade, "--baseline-dir", str(mydata)]) == 1
+    assert _one_line(capsys.readouterr().err) == refused
+    assert {p.name: p.read_bytes() for p in mydata.iterdir()} == before
+
+
 # --- the grade ------------------------------------------------------------------------------
 
 

@@ -333,6 +333,71 @@ def test_fit_or_load_refuses_a_folder_the_cluster_would_take_with_it(spark, smal
         conf.set("fs.defaultFS", before)
 
 
+def _tree(folder: Path) -> dict:
+    """Every file under ``folder``, by relative path, with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.own_logic
+def test_fit_or_load_refuses_a_folder_of_the_users_files_and_keeps_them(
+    spark, small_df, tmp_path, pipeline_fits
+):
+    mydata = tmp_path / "mydata"
+    mydata.mkdir()
+    shutil.copy(sample_path("course_10k"), mydata / "train.csv")
+    (mydata / "notes.txt").write_text("my notes\n")
+    (mydata / "runs").mkdir()
+    (mydata / "runs" / "1.json").write_text("{}")
+    before = _tree(mydata)
+    for model_dir in (str(mydata), str(mydata) + "/", mydata.as_uri()):
+        with pytest.raises(
+            CtrLabError,
+            match=r"mydata/?: exists and is not a ctr_lab model \(it holds notes\.txt, runs/, "
+            r"train\.csv\)\. Fix: choose a new or empty folder for the model$",
+        ):
+            train.fit_or_load("course_baseline", small_df, model_dir, maxIter=5)
+    assert _tree(mydata) == before and pipeline_fits == []
+    assert sorted(os.listdir(tmp_path)) == ["mydata"]  # nothing written beside it either
+
+    # A Spark ML model without the marker is replaced, but not when a user's file is in it.
+    spark_model = tmp_path / "spark_model"
+    model = train.fit_featurized(train.build_pipeline("course_baseline", maxIter=5), small_df)
+    model.write().save(str(spark_model))
+    (spark_model / "README.md").write_text("which run this was")
+    kept = _tree(spark_model)
+    with pytest.raises(CtrLabError, match=r"holds README\.md, metadata/, stages/\)\. Fix: "):
+        train.fit_or_load("course_baseline", small_df, str(spark_model), maxIter=5)
+    assert _tree(spark_model) == kept
+
+    # The same model in an empty folder is saved there, as in a new one (a leftover of a file
+    # browser does not count): what a copy from beside it writes, too.
+    for name in ("empty", "browsed"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "browsed" / ".DS_Store").write_bytes(b"\0")
+    _, info = train.fit_or_load("course_baseline", small_df, str(tmp_path / "empty"), maxIter=5)
+    assert info["loaded"] is False
+    assert (tmp_path / "empty" / train.COMPLETE_MARKER).is_file()
+    _, info = train.fit_or_load("course_baseline", small_df, str(tmp_path / "browsed"), maxIter=5)
+    assert info["copied_from"].endswith("/empty")
+    assert (tmp_path / "browsed" / train.COMPLETE_MARKER).is_file()
+
+
+@pytest.mark.own_logic
+def test_fit_or_load_and_tune_refuse_an_ordinary_file_and_leave_it_as_it_was(
+    spark, small_df, tmp_path, pipeline_fits
+):
+    afile = tmp_path / "afile.txt"
+    afile.write_bytes(b"a student's essay\n")
+    stamp = afile.stat().st_mtime_ns
+    message = r"afile\.txt: exists and is a file, not a ctr_lab model folder\. Fix: choose a new"
+    with pytest.raises(CtrLabError, match=message):
+        train.fit_or_load("course_baseline", small_df, str(afile), maxIter=5)
+    with pytest.raises(CtrLabError, match=message):
+        train.tune(small_df, "course_baseline", {"regParam": [0.1]}, model_dir=str(afile))
+    assert afile.read_bytes() == b"a student's essay\n" and afile.stat().st_mtime_ns == stamp
+    assert sorted(os.listdir(tmp_path)) == ["afile.txt"] and pipeline_fits == []
+
+
 @pytest.mark.own_logic
 def test_fit_or_load_restores_a_model_a_killed_save_left_aside_and_sweeps_the_rest(
     spark, small_df, tmp_path, pipeline_fits

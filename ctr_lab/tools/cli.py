@@ -99,6 +99,10 @@ def _train(args: argparse.Namespace) -> int:
         )
     started = time.perf_counter()
     spark = _spark_for_cli()
+    if args.model_dir:  # a folder of the user's files: refused before the data is loaded
+        from ctr_lab.train.store import refuse_other_content
+
+        refuse_other_content(args.model_dir, spark)
     loaded = load(args.data, spark)
     df = loaded.df.cache()
     load_seconds = time.perf_counter() - started
@@ -150,6 +154,10 @@ def _grade(args: argparse.Namespace) -> int:
     spark = _spark_for_cli()
     try:
         model_record(args.model_dir, spark)  # a folder that is no model: refused before any data
+        if args.baseline_dir:  # the baseline would be saved there: the same check as train's
+            from ctr_lab.train.store import refuse_other_content
+
+            refuse_other_content(args.baseline_dir, spark)
         test_df = load(args.test, spark).df.cache()
         train_df = load(args.train, spark).df.cache()
         grade = grade_saved_model(

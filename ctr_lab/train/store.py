@@ -197,6 +197,76 @@ def saved_record(model_dir: str, spark) -> Dict[str, Any]:
     return _saved_marker(_Fs(spark, model_dir), model_dir.rstrip("/"))
 
 
+#: What a save puts at the top of a model folder: Spark ML's folders (a pipeline's ``metadata`` and
+#: ``stages``, a single stage's ``data``) and the completion marker, with Hadoop's ``.<name>.crc``.
+_MODEL_ENTRIES = frozenset(["metadata/", "stages/", "data/", "_SUCCESS", COMPLETE_MARKER])
+
+#: What a file browser leaves in a folder: a folder holding only these counts as empty.
+_IGNORED_ENTRIES = frozenset([".DS_Store"])
+
+
+def _is_model_entry(name: str) -> bool:
+    if name.startswith(".") and name.endswith(".crc"):
+        name = name[1:-4]
+    return name in _MODEL_ENTRIES
+
+
+def _holds_spark_metadata(fs: _Fs, base: str) -> bool:
+    """Whether ``base/metadata`` holds the line Spark ML writes for a model (class and uid)."""
+    parts = sorted(path for path, _age in fs.glob(f"{base}/metadata/part-*"))
+    text = fs.read_text(parts[0]) if parts else None
+    try:
+        doc = json.loads(text.splitlines()[0]) if text else None
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and "class" in doc and "uid" in doc
+
+
+def _refuse_other_content(fs: _Fs, model_dir: str) -> None:
+    """Refuse ``model_dir`` when it holds something a save would delete that is no model.
+
+    Allowed: nothing there, an empty folder, a folder with the completion marker (a model
+    ctr_lab saved), and a Spark ML model folder without the marker (a save that did not finish,
+    or a model saved by Spark itself): these a save replaces. Refused: an ordinary file, and a
+    folder holding anything else, so that a save never deletes a user's files.
+    """
+    base = model_dir.rstrip("/") or model_dir
+    if not fs.exists(base):
+        return
+    fix = "Fix: choose a new or empty folder for the model"
+    if not fs.is_dir(base):
+        raise CtrLabError(f"{model_dir}: exists and is a file, not a ctr_lab model folder. {fix}")
+    names = [name for name in fs.names(base) if name not in _IGNORED_ENTRIES]
+    if not names or fs.exists(_marker(base)):
+        return
+    if all(map(_is_model_entry, names)) and _holds_spark_metadata(fs, base):
+        return
+    names.sort(key=lambda name: (_is_model_entry(name), name))  # the user's entries first
+    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    raise CtrLabError(f"{model_dir}: exists and is not a ctr_lab model (it holds {shown}). {fix}")
+
+
+def refuse_other_content(model_dir: str, spark) -> None:
+    """Refuse ``model_dir`` (local or ``s3://``) when saving a model there would delete files.
+
+    :func:`fit_or_load` and :func:`ctr_lab.train.tune` call it before any work; the command line
+    calls it before it loads the data. A new path, an empty folder and a model folder are
+    accepted; an ordinary file and a folder holding anything else are refused with a
+    :class:`~ctr_lab.errors.CtrLabError` that names what is there.
+
+    Examples
+    --------
+    >>> refuse_other_content(str(tmp_path / "new_folder"), spark)
+    >>> (tmp_path / "mydata").mkdir()
+    >>> _ = (tmp_path / "mydata" / "notes.txt").write_text("mine")
+    >>> refuse_other_content(str(tmp_path / "mydata"), spark)
+    Traceback (most recent call last):
+    ...
+    ctr_lab.errors.CtrLabError: .../mydata: exists and is not a ctr_lab model (it holds notes...
+    """
+    _refuse_other_content(_Fs(spark, model_dir), model_dir)
+
+
 def _saved_fingerprint(fs: _Fs, model_dir: str) -> Optional[str]:
     return _saved_marker(fs, model_dir).get("fingerprint")
 
@@ -263,7 +333,9 @@ def fit_or_load(
     model_dir
         Where the model lives: a local path or an ``s3://`` URI. A path without a scheme is
         refused where the default file system is HDFS (an EMR cluster): it would be lost with
-        the cluster (:func:`ctr_lab.fs.refuse_cluster_scratch`).
+        the cluster (:func:`ctr_lab.fs.refuse_cluster_scratch`). So is an ordinary file, or a
+        folder holding anything but a model (:func:`refuse_other_content`), before any work:
+        a save would delete what is there.
     known_data
         ``train_df``'s :func:`data_fingerprint` when the caller has it already (it saves a
         pass over the data).
@@ -297,6 +369,8 @@ def fit_or_load(
     t0 = time.perf_counter()
     spark = train_df.sparkSession
     refuse_cluster_scratch(model_dir, default_fs(spark))
+    fs = _Fs(spark, model_dir)
+    _refuse_other_content(fs, model_dir)  # before the fit: it would be lost with the files
     if isinstance(pipeline_or_name, str):
         pipeline = build_pipeline(pipeline_or_name, **settings)
     else:
@@ -304,7 +378,6 @@ def fit_or_load(
     data = known_data if known_data is not None else data_fingerprint(train_df)
     fingerprint = _fingerprint(spark, pipeline, train_df, settings, data)
     trained_on = {"training_data": training_record(data)}
-    fs = _Fs(spark, model_dir)
     info: Dict[str, Any] = {"fingerprint": fingerprint, "model_dir": model_dir}
 
     base = model_dir.rstrip("/")
@@ -355,8 +428,10 @@ def _save_model(
     """Save ``model`` (or copy the saved model at ``copy_of``) to ``base`` atomically.
 
     Written to a temporary sibling, the marker (with ``extra`` in it) last, then renamed into
-    place; the previous folder is moved aside first and dropped after.
+    place; the previous folder is moved aside first and dropped after. A ``base`` that holds
+    anything but a model (:func:`refuse_other_content`) is refused before anything is written.
     """
+    _refuse_other_content(fs, base)
     tmp_dir = f"{base}.tmp-{uuid.uuid4().hex[:12]}"
     old_dir = f"{base}.old-{uuid.uuid4().hex[:12]}"
     try:

@@ -16,6 +16,7 @@ from ctr_lab.persistence import read_pipeline_model
 from ctr_lab.train.pipelines import _fit_features, _scaled_lr, _split_stages, build_pipeline
 from ctr_lab.train.store import (
     _fingerprint,
+    _refuse_other_content,
     _save_model,
     _saved_marker,
     data_fingerprint,
@@ -57,7 +58,8 @@ def tune(
         ``"logLoss"`` (smaller is better) or ``"areaUnderROC"``.
     model_dir
         Also save the best model there, as :func:`fit_or_load` would save the same pipeline
-        with the winning values as settings: a later ``fit_or_load`` with those settings, in
+        with the winning values as settings (refused before the search when it holds files
+        that are no model, as there): a later ``fit_or_load`` with those settings, in
         that folder or one beside it, loads it instead of fitting it again. The table is kept
         with it: the same search again (same rows, pipeline, settings, grid and search
         arguments) loads the model and the table instead of searching.
@@ -94,6 +96,7 @@ def tune(
     data: Optional[Dict[str, Any]] = None
     if model_dir is not None:
         fs = _Fs(spark, model_dir)
+        _refuse_other_content(fs, model_dir)  # before the search: a save would delete the files
         data = data_fingerprint(train_df)
         search_fp = _fingerprint(spark, pipeline, train_df, settings, data, search_args)
         saved = _saved_marker(fs, model_dir.rstrip("/"))
