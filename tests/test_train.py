@@ -381,6 +381,16 @@ def test_fit_or_load_refuses_a_folder_of_the_users_files_and_keeps_them(
     assert info["copied_from"].endswith("/empty")
     assert (tmp_path / "browsed" / train.COMPLETE_MARKER).is_file()
 
+    # A ctr_lab model with a user's file put in it is refused too; the user's own folder named
+    # like a save's leftover (not ``.old-`` and twelve hex digits) is not swept away.
+    (tmp_path / "empty" / "notes.txt").write_text("added later")
+    with pytest.raises(CtrLabError, match=r"holds notes\.txt, "):
+        train.fit_or_load("course_baseline", small_df, str(tmp_path / "empty"), maxIter=7)
+    (tmp_path / "empty" / "notes.txt").unlink()
+    (tmp_path / "empty.old-backup").mkdir()
+    _, info = train.fit_or_load("course_baseline", small_df, str(tmp_path / "empty"), maxIter=7)
+    assert info["loaded"] is False and (tmp_path / "empty.old-backup").is_dir()
+
 
 @pytest.mark.own_logic
 def test_fit_or_load_and_tune_refuse_an_ordinary_file_and_leave_it_as_it_was(

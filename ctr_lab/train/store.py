@@ -165,6 +165,10 @@ def _marker(model_dir: str) -> str:
     return model_dir.rstrip("/") + "/" + COMPLETE_MARKER
 
 
+#: A save's folders beside the model are ``<dir>.tmp-ID`` and ``<dir>.old-ID``, ID this many hex
+#: digits; the clean-up matches exactly these (a user's ``mydata.old-backup`` is not touched).
+_SAVE_ID_LENGTH = 12
+_SAVE_ID = "[0-9a-f]" * _SAVE_ID_LENGTH
 #: A ``.tmp-*`` folder without a marker older than this is a save that died: it is deleted.
 STALE_SAVE_SECONDS = 3600.0
 
@@ -237,9 +241,11 @@ def _refuse_other_content(fs: _Fs, model_dir: str) -> None:
     if not fs.is_dir(base):
         raise CtrLabError(f"{model_dir}: exists and is a file, not a ctr_lab model folder. {fix}")
     names = [name for name in fs.names(base) if name not in _IGNORED_ENTRIES]
-    if not names or fs.exists(_marker(base)):
+    if not names:
         return
-    if all(map(_is_model_entry, names)) and _holds_spark_metadata(fs, base):
+    if all(map(_is_model_entry, names)) and (
+        fs.exists(_marker(base)) or _holds_spark_metadata(fs, base)
+    ):
         return
     names.sort(key=lambda name: (_is_model_entry(name), name))  # the user's entries first
     shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
@@ -277,7 +283,7 @@ def _restore_left_over(fs: _Fs, model_dir: str, fingerprint: str) -> bool:
     A save killed after its marker was written leaves the new model in ``<dir>.tmp-*``; one
     killed between the two renames leaves the previous model in ``<dir>.old-*``.
     """
-    for pattern in (".old-*", ".tmp-*"):
+    for pattern in (".old-" + _SAVE_ID, ".tmp-" + _SAVE_ID):
         for path, _age in fs.glob(model_dir + pattern):
             if _saved_fingerprint(fs, path) != fingerprint:
                 continue
@@ -291,9 +297,9 @@ def _sweep_left_overs(fs: _Fs, model_dir: str) -> None:
     """Delete what killed saves left beside ``model_dir``: ``.old-*`` folders, and ``.tmp-*``
     folders with no marker and untouched for :data:`STALE_SAVE_SECONDS` (a younger one may be
     another process's save in progress)."""
-    for path, _age in fs.glob(model_dir + ".old-*"):
+    for path, _age in fs.glob(model_dir + ".old-" + _SAVE_ID):
         fs.delete(path)
-    for path, age in fs.glob(model_dir + ".tmp-*"):
+    for path, age in fs.glob(model_dir + ".tmp-" + _SAVE_ID):
         if age > STALE_SAVE_SECONDS and not fs.exists(_marker(path)):
             fs.delete(path)
 
@@ -432,8 +438,8 @@ def _save_model(
     anything but a model (:func:`refuse_other_content`) is refused before anything is written.
     """
     _refuse_other_content(fs, base)
-    tmp_dir = f"{base}.tmp-{uuid.uuid4().hex[:12]}"
-    old_dir = f"{base}.old-{uuid.uuid4().hex[:12]}"
+    tmp_dir = f"{base}.tmp-{uuid.uuid4().hex[:_SAVE_ID_LENGTH]}"
+    old_dir = f"{base}.old-{uuid.uuid4().hex[:_SAVE_ID_LENGTH]}"
     try:
         if model is not None:
             write_pipeline_model(model, tmp_dir)
