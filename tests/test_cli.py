@@ -203,3 +203,34 @@ def test_train_fits_then_reloads(spark, tmp_path, capsys):
     second = json.loads((tmp_path / "second.json").read_text())
     assert second["loaded"] is True
     assert second["log_loss"] == pytest.approx(first["log_loss"], abs=1e-9)
+
+
+@pytest.fixture(scope="module")
+def raw_lines(tmp_path_factory) -> list:
+    """A small raw-format file's lines (header first): 600 rows over ten days of October 2014."""
+    from ctr_lab.tools.synth import write_dataset
+
+    out = tmp_path_factory.mktemp("raw") / "raw.csv"
+    write_dataset(str(out), rows=600, seed=1, fmt="raw")
+    return out.read_text().splitlines()
+
+
+def _write_rows(path: Path, lines: list) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _hour_of(line: str) -> str:
+    return line.split(",")[2]
+
+
+def test_train_on_one_day_says_the_time_split_leaves_no_training_rows(
+    spark, raw_lines, tmp_path, capsys
+):
+    one_day = [line for line in raw_lines[1:] if _hour_of(line).startswith("141021")]
+    data = _write_rows(tmp_path / "oneday.csv", [raw_lines[0], *one_day])
+    assert main(["train", "--data", str(data), "--pipeline", "course_baseline"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"ctr-lab: error: {data}: ")
+    assert "every row falls on 2014-10-21" in err and "no training rows" in err
+    assert "Fix: " in err and "--split random" in err

@@ -91,6 +91,7 @@ def _inspect(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from ctr_lab.data import load
     from ctr_lab.train import train_and_evaluate
+    from ctr_lab.train.splits import EmptySplitError
 
     if args.split == "none" and not args.model_dir:
         raise CtrLabError(
@@ -103,9 +104,12 @@ def _train(args: argparse.Namespace) -> int:
     df = loaded.df.cache()
     load_seconds = time.perf_counter() - started
     settings = {"maxIter": args.max_iter} if args.max_iter else {}
-    result = train_and_evaluate(
-        df, args.pipeline, split=args.split, model_dir=args.model_dir, **settings
-    )
+    try:
+        result = train_and_evaluate(
+            df, args.pipeline, split=args.split, model_dir=args.model_dir, **settings
+        )
+    except EmptySplitError as exc:
+        raise CtrLabError(f"{args.data}: {exc}") from None
     df.unpersist()
     summary = {k: v for k, v in result.items() if k != "model"}
     summary.update(
