@@ -40,7 +40,8 @@ from datetime import datetime, timezone
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ctr_lab import schema as S
-from ctr_lab.errors import DataLoadError
+from ctr_lab.errors import DataLoadError, spark_problem
+from ctr_lab.fs import NO_FILESYSTEM, NO_FILESYSTEM_FIX
 
 #: The reasons a row can be rejected for, as (key, what it means). Keys with a column name
 #: (``missing:C14``) are expanded per column.
@@ -246,34 +247,16 @@ def _sniff_remote(spark, path: str) -> Tuple[str, Optional[List[str]]]:
     try:
         first = spark.read.text(path).first()
     except Exception as exc:
-        problem = _spark_problem(exc)
+        problem = spark_problem(exc)
         fix = "check the URI and your access to it"
-        if "No FileSystem for scheme" in problem:
-            fix = (
-                "on EMR use s3:// as is; on a laptop read s3a:// URIs with the hadoop-aws package "
-                "(spark.jars.packages=org.apache.hadoop:hadoop-aws:<your Hadoop version>) "
-                "or copy the file to local disk"
-            )
+        if NO_FILESYSTEM in problem:
+            fix = NO_FILESYSTEM_FIX
         raise DataLoadError(path, problem, fix) from None
     if first is None or not first[0].strip():
         raise DataLoadError(path, "the file is empty or has no header", "re-create the file")
     if first[0].startswith("PAR1"):
         return "parquet", None
     return container, [c.strip().strip('"') for c in first[0].lstrip("\ufeff").split(",")]
-
-
-def _spark_problem(exc: Exception) -> str:
-    """One line from a Spark/Py4J error: its root cause, without the Java stack trace."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    causes = [line[len("Caused by:") :].strip() for line in lines if line.startswith("Caused by:")]
-    causes += [line[1:].strip() for line in lines if line.startswith(": ")]
-    causes += [line for line in lines if not line.startswith(("at ", "Traceback", "py4j", "JVM"))]
-    if not causes:
-        return type(exc).__name__
-    cause = causes[0]
-    if "Path does not exist" in cause:
-        return "no such file"
-    return cause[:300]
 
 
 def _is_gzip_damage(problem: str) -> bool:
@@ -478,7 +461,7 @@ def _load_parquet(spark, spark_path, shown, fmt, cache=None) -> Loaded:
         pq = spark.read.parquet(spark_path)
     except Exception as exc:
         raise DataLoadError(
-            shown, f"cannot read as Parquet ({_spark_problem(exc)})", "re-write the Parquet file"
+            shown, f"cannot read as Parquet ({spark_problem(exc)})", "re-write the Parquet file"
         ) from None
     found, renames, ignored = _check_format(shown, pq.columns, fmt)
     for old, new in renames.items():
@@ -559,7 +542,7 @@ def _collect_one(df, shown: str):
 
 def _read_error(exc: Exception, shown: str) -> DataLoadError:
     """The one-line error for a Spark failure while reading ``shown``."""
-    problem = _spark_problem(exc)
+    problem = spark_problem(exc)
     if _is_gzip_damage(problem):
         return DataLoadError(
             shown,
@@ -832,7 +815,7 @@ class _Cache:
             try:
                 stats = HadoopFs(spark, spark_path).file_stats(spark_path)
             except Exception as exc:
-                raise DataLoadError(spark_path, _spark_problem(exc), "check the URI") from None
+                raise DataLoadError(spark_path, spark_problem(exc), "check the URI") from None
         doc = {
             "source": spark_path,
             "files": stats,

@@ -234,3 +234,17 @@ def test_train_on_one_day_says_the_time_split_leaves_no_training_rows(
     assert err.count("\n") == 1 and err.startswith(f"ctr-lab: error: {data}: ")
     assert "every row falls on 2014-10-21" in err and "no training rows" in err
     assert "Fix: " in err and "--split random" in err
+
+
+def test_an_s3_model_dir_without_s3_support_is_the_loaders_one_line(
+    spark, raw_lines, tmp_path, capsys
+):
+    data = _write_rows(tmp_path / "raw.csv", raw_lines)
+    train = ["train", "--data", str(data), "--pipeline", "course_baseline", "--max-iter", "2"]
+    grade = ["grade", "s3://my-bucket/m", "--test", str(data), "--train", str(data)]
+    for args in ([*train, "--model-dir", "s3://my-bucket/m"], grade):
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        assert err.startswith("ctr-lab: error: s3://my-bucket/m: ")
+        assert 'No FileSystem for scheme "s3"' in err and "Fix: " in err and "hadoop-aws" in err

@@ -90,6 +90,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from ctr_lab.data import load
+    from ctr_lab.fs import HadoopFs
     from ctr_lab.train import train_and_evaluate
     from ctr_lab.train.splits import EmptySplitError
 
@@ -100,6 +101,8 @@ def _train(args: argparse.Namespace) -> int:
         )
     started = time.perf_counter()
     spark = _spark_for_cli()
+    if args.model_dir:
+        HadoopFs(spark, args.model_dir)  # a file system this machine lacks: refused before work
     loaded = load(args.data, spark)
     df = loaded.df.cache()
     load_seconds = time.perf_counter() - started
