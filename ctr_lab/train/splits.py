@@ -64,10 +64,10 @@ def time_split(
         raise CtrLabError(f"time_split: no column {time_col!r}. Fix: pass time_col=")
     day = F.floor(F.unix_timestamp(F.col(time_col)) / _SECONDS_PER_DAY)
     row = df.agg(F.min(day), F.max(day)).first()
-    first_day, last_day = (row[0], row[1]) if row is not None else (None, None)
-    if last_day is None:
+    if row is None or row[1] is None:
         raise EmptySplitError("time_split: the DataFrame has no rows with a time")
-    if int(first_day) > int(last_day) - test_days:
+    first_day, last_day = int(row[0]), int(row[1])
+    if first_day > last_day - test_days:
         days = _day_name(first_day)
         if first_day != last_day:
             days += f" to {_day_name(last_day)}"
@@ -77,7 +77,7 @@ def time_split(
             "another way (--split random, or random_split/hash_split), or use data covering "
             f"more than {test_days} day(s)"
         )
-    is_test = day > F.lit(int(last_day) - test_days)
+    is_test = day > F.lit(last_day - test_days)
     return df.where(~is_test), df.where(is_test)
 
 
