@@ -248,3 +248,24 @@ def test_an_s3_model_dir_without_s3_support_is_the_loaders_one_line(
         assert err.count("\n") == 1
         assert err.startswith("ctr-lab: error: s3://my-bucket/m: ")
         assert 'No FileSystem for scheme "s3"' in err and "Fix: " in err and "hadoop-aws" in err
+
+
+@pytest.mark.parametrize("command", ["train", "grade"])
+def test_a_json_target_that_is_a_folder_or_in_no_folder_is_refused_before_any_work(
+    command, tmp_path, capsys, monkeypatch
+):
+    from ctr_lab.tools import cli
+
+    # Refused before Spark starts: no session, no data read, no model fitted.
+    monkeypatch.setattr(cli, "_spark_for_cli", lambda: pytest.fail("work started"))
+    args = {
+        "train": ["train", "--data", "any.csv", "--model-dir", str(tmp_path / "m")],
+        "grade": ["grade", str(tmp_path / "m"), "--test", "t.csv", "--train", "s.csv"],
+    }[command]
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    in_a_file = tmp_path / "notes.txt" / "grades" / "out.json"
+    for target, said in ((tmp_path, "is a folder, not a file"), (in_a_file, "is a file, so")):
+        assert main([*args, "--json", str(target)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"ctr-lab: error: --json {target}")
+        assert said in err and "Fix: " in err

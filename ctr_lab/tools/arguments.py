@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+
+from ctr_lab.errors import CtrLabError
 
 
 def positive_int(text: str) -> int:
@@ -24,3 +27,39 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text}")
     return value
+
+
+def check_output_file(path: str, option: str, example: str) -> None:
+    """Refuse, before any work, an output path that cannot be written as a file.
+
+    A folder is refused, and so is a path whose folder cannot be made: a missing folder is made
+    when the file is written, so the nearest part of the path that exists must be a folder this
+    user may write in. ``option`` names the option in the message and ``example`` is a file name
+    the fix suggests inside a folder that was given.
+
+    Examples
+    --------
+    >>> check_output_file(str(tmp_path / "grades" / "ada.json"), "--json", "grade.json")
+    >>> check_output_file(str(tmp_path), "--json", "grade.json")
+    Traceback (most recent call last):
+    ...
+    ctr_lab.errors.CtrLabError: --json ... is a folder, not a file. Fix: name a file, e.g. ...
+    """
+    if os.path.isdir(path):
+        raise CtrLabError(
+            f"{option} {path} is a folder, not a file. Fix: name a file, e.g. "
+            f"{option} {os.path.join(path, example)}"
+        )
+    existing = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise CtrLabError(
+            f"{option} {path}: {existing} is a file, so no folder can hold {path}. Fix: name a "
+            "file in a folder"
+        )
+    if not os.access(existing, os.W_OK):
+        raise CtrLabError(
+            f"{option} {path}: the folder {existing} is not writable. Fix: name a file in a "
+            "folder you can write to"
+        )

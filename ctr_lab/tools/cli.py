@@ -16,7 +16,7 @@ from ctr_lab import __version__
 from ctr_lab import schema as S
 from ctr_lab.errors import CtrLabError
 from ctr_lab.grading import DEFAULT_PASS_MARK
-from ctr_lab.tools.arguments import positive_int
+from ctr_lab.tools.arguments import check_output_file, positive_int
 from ctr_lab.train.names import PIPELINE_NAMES
 
 
@@ -99,6 +99,8 @@ def _train(args: argparse.Namespace) -> int:
             "--split none trains on every row and tests on none: the saved model is all it "
             "makes. Fix: add --model-dir DIR (then grade it with ctr-lab grade DIR)"
         )
+    if args.json:
+        check_output_file(args.json, "--json", "metrics.json")
     started = time.perf_counter()
     spark = _spark_for_cli()
     if args.model_dir:
@@ -154,6 +156,8 @@ def _grade(args: argparse.Namespace) -> int:
     from ctr_lab.data import load
     from ctr_lab.grading import Grade, GradingRefused, grade_saved_model, model_record
 
+    if args.json:
+        check_output_file(args.json, "--json", "grade.json")
     spark = _spark_for_cli()
     try:
         model_record(args.model_dir, spark)  # a folder that is no model: refused before any data
