@@ -104,6 +104,41 @@ class LoadReport:
         """Return the report as indented JSON."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
 
+    def rejections(self) -> Optional[str]:
+        """One line, ``FILE: N rows rejected (count reason; ...)``, or None when none was.
+
+        Examples
+        --------
+        >>> report = LoadReport("a.csv", "raw", "csv", 5, 2, 3, {"bad_time": 2, "bad_id": 1},
+        ...                     0, None, None, None)
+        >>> print(report.rejections())
+        a.csv: 3 rows rejected (2 event time not a valid YYMMDDHH (raw) or month/day/hour
+        (course); 1 id is not an unsigned integer)
+        """
+        if not self.rows_rejected:
+            return None
+        counts = "; ".join(f"{n:,} {describe_reason(r)}" for r, n in self._by_count())
+        return f"{self.path}: {self.rows_rejected:,} rows rejected ({counts})"
+
+    def nothing_accepted(self) -> Optional[DataLoadError]:
+        """The error for a file of which no row was accepted, naming the commonest reason."""
+        if self.rows_accepted:
+            return None
+        if not self.rows_read:
+            return DataLoadError(
+                self.path, "no row was accepted: the file holds no data rows", "add rows to it"
+            )
+        reason, count = self._by_count()[0]
+        return DataLoadError(
+            self.path,
+            f"no row was accepted: all {self.rows_read:,} rows were rejected, "
+            f"{count:,} for {describe_reason(reason)!r}",
+            "correct those rows (`ctr-lab inspect FILE` counts every reason) or use another file",
+        )
+
+    def _by_count(self) -> List[Tuple[str, int]]:
+        return sorted(self.rejected_by_reason.items(), key=lambda kv: -kv[1])
+
     def __str__(self) -> str:
         fmt = {
             "raw": "raw (Kaggle Avazu train, 24 columns)",
@@ -117,7 +152,7 @@ class LoadReport:
             f"  rows accepted     {self.rows_accepted:,}",
             f"  rows rejected     {self.rows_rejected:,}",
         ]
-        for reason, count in sorted(self.rejected_by_reason.items(), key=lambda kv: -kv[1]):
+        for reason, count in self._by_count():
             lines.append(f"    {count:>12,}  {describe_reason(reason)}")
         if self.click_rate is not None:
             lines.append(f"  clicks            {self.clicks:,} (click rate {self.click_rate:.4f})")

@@ -269,3 +269,37 @@ def test_a_json_target_that_is_a_folder_or_in_no_folder_is_refused_before_any_wo
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith(f"ctr-lab: error: --json {target}")
         assert said in err and "Fix: " in err
+
+
+def _with_hour(line: str, hour: str) -> str:
+    fields = line.split(",")
+    fields[2] = hour
+    return ",".join(fields)
+
+
+def test_a_file_with_no_accepted_row_is_refused_by_inspect_and_train(
+    spark, raw_lines, tmp_path, capsys
+):
+    bad = [_with_hour(line, "99999999") for line in raw_lines[1:41]]
+    data = _write_rows(tmp_path / "allbadhour.csv", [raw_lines[0], *bad])
+    reason = "40 for 'event time not a valid YYMMDDHH (raw) or month/day/hour (course)'"
+
+    assert main(["inspect", str(data)]) == 1
+    out, err = capsys.readouterr()
+    assert "rows accepted     0" in out  # the report is printed first
+    assert err.count("\n") == 1 and err.startswith(f"ctr-lab: error: {data}: no row was accepted")
+    assert reason in err and "Fix: " in err
+
+    assert main(["train", "--data", str(data), "--pipeline", "course_baseline"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"ctr-lab: error: {data}: no row was accepted")
+    assert reason in err
+
+
+def test_train_says_how_many_rows_of_its_file_were_rejected(spark, raw_lines, tmp_path, capsys):
+    bad = [_with_hour(raw_lines[1], "99999999"), _with_hour(raw_lines[2], "1410xx00")]
+    data = _write_rows(tmp_path / "some_bad.csv", [*raw_lines, *bad])
+    args = ["train", "--data", str(data), "--pipeline", "course_baseline", "--max-iter", "2"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"{data}: 2 rows rejected (2 event time not a valid YYMMDDHH (raw)" in out

@@ -348,3 +348,19 @@ def test_grade_of_record_prints_a_refusal_or_the_instructors_command(
         "core only); your instructor grades the model with:",
         "  ctr-lab grade s3://b/models/mine --test s3://i/held_out --train s3://b/students",
     ]
+
+
+def test_rejected_rows_of_the_test_file_are_said_and_counted(honest, files, capsys):
+    lines = files.test.read_text().splitlines()
+    damaged = files.dir / "test_with_bad_rows.csv"
+    day = lines[0].split(",").index("day")
+    bad = [",".join("x" if i == day else v for i, v in enumerate(lines[1].split(",")))] * 3
+    damaged.write_text("\n".join([*lines, *bad]) + "\n")
+    out = files.dir / "with_bad_rows.json"
+    args = _grade(files, honest.dir, out)
+    args[args.index("--test") + 1] = str(damaged)
+    assert main(args) == 0
+    assert f"{damaged}: 3 rows rejected (3 " in capsys.readouterr().out
+    graded = json.loads(out.read_text())
+    assert (graded["test_rows_rejected"], graded["train_rows_rejected"]) == (3, 0)
+    _same_grade(graded, honest.grade)

@@ -85,11 +85,27 @@ def _inspect(args: argparse.Namespace) -> int:
 
     loaded = load(args.path, _spark_for_cli(), fmt=args.format)
     print(loaded.report.to_json() if args.json else loaded.report)
+    error = loaded.report.nothing_accepted()
+    if error is not None:
+        raise error
     return 0
 
 
-def _train(args: argparse.Namespace) -> int:
+def _load_rows(path: str, spark):
+    """Load a data file to work on: refuse one without an accepted row, say what was rejected."""
     from ctr_lab.data import load
+
+    loaded = load(path, spark)
+    error = loaded.report.nothing_accepted()
+    if error is not None:
+        raise error
+    rejections = loaded.report.rejections()
+    if rejections:
+        print(rejections)
+    return loaded
+
+
+def _train(args: argparse.Namespace) -> int:
     from ctr_lab.fs import HadoopFs
     from ctr_lab.train import train_and_evaluate
     from ctr_lab.train.splits import EmptySplitError
@@ -105,7 +121,7 @@ def _train(args: argparse.Namespace) -> int:
     spark = _spark_for_cli()
     if args.model_dir:
         HadoopFs(spark, args.model_dir)  # a file system this machine lacks: refused before work
-    loaded = load(args.data, spark)
+    loaded = _load_rows(args.data, spark)
     df = loaded.df.cache()
     load_seconds = time.perf_counter() - started
     settings = {"maxIter": args.max_iter} if args.max_iter else {}
@@ -153,7 +169,6 @@ def _write_json(path: str, doc: dict) -> None:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from ctr_lab.data import load
     from ctr_lab.grading import Grade, GradingRefused, grade_saved_model, model_record
 
     if args.json:
@@ -161,8 +176,9 @@ def _grade(args: argparse.Namespace) -> int:
     spark = _spark_for_cli()
     try:
         model_record(args.model_dir, spark)  # a folder that is no model: refused before any data
-        test_df = load(args.test, spark).df.cache()
-        train_df = load(args.train, spark).df.cache()
+        test = _load_rows(args.test, spark)
+        train = _load_rows(args.train, spark)
+        test_df, train_df = test.df.cache(), train.df.cache()
         grade = grade_saved_model(
             args.model_dir,
             train_df,
@@ -181,7 +197,11 @@ def _grade(args: argparse.Namespace) -> int:
         raise
     print(grade)
     if args.json:
-        _write_json(args.json, grade.to_dict())
+        rejected = {
+            "test_rows_rejected": test.report.rows_rejected,
+            "train_rows_rejected": train.report.rows_rejected,
+        }
+        _write_json(args.json, {**grade.to_dict(), **rejected})
         print(f"grade written to {args.json}")
     return 0
 
