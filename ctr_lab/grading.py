@@ -22,6 +22,7 @@ predictor's log loss.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -83,11 +84,19 @@ def _hours(record: Dict[str, Any]) -> Optional[Tuple[int, int]]:
 def model_record(model_dir: str, spark) -> Dict[str, Any]:
     """What the saved model in ``model_dir`` recorded about its training rows.
 
-    Raises :class:`GradingRefused` for a folder that is not a model ``ctr_lab`` saved, or one
-    saved without the training period (by a version before it was recorded).
+    Raises :class:`GradingRefused` for a folder that does not exist, one that is not a model
+    ``ctr_lab`` saved, or one saved without the training period (by a version before it was
+    recorded).
     """
+    from ctr_lab.fs import HadoopFs
     from ctr_lab.train.store import COMPLETE_MARKER, saved_record
 
+    if not HadoopFs(spark, model_dir).exists(model_dir):
+        raise GradingRefused(
+            f"{model_dir}: no such folder. Fix: check the path (a relative one starts in "
+            f"{os.getcwd()}), or save the model there first (`ctr-lab train --split none "
+            "--model-dir DIR`)"
+        )
     marker = saved_record(model_dir, spark)
     if not marker.get("fingerprint"):
         raise GradingRefused(

@@ -364,3 +364,12 @@ def test_rejected_rows_of_the_test_file_are_said_and_counted(honest, files, caps
     graded = json.loads(out.read_text())
     assert (graded["test_rows_rejected"], graded["train_rows_rejected"]) == (3, 0)
     _same_grade(graded, honest.grade)
+
+
+def test_a_model_folder_that_does_not_exist_is_said_so(spark, files, capsys):
+    missing = files.dir / "nope_model"
+    out = files.dir / "nope.json"
+    assert main(_grade(files, missing, out)) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"ctr-lab: error: {missing}: no such folder. Fix: check the path")
+    assert json.loads(out.read_text())["refused"] is True
