@@ -303,3 +303,18 @@ def test_train_says_how_many_rows_of_its_file_were_rejected(spark, raw_lines, tm
     assert main(args) == 0
     out = capsys.readouterr().out
     assert f"{data}: 2 rows rejected (2 event time not a valid YYMMDDHH (raw)" in out
+
+
+def test_make_data_refuses_one_file_for_both_outputs_and_a_folder_as_a_file(tmp_path, capsys):
+    same = tmp_path / "d.csv"
+    runs = [
+        (["--out", str(same), "--truth-out", str(same)], "--out and --truth-out are the same"),
+        (["--out", str(tmp_path)], f"--out {tmp_path} is a folder, not a file"),
+        (["--out", str(same), "--truth-out", str(tmp_path)], "--truth-out"),
+    ]
+    for args, said in runs:
+        assert main(["make-data", "--rows", "10", *args]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"ctr-lab: error: {said}")
+        assert "Fix: " in err
+    assert os.listdir(tmp_path) == []

@@ -42,6 +42,14 @@ def _make_data(args: argparse.Namespace) -> int:
             "--damage and --header-typo imitate the course's spreadsheet files. "
             "Fix: add --format course"
         )
+    check_output_file(args.out, "--out", "data.csv")
+    if args.truth_out:
+        check_output_file(args.truth_out, "--truth-out", "truth.csv")
+        if os.path.realpath(args.truth_out) == os.path.realpath(args.out):
+            raise CtrLabError(
+                f"--out and --truth-out are the same file, {args.out}. Fix: give the true click "
+                "probabilities a file of their own, e.g. --truth-out truth.csv"
+            )
     bar, advance = _progress_bar(args.rows, "generating")
     try:
         report = write_dataset(
