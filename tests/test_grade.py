@@ -373,3 +373,11 @@ def test_a_model_folder_that_does_not_exist_is_said_so(spark, files, capsys):
     line = _one_line(capsys.readouterr().err)
     assert line.startswith(f"ctr-lab: error: {missing}: no such folder. Fix: check the path")
     assert json.loads(out.read_text())["refused"] is True
+
+
+@pytest.mark.parametrize("mark", ["nan", "inf"])
+def test_a_pass_mark_that_is_not_a_finite_number_is_refused(files, capsys, mark):
+    with pytest.raises(SystemExit) as info:
+        main(_grade(files, files.dir / "any_model", files.dir / "x.json", "--pass-mark", mark))
+    assert info.value.code == 2
+    assert f"must be a finite number, not {mark}" in capsys.readouterr().err

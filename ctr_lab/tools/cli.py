@@ -16,7 +16,7 @@ from ctr_lab import __version__
 from ctr_lab import schema as S
 from ctr_lab.errors import CtrLabError
 from ctr_lab.grading import DEFAULT_PASS_MARK
-from ctr_lab.tools.arguments import check_output_file, positive_int
+from ctr_lab.tools.arguments import check_output_file, finite_float, positive_int
 from ctr_lab.train.names import PIPELINE_NAMES
 
 
@@ -318,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grade.add_argument(
         "--pass-mark",
-        type=float,
+        type=finite_float,
         default=DEFAULT_PASS_MARK,
         metavar="PCT",
         help="least score that passes: log loss this many percent below the constant "
