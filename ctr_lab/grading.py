@@ -223,8 +223,8 @@ def grade_saved_model(
     Raises
     ------
     GradingRefused
-        For a folder that is not a ``ctr_lab`` model, a model or a training file whose hours
-        overlap the test file's.
+        For a folder that is not a ``ctr_lab`` model or whose model cannot be read, a model or
+        a training file whose hours overlap the test file's.
     """
     from ctr_lab.assignment import fit_baseline, load_model, score_models, with_change
     from ctr_lab.train.store import data_fingerprint
@@ -256,13 +256,17 @@ def grade_saved_model(
             "rate must lie strictly between 0 and 1. Fix: give the students' training file"
         )
     rate = given["clicks"] / given["rows"]
+    try:
+        yours = load_model(model_dir)  # before the baseline is fitted: refused sooner
+    except CtrLabError as exc:  # a marker without a whole model: refused, with a grade
+        raise GradingRefused(str(exc)) from None
     models = [
         (f"constant click rate ({rate:.4f})", rate),
         (
             f"baseline ({baseline})",
             fit_baseline(train_df, baseline, baseline_dir, baseline_settings, known_data=given),
         ),
-        ("yours", load_model(model_dir)),
+        ("yours", yours),
     ]
     table = score_models(test_df, models)
     score, passed, reasons = verdict(table, pass_mark)  # on the unrounded log losses

@@ -381,3 +381,16 @@ def test_a_pass_mark_that_is_not_a_finite_number_is_refused(files, capsys, mark)
         main(_grade(files, files.dir / "any_model", files.dir / "x.json", "--pass-mark", mark))
     assert info.value.code == 2
     assert f"must be a finite number, not {mark}" in capsys.readouterr().err
+
+
+def test_a_model_that_cannot_be_read_is_refused_with_a_json_grade(honest, files, capsys):
+    broken = files.dir / "broken"
+    shutil.copytree(honest.dir, broken)
+    shutil.rmtree(broken / "stages")
+    out = files.dir / "broken.json"
+    assert main(_grade(files, broken, out)) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"ctr-lab: error: {broken}: not a saved PipelineModel")
+    graded = json.loads(out.read_text())
+    assert (graded["pass"], graded["score"], graded["refused"]) == (False, None, True)
+    assert graded["reasons"] == [line[len("ctr-lab: error: ") :]]
