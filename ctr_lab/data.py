@@ -40,7 +40,8 @@ from datetime import datetime, timezone
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ctr_lab import schema as S
-from ctr_lab.errors import DataLoadError
+from ctr_lab.errors import DataLoadError, spark_problem
+from ctr_lab.fs import NO_FILESYSTEM, NO_FILESYSTEM_FIX
 
 #: The reasons a row can be rejected for, as (key, what it means). Keys with a column name
 #: (``missing:C14``) are expanded per column.
@@ -103,6 +104,41 @@ class LoadReport:
         """Return the report as indented JSON."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
 
+    def rejections(self) -> Optional[str]:
+        """One line, ``FILE: N rows rejected (count reason; ...)``, or None when none was.
+
+        Examples
+        --------
+        >>> report = LoadReport("a.csv", "raw", "csv", 5, 2, 3, {"bad_time": 2, "bad_id": 1},
+        ...                     0, None, None, None)
+        >>> print(report.rejections())
+        a.csv: 3 rows rejected (2 event time not a valid YYMMDDHH (raw) or month/day/hour
+        (course); 1 id is not an unsigned integer)
+        """
+        if not self.rows_rejected:
+            return None
+        counts = "; ".join(f"{n:,} {describe_reason(r)}" for r, n in self._by_count())
+        return f"{self.path}: {self.rows_rejected:,} rows rejected ({counts})"
+
+    def nothing_accepted(self) -> Optional[DataLoadError]:
+        """The error for a file of which no row was accepted, naming the commonest reason."""
+        if self.rows_accepted:
+            return None
+        if not self.rows_read:
+            return DataLoadError(
+                self.path, "no row was accepted: the file holds no data rows", "add rows to it"
+            )
+        reason, count = self._by_count()[0]
+        return DataLoadError(
+            self.path,
+            f"no row was accepted: all {self.rows_read:,} rows were rejected, "
+            f"{count:,} for {describe_reason(reason)!r}",
+            "correct those rows (`ctr-lab inspect FILE` counts every reason) or use another file",
+        )
+
+    def _by_count(self) -> List[Tuple[str, int]]:
+        return sorted(self.rejected_by_reason.items(), key=lambda kv: -kv[1])
+
     def __str__(self) -> str:
         fmt = {
             "raw": "raw (Kaggle Avazu train, 24 columns)",
@@ -116,7 +152,7 @@ class LoadReport:
             f"  rows accepted     {self.rows_accepted:,}",
             f"  rows rejected     {self.rows_rejected:,}",
         ]
-        for reason, count in sorted(self.rejected_by_reason.items(), key=lambda kv: -kv[1]):
+        for reason, count in self._by_count():
             lines.append(f"    {count:>12,}  {describe_reason(reason)}")
         if self.click_rate is not None:
             lines.append(f"  clicks            {self.clicks:,} (click rate {self.click_rate:.4f})")
@@ -246,34 +282,16 @@ def _sniff_remote(spark, path: str) -> Tuple[str, Optional[List[str]]]:
     try:
         first = spark.read.text(path).first()
     except Exception as exc:
-        problem = _spark_problem(exc)
+        problem = spark_problem(exc)
         fix = "check the URI and your access to it"
-        if "No FileSystem for scheme" in problem:
-            fix = (
-                "on EMR use s3:// as is; on a laptop read s3a:// URIs with the hadoop-aws package "
-                "(spark.jars.packages=org.apache.hadoop:hadoop-aws:<your Hadoop version>) "
-                "or copy the file to local disk"
-            )
+        if NO_FILESYSTEM in problem:
+            fix = NO_FILESYSTEM_FIX
         raise DataLoadError(path, problem, fix) from None
     if first is None or not first[0].strip():
         raise DataLoadError(path, "the file is empty or has no header", "re-create the file")
     if first[0].startswith("PAR1"):
         return "parquet", None
     return container, [c.strip().strip('"') for c in first[0].lstrip("\ufeff").split(",")]
-
-
-def _spark_problem(exc: Exception) -> str:
-    """One line from a Spark/Py4J error: its root cause, without the Java stack trace."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    causes = [line[len("Caused by:") :].strip() for line in lines if line.startswith("Caused by:")]
-    causes += [line[1:].strip() for line in lines if line.startswith(": ")]
-    causes += [line for line in lines if not line.startswith(("at ", "Traceback", "py4j", "JVM"))]
-    if not causes:
-        return type(exc).__name__
-    cause = causes[0]
-    if "Path does not exist" in cause:
-        return "no such file"
-    return cause[:300]
 
 
 def _is_gzip_damage(problem: str) -> bool:
@@ -478,7 +496,7 @@ def _load_parquet(spark, spark_path, shown, fmt, cache=None) -> Loaded:
         pq = spark.read.parquet(spark_path)
     except Exception as exc:
         raise DataLoadError(
-            shown, f"cannot read as Parquet ({_spark_problem(exc)})", "re-write the Parquet file"
+            shown, f"cannot read as Parquet ({spark_problem(exc)})", "re-write the Parquet file"
         ) from None
     found, renames, ignored = _check_format(shown, pq.columns, fmt)
     for old, new in renames.items():
@@ -559,7 +577,7 @@ def _collect_one(df, shown: str):
 
 def _read_error(exc: Exception, shown: str) -> DataLoadError:
     """The one-line error for a Spark failure while reading ``shown``."""
-    problem = _spark_problem(exc)
+    problem = spark_problem(exc)
     if _is_gzip_damage(problem):
         return DataLoadError(
             shown,
@@ -832,7 +850,7 @@ class _Cache:
             try:
                 stats = HadoopFs(spark, spark_path).file_stats(spark_path)
             except Exception as exc:
-                raise DataLoadError(spark_path, _spark_problem(exc), "check the URI") from None
+                raise DataLoadError(spark_path, spark_problem(exc), "check the URI") from None
         doc = {
             "source": spark_path,
             "files": stats,

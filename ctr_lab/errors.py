@@ -19,3 +19,17 @@ class DataLoadError(CtrLabError):
 
 class SparkSetupError(CtrLabError):
     """A local Spark session cannot be started (Java missing or wrong, bad settings)."""
+
+
+def spark_problem(exc: Exception) -> str:
+    """One line from a Spark/Py4J error: its root cause, without the Java stack trace."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    causes = [line[len("Caused by:") :].strip() for line in lines if line.startswith("Caused by:")]
+    causes += [line[1:].strip() for line in lines if line.startswith(": ")]
+    causes += [line for line in lines if not line.startswith(("at ", "Traceback", "py4j", "JVM"))]
+    if not causes:
+        return type(exc).__name__
+    cause = causes[0]
+    if "Path does not exist" in cause:
+        return "no such file"
+    return cause[:300]

@@ -10,8 +10,16 @@ import re
 import time
 from typing import List, Optional, Tuple
 
-from ctr_lab.errors import CtrLabError
+from ctr_lab.errors import CtrLabError, spark_problem
 
+#: What Hadoop says of a URI whose scheme has no file system here (``s3://`` on a laptop).
+NO_FILESYSTEM = "No FileSystem for scheme"
+#: And the fix for it.
+NO_FILESYSTEM_FIX = (
+    "on EMR use s3:// as is; on a laptop read s3a:// URIs with the hadoop-aws package "
+    "(spark.jars.packages=org.apache.hadoop:hadoop-aws:<your Hadoop version>) "
+    "or copy the file to local disk"
+)
 #: A URI's scheme (``s3://``, ``hdfs://``, ``file:``): a path with one says where it lives.
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
@@ -97,7 +105,13 @@ class HadoopFs:
         jvm = spark._jvm
         self._jvm = jvm
         self.path_cls = jvm.org.apache.hadoop.fs.Path
-        self.fs = self.path_cls(path).getFileSystem(spark._jsc.hadoopConfiguration())
+        try:
+            self.fs = self.path_cls(path).getFileSystem(spark._jsc.hadoopConfiguration())
+        except Exception as exc:
+            problem = spark_problem(exc)
+            if NO_FILESYSTEM not in problem:
+                raise
+            raise CtrLabError(f"{path}: {problem}. Fix: {NO_FILESYSTEM_FIX}") from None
 
     def p(self, path: str):
         return self.path_cls(path)

@@ -22,6 +22,7 @@ predictor's log loss.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -83,11 +84,19 @@ def _hours(record: Dict[str, Any]) -> Optional[Tuple[int, int]]:
 def model_record(model_dir: str, spark) -> Dict[str, Any]:
     """What the saved model in ``model_dir`` recorded about its training rows.
 
-    Raises :class:`GradingRefused` for a folder that is not a model ``ctr_lab`` saved, or one
-    saved without the training period (by a version before it was recorded).
+    Raises :class:`GradingRefused` for a folder that does not exist, one that is not a model
+    ``ctr_lab`` saved, or one saved without the training period (by a version before it was
+    recorded).
     """
+    from ctr_lab.fs import HadoopFs
     from ctr_lab.train.store import COMPLETE_MARKER, saved_record
 
+    if not HadoopFs(spark, model_dir).exists(model_dir):
+        raise GradingRefused(
+            f"{model_dir}: no such folder. Fix: check the path (a relative one starts in "
+            f"{os.getcwd()}), or save the model there first (`ctr-lab train --split none "
+            "--model-dir DIR`)"
+        )
     marker = saved_record(model_dir, spark)
     if not marker.get("fingerprint"):
         raise GradingRefused(
@@ -214,8 +223,8 @@ def grade_saved_model(
     Raises
     ------
     GradingRefused
-        For a folder that is not a ``ctr_lab`` model, a model or a training file whose hours
-        overlap the test file's.
+        For a folder that is not a ``ctr_lab`` model or whose model cannot be read, a model or
+        a training file whose hours overlap the test file's.
     """
     from ctr_lab.assignment import fit_baseline, load_model, score_models, with_change
     from ctr_lab.train.store import data_fingerprint, refuse_other_content
@@ -249,13 +258,17 @@ def grade_saved_model(
             "rate must lie strictly between 0 and 1. Fix: give the students' training file"
         )
     rate = given["clicks"] / given["rows"]
+    try:
+        yours = load_model(model_dir)  # before the baseline is fitted: refused sooner
+    except CtrLabError as exc:  # a marker without a whole model: refused, with a grade
+        raise GradingRefused(str(exc)) from None
     models = [
         (f"constant click rate ({rate:.4f})", rate),
         (
             f"baseline ({baseline})",
             fit_baseline(train_df, baseline, baseline_dir, baseline_settings, known_data=given),
         ),
-        ("yours", load_model(model_dir)),
+        ("yours", yours),
     ]
     table = score_models(test_df, models)
     score, passed, reasons = verdict(table, pass_mark)  # on the unrounded log losses

@@ -281,3 +281,46 @@ def test_cli_rejects_unknown_peer(tmp_path, capsys):
 
     assert main(["bench", "--rows", "1000", "--peers", "nope", "--out", str(tmp_path)]) == 1
     assert "unknown nope" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "setting, said",
+    [("foo=1", "--set: unknown setting(s) ['foo']"), ("maxIter=abc", "--set maxIter='abc'")],
+)
+def test_cli_refuses_a_setting_before_any_data_is_made(tmp_path, capsys, setting, said):
+    from ctr_lab.tools.cli import main
+
+    args = ["bench", "--rows", "2k", "--peers", "recommended", "--out", str(tmp_path / "out")]
+    assert main([*args, "--set", setting]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"ctr-lab: error: {said}") and "Fix: " in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("timeout", ["-1", "0", "nan"])
+def test_cli_refuses_a_timeout_that_is_not_a_positive_number(tmp_path, capsys, timeout):
+    from ctr_lab.tools.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["bench", "--rows", "2k", "--out", str(tmp_path), "--timeout", timeout])
+    assert info.value.code == 2
+    assert f"must be a positive number, not {timeout}" in capsys.readouterr().err
+
+
+def test_cli_exits_1_when_every_peer_failed(spark, tmp_path, capsys, monkeypatch):
+    from ctr_lab.tools.cli import main
+
+    def fails(peer, spec, timeout):
+        result = bench._empty_result(peer, spec)
+        result.update(status="failed", note="exit 1: it broke")
+        return result
+
+    monkeypatch.setattr(bench, "_run_peer_process", fails)
+    monkeypatch.setattr(bench, "_stop_spark", lambda: None)  # the suite's session scores here
+    args = ["bench", "--rows", "1000", "--peers", "scan,recommended", "--out", str(tmp_path)]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("ctr-lab: error: every peer failed (2 run(s), none ok). Fix: ")
+    report = json.loads((tmp_path / "bench.json").read_text())  # still written, for the notes
+    assert {r["status"] for r in report["results"] if r["peer"] != "bayes"} == {"failed"}

@@ -150,3 +150,15 @@ def test_run_starts_every_notebook_in_one_driver_jvm(tmp_path, monkeypatch, caps
     assert pids[0] == pids[1] != pids[2]
     assert (tmp_path / "nb" / "sub" / "written" / "_SUCCESS").is_file()
     assert "a.ipynb" in printed and "FAILED" in printed
+
+
+def test_only_matching_no_notebook_says_so_and_lists_the_names(capsys):
+    from ctr_lab.tools.cli import main
+
+    root = REPO / "notebooks"
+    assert main(["run", "--notebooks", str(root), "--only", "zzz"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"ctr-lab: error: --only zzz matched no notebook under {root}. Fix: ")
+    for path in ordered_notebooks(root):
+        assert path.relative_to(root).as_posix() in err

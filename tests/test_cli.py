@@ -203,3 +203,118 @@ def test_train_fits_then_reloads(spark, tmp_path, capsys):
     second = json.loads((tmp_path / "second.json").read_text())
     assert second["loaded"] is True
     assert second["log_loss"] == pytest.approx(first["log_loss"], abs=1e-9)
+
+
+@pytest.fixture(scope="module")
+def raw_lines(tmp_path_factory) -> list:
+    """A small raw-format file's lines (header first): 600 rows over ten days of October 2014."""
+    from ctr_lab.tools.synth import write_dataset
+
+    out = tmp_path_factory.mktemp("raw") / "raw.csv"
+    write_dataset(str(out), rows=600, seed=1, fmt="raw")
+    return out.read_text().splitlines()
+
+
+def _write_rows(path: Path, lines: list) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _hour_of(line: str) -> str:
+    return line.split(",")[2]
+
+
+def test_train_on_one_day_says_the_time_split_leaves_no_training_rows(
+    spark, raw_lines, tmp_path, capsys
+):
+    one_day = [line for line in raw_lines[1:] if _hour_of(line).startswith("141021")]
+    data = _write_rows(tmp_path / "oneday.csv", [raw_lines[0], *one_day])
+    assert main(["train", "--data", str(data), "--pipeline", "course_baseline"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"ctr-lab: error: {data}: ")
+    assert "every row falls on 2014-10-21" in err and "no training rows" in err
+    assert "Fix: " in err and "--split random" in err
+
+
+def test_an_s3_model_dir_without_s3_support_is_the_loaders_one_line(
+    spark, raw_lines, tmp_path, capsys
+):
+    data = _write_rows(tmp_path / "raw.csv", raw_lines)
+    train = ["train", "--data", str(data), "--pipeline", "course_baseline", "--max-iter", "2"]
+    grade = ["grade", "s3://my-bucket/m", "--test", str(data), "--train", str(data)]
+    for args in ([*train, "--model-dir", "s3://my-bucket/m"], grade):
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        assert err.startswith("ctr-lab: error: s3://my-bucket/m: ")
+        assert 'No FileSystem for scheme "s3"' in err and "Fix: " in err and "hadoop-aws" in err
+
+
+@pytest.mark.parametrize("command", ["train", "grade"])
+def test_a_json_target_that_is_a_folder_or_in_no_folder_is_refused_before_any_work(
+    command, tmp_path, capsys, monkeypatch
+):
+    from ctr_lab.tools import cli
+
+    # Refused before Spark starts: no session, no data read, no model fitted.
+    monkeypatch.setattr(cli, "_spark_for_cli", lambda: pytest.fail("work started"))
+    args = {
+        "train": ["train", "--data", "any.csv", "--model-dir", str(tmp_path / "m")],
+        "grade": ["grade", str(tmp_path / "m"), "--test", "t.csv", "--train", "s.csv"],
+    }[command]
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    in_a_file = tmp_path / "notes.txt" / "grades" / "out.json"
+    for target, said in ((tmp_path, "is a folder, not a file"), (in_a_file, "is a file, so")):
+        assert main([*args, "--json", str(target)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"ctr-lab: error: --json {target}")
+        assert said in err and "Fix: " in err
+
+
+def _with_hour(line: str, hour: str) -> str:
+    fields = line.split(",")
+    fields[2] = hour
+    return ",".join(fields)
+
+
+def test_a_file_with_no_accepted_row_is_refused_by_inspect_and_train(
+    spark, raw_lines, tmp_path, capsys
+):
+    bad = [_with_hour(line, "99999999") for line in raw_lines[1:41]]
+    data = _write_rows(tmp_path / "allbadhour.csv", [raw_lines[0], *bad])
+    reason = "40 for 'event time not a valid YYMMDDHH (raw) or month/day/hour (course)'"
+
+    assert main(["inspect", str(data)]) == 1
+    out, err = capsys.readouterr()
+    assert "rows accepted     0" in out  # the report is printed first
+    assert err.count("\n") == 1 and err.startswith(f"ctr-lab: error: {data}: no row was accepted")
+    assert reason in err and "Fix: " in err
+
+    assert main(["train", "--data", str(data), "--pipeline", "course_baseline"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"ctr-lab: error: {data}: no row was accepted")
+    assert reason in err
+
+
+def test_train_says_how_many_rows_of_its_file_were_rejected(spark, raw_lines, tmp_path, capsys):
+    bad = [_with_hour(raw_lines[1], "99999999"), _with_hour(raw_lines[2], "1410xx00")]
+    data = _write_rows(tmp_path / "some_bad.csv", [*raw_lines, *bad])
+    args = ["train", "--data", str(data), "--pipeline", "course_baseline", "--max-iter", "2"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"{data}: 2 rows rejected (2 event time not a valid YYMMDDHH (raw)" in out
+
+
+def test_make_data_refuses_one_file_for_both_outputs_and_a_folder_as_a_file(tmp_path, capsys):
+    same = tmp_path / "d.csv"
+    runs = [
+        (["--out", str(same), "--truth-out", str(same)], "--out and --truth-out are the same"),
+        (["--out", str(tmp_path)], f"--out {tmp_path} is a folder, not a file"),
+        (["--out", str(same), "--truth-out", str(tmp_path)], "--truth-out"),
+    ]
+    for args, said in runs:
+        assert main(["make-data", "--rows", "10", *args]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"ctr-lab: error: {said}")
+        assert "Fix: " in err
+    assert os.listdir(tmp_path) == []

@@ -1012,3 +1012,11 @@ def test_convert_dry_run_is_a_valid_step_and_adds_it(aws, capsys):
     assert "added step" in capsys.readouterr().out
     (step,) = client.list_steps(ClusterId=cluster_id)["Steps"]
     assert step["Config"]["Args"] == args
+
+
+def test_convert_without_a_bucket_says_none_was_given(no_aws_clients, monkeypatch, capsys):
+    monkeypatch.delenv("CTR_LAB_BUCKET", raising=False)
+    assert main(["emr", "convert", "--dry-run"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("ctr-lab: error: no S3 bucket was given")
+    assert "Fix: pass --bucket s3://<your bucket>" in err and "CTR_LAB_BUCKET" in err

@@ -376,3 +376,49 @@ def test_grade_of_record_prints_a_refusal_or_the_instructors_command(
         "core only); your instructor grades the model with:",
         "  ctr-lab grade s3://b/models/mine --test s3://i/held_out --train s3://b/students",
     ]
+
+
+def test_rejected_rows_of_the_test_file_are_said_and_counted(honest, files, capsys):
+    lines = files.test.read_text().splitlines()
+    damaged = files.dir / "test_with_bad_rows.csv"
+    day = lines[0].split(",").index("day")
+    bad = [",".join("x" if i == day else v for i, v in enumerate(lines[1].split(",")))] * 3
+    damaged.write_text("\n".join([*lines, *bad]) + "\n")
+    out = files.dir / "with_bad_rows.json"
+    args = _grade(files, honest.dir, out)
+    args[args.index("--test") + 1] = str(damaged)
+    assert main(args) == 0
+    assert f"{damaged}: 3 rows rejected (3 " in capsys.readouterr().out
+    graded = json.loads(out.read_text())
+    assert (graded["test_rows_rejected"], graded["train_rows_rejected"]) == (3, 0)
+    _same_grade(graded, honest.grade)
+
+
+def test_a_model_folder_that_does_not_exist_is_said_so(spark, files, capsys):
+    missing = files.dir / "nope_model"
+    out = files.dir / "nope.json"
+    assert main(_grade(files, missing, out)) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"ctr-lab: error: {missing}: no such folder. Fix: check the path")
+    assert json.loads(out.read_text())["refused"] is True
+
+
+@pytest.mark.parametrize("mark", ["nan", "inf"])
+def test_a_pass_mark_that_is_not_a_finite_number_is_refused(files, capsys, mark):
+    with pytest.raises(SystemExit) as info:
+        main(_grade(files, files.dir / "any_model", files.dir / "x.json", "--pass-mark", mark))
+    assert info.value.code == 2
+    assert f"must be a finite number, not {mark}" in capsys.readouterr().err
+
+
+def test_a_model_that_cannot_be_read_is_refused_with_a_json_grade(honest, files, capsys):
+    broken = files.dir / "broken"
+    shutil.copytree(honest.dir, broken)
+    shutil.rmtree(broken / "stages")
+    out = files.dir / "broken.json"
+    assert main(_grade(files, broken, out)) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"ctr-lab: error: {broken}: not a saved PipelineModel")
+    graded = json.loads(out.read_text())
+    assert (graded["pass"], graded["score"], graded["refused"]) == (False, None, True)
+    assert graded["reasons"] == [line[len("ctr-lab: error: ") :]]

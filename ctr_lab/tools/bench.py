@@ -55,6 +55,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 from ctr_lab import schema as S
 from ctr_lab.errors import CtrLabError
+from ctr_lab.tools.arguments import positive_float
 
 __all__ = [
     "DEFAULT_ROWS",
@@ -84,6 +85,15 @@ PEERS: Dict[str, str] = {
 DEFAULT_ROWS = (100_000, 300_000, 1_000_000)
 #: Settings the ``recommended`` and ``onehot`` peers accept beyond build_pipeline's own.
 BENCH_SETTINGS = ("aggregationDepth", "maxBlockSizeInMB", "partitions", "staging", "vw_passes")
+#: The kinds of the bench's own numeric settings (``staging`` is one of :data:`STAGINGS`).
+_BENCH_KINDS = {
+    "aggregationDepth": "a whole number",
+    "maxBlockSizeInMB": "a number",
+    "partitions": "a whole number",
+    "vw_passes": "a whole number",
+}
+#: How ``--set staging=`` keeps the rows between load and fit.
+STAGINGS = ("none", "cache", "parquet")
 #: Stages timed inside each peer's process, in order.
 STAGES = ("start", "load", "featurize", "fit", "score")
 #: Every field of a result, in order (the JSON of each peer has all of them).
@@ -155,6 +165,26 @@ def parse_rows(values: Sequence[str]) -> List[int]:
                 raise CtrLabError(f"--rows {part!r} is not a positive row count. Fix: e.g. 300k")
             out.append(rows)
     return out
+
+
+def check_settings(settings: Dict[str, Any]) -> None:
+    """Refuse, before any data is made, a setting the peers lack or a value they cannot take.
+
+    Examples
+    --------
+    >>> check_settings({"maxIter": 20, "staging": "cache", "vw_passes": 2})
+    >>> check_settings({"foo": 1})
+    Traceback (most recent call last):
+    ...
+    ctr_lab.errors.CtrLabError: --set: unknown setting(s) ['foo']. Fix: use [...]
+    """
+    from ctr_lab.train.pipelines import check_settings as check_pipeline_settings
+
+    staging = settings.get("staging", "none")
+    if staging not in STAGINGS:
+        raise CtrLabError(f"--set staging={staging}. Fix: {', '.join(STAGINGS)}")
+    others = {k: v for k, v in settings.items() if k != "staging"}
+    check_pipeline_settings("recommended", others, who="--set", more=_BENCH_KINDS)
 
 
 def _parse_settings(items: Sequence[str]) -> Dict[str, Any]:
@@ -491,7 +521,7 @@ def _staged(df, settings: Dict[str, Any], work_dir: str):
     partitions = settings.get("partitions")
     if partitions:
         df = df.repartition(int(partitions))
-    staging = str(settings.get("staging", "none"))
+    staging = str(settings.get("staging", "none"))  # one of STAGINGS (check_settings)
     if staging == "cache":
         df = df.persist(StorageLevel.MEMORY_AND_DISK)
         df.count()
@@ -499,8 +529,6 @@ def _staged(df, settings: Dict[str, Any], work_dir: str):
         path = os.path.join(work_dir, f"staged_{os.getpid()}.parquet")
         df.write.mode("overwrite").parquet("file://" + path)
         df = df.sparkSession.read.parquet("file://" + path)
-    elif staging != "none":
-        raise CtrLabError(f"--set staging={staging}. Fix: none, cache or parquet")
     return df
 
 
@@ -1134,6 +1162,7 @@ def run_bench(
     unknown = [p for p in peers if p not in PEERS]
     if unknown:
         raise CtrLabError(f"--peers: unknown {', '.join(unknown)}. Fix: use {', '.join(PEERS)}")
+    check_settings(dict(settings or {}))
     data_dir = os.path.join(out_dir, "data")
     work_dir = os.path.abspath(os.path.join(out_dir, "work"))
     os.makedirs(work_dir, exist_ok=True)
@@ -1394,6 +1423,7 @@ def _bench(args: argparse.Namespace) -> int:
     rows_list = parse_rows(args.rows) if args.rows else list(DEFAULT_ROWS)
     peers = [p.strip() for p in args.peers.split(",") if p.strip()] if args.peers else list(PEERS)
     settings = _parse_settings(args.set or [])
+    check_settings(settings)  # before the output folder is made
     out_dir = os.path.abspath(args.out)
     json_path = os.path.abspath(args.json or os.path.join(out_dir, "bench.json"))
     os.makedirs(os.path.dirname(json_path), exist_ok=True)
@@ -1421,6 +1451,12 @@ def _bench(args: argparse.Namespace) -> int:
     print()
     print(table)
     print(f"written: {json_path}, {md_path}" + (f", {plot_path}" if plot_path else ""))
+    ran = [r for r in report["results"] if r["peer"] != "bayes"]
+    if ran and not any(r.get("status") == "ok" for r in ran):
+        raise CtrLabError(
+            f"every peer failed ({len(ran)} run(s), none ok). Fix: read each one's note in "
+            f"{md_path} and the log it names"
+        )
     return 0
 
 
@@ -1458,7 +1494,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "for vw",
     )
     bench.add_argument(
-        "--timeout", type=float, default=3600.0, help="seconds before a peer is stopped"
+        "--timeout", type=positive_float, default=3600.0, help="seconds before a peer is stopped"
     )
     bench.add_argument(
         "--profile",

@@ -257,10 +257,16 @@ def _run(args: argparse.Namespace) -> int:
     os.environ["CTR_LAB_PROGRESS"] = "0"
     root = Path(args.notebooks) if args.notebooks else notebooks_dir()
     paths = ordered_notebooks(root)
-    if args.only:
-        paths = [p for p in paths if any(o in p.relative_to(root).as_posix() for o in args.only)]
     if not paths:
         raise CtrLabError(f"no notebooks to run under {root}")
+    if args.only:
+        names = [p.relative_to(root).as_posix() for p in paths]
+        paths = [p for p, n in zip(paths, names) if any(o in n for o in args.only)]
+        if not paths:
+            raise CtrLabError(
+                f"--only {' '.join(args.only)} matched no notebook under {root}. Fix: give part "
+                f"of one of these names: {', '.join(names)}"
+            )
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     try:

@@ -16,7 +16,7 @@ from ctr_lab import __version__
 from ctr_lab import schema as S
 from ctr_lab.errors import CtrLabError
 from ctr_lab.grading import DEFAULT_PASS_MARK
-from ctr_lab.tools.arguments import positive_int
+from ctr_lab.tools.arguments import check_output_file, finite_float, positive_int
 from ctr_lab.train.names import PIPELINE_NAMES
 
 
@@ -42,6 +42,14 @@ def _make_data(args: argparse.Namespace) -> int:
             "--damage and --header-typo imitate the course's spreadsheet files. "
             "Fix: add --format course"
         )
+    check_output_file(args.out, "--out", "data.csv")
+    if args.truth_out:
+        check_output_file(args.truth_out, "--truth-out", "truth.csv")
+        if os.path.realpath(args.truth_out) == os.path.realpath(args.out):
+            raise CtrLabError(
+                f"--out and --truth-out are the same file, {args.out}. Fix: give the true click "
+                "probabilities a file of their own, e.g. --truth-out truth.csv"
+            )
     bar, advance = _progress_bar(args.rows, "generating")
     try:
         report = write_dataset(
@@ -85,31 +93,53 @@ def _inspect(args: argparse.Namespace) -> int:
 
     loaded = load(args.path, _spark_for_cli(), fmt=args.format)
     print(loaded.report.to_json() if args.json else loaded.report)
+    error = loaded.report.nothing_accepted()
+    if error is not None:
+        raise error
     return 0
 
 
-def _train(args: argparse.Namespace) -> int:
+def _load_rows(path: str, spark):
+    """Load a data file to work on: refuse one without an accepted row, say what was rejected."""
     from ctr_lab.data import load
+
+    loaded = load(path, spark)
+    error = loaded.report.nothing_accepted()
+    if error is not None:
+        raise error
+    rejections = loaded.report.rejections()
+    if rejections:
+        print(rejections)
+    return loaded
+
+
+def _train(args: argparse.Namespace) -> int:
     from ctr_lab.train import train_and_evaluate
+    from ctr_lab.train.splits import EmptySplitError
 
     if args.split == "none" and not args.model_dir:
         raise CtrLabError(
             "--split none trains on every row and tests on none: the saved model is all it "
             "makes. Fix: add --model-dir DIR (then grade it with ctr-lab grade DIR)"
         )
+    if args.json:
+        check_output_file(args.json, "--json", "metrics.json")
     started = time.perf_counter()
     spark = _spark_for_cli()
-    if args.model_dir:  # a folder of the user's files: refused before the data is loaded
+    if args.model_dir:  # a file system this machine lacks, or a folder of the user's files
         from ctr_lab.train.store import refuse_other_content
 
-        refuse_other_content(args.model_dir, spark)
-    loaded = load(args.data, spark)
+        refuse_other_content(args.model_dir, spark)  # refused before the data is loaded
+    loaded = _load_rows(args.data, spark)
     df = loaded.df.cache()
     load_seconds = time.perf_counter() - started
     settings = {"maxIter": args.max_iter} if args.max_iter else {}
-    result = train_and_evaluate(
-        df, args.pipeline, split=args.split, model_dir=args.model_dir, **settings
-    )
+    try:
+        result = train_and_evaluate(
+            df, args.pipeline, split=args.split, model_dir=args.model_dir, **settings
+        )
+    except EmptySplitError as exc:
+        raise CtrLabError(f"{args.data}: {exc}") from None
     df.unpersist()
     summary = {k: v for k, v in result.items() if k != "model"}
     summary.update(
@@ -148,9 +178,10 @@ def _write_json(path: str, doc: dict) -> None:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from ctr_lab.data import load
     from ctr_lab.grading import Grade, GradingRefused, grade_saved_model, model_record
 
+    if args.json:
+        check_output_file(args.json, "--json", "grade.json")
     spark = _spark_for_cli()
     try:
         model_record(args.model_dir, spark)  # a folder that is no model: refused before any data
@@ -158,8 +189,9 @@ def _grade(args: argparse.Namespace) -> int:
             from ctr_lab.train.store import refuse_other_content
 
             refuse_other_content(args.baseline_dir, spark)
-        test_df = load(args.test, spark).df.cache()
-        train_df = load(args.train, spark).df.cache()
+        test = _load_rows(args.test, spark)
+        train = _load_rows(args.train, spark)
+        test_df, train_df = test.df.cache(), train.df.cache()
         grade = grade_saved_model(
             args.model_dir,
             train_df,
@@ -178,7 +210,11 @@ def _grade(args: argparse.Namespace) -> int:
         raise
     print(grade)
     if args.json:
-        _write_json(args.json, grade.to_dict())
+        rejected = {
+            "test_rows_rejected": test.report.rows_rejected,
+            "train_rows_rejected": train.report.rows_rejected,
+        }
+        _write_json(args.json, {**grade.to_dict(), **rejected})
         print(f"grade written to {args.json}")
     return 0
 
@@ -287,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grade.add_argument(
         "--pass-mark",
-        type=float,
+        type=finite_float,
         default=DEFAULT_PASS_MARK,
         metavar="PCT",
         help="least score that passes: log loss this many percent below the constant "

@@ -350,6 +350,28 @@ def s3_folder(uri: str) -> str:
     return f"s3://{bucket}/{prefix}"
 
 
+def require_bucket(uri: str) -> str:
+    """:func:`s3_folder` of ``--bucket``, refused when it is the placeholder: no bucket given.
+
+    Examples
+    --------
+    >>> require_bucket("s3://my-lab-bucket")
+    's3://my-lab-bucket/ctr-lab'
+    >>> require_bucket(PLACEHOLDER_FOLDER)
+    Traceback (most recent call last):
+    ...
+    ctr_lab.errors.CtrLabError: no S3 bucket was given: --bucket is the placeholder ...
+    """
+    folder = s3_folder(uri)
+    if split_s3(folder)[0] == PLACEHOLDER_BUCKET:
+        raise CtrLabError(
+            f"no S3 bucket was given: --bucket is the placeholder {folder}, its default when "
+            "$CTR_LAB_BUCKET is unset. Fix: pass --bucket s3://<your bucket> (or export "
+            "CTR_LAB_BUCKET=s3://<your bucket>)"
+        )
+    return folder
+
+
 def split_s3(uri: str) -> Tuple[str, str]:
     """``s3://bucket/some/prefix`` → ``("bucket", "some/prefix")`` (prefix defaults to ctr-lab)."""
     uri = uri.strip()
@@ -1079,12 +1101,7 @@ def create(
     """Check the uploaded files, then send RunJobFlow; return the cluster id and the request."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    folder = s3_folder(folder)
-    if split_s3(folder)[0] == PLACEHOLDER_BUCKET:
-        raise CtrLabError(
-            f"--bucket {folder} is the placeholder. Fix: pass --bucket s3://<your bucket> "
-            "(or set CTR_LAB_BUCKET)"
-        )
+    folder = require_bucket(folder)
     s3 = s3 or _client("s3", region)
     sums = uploaded_sums(folder, s3)
     sha = sums[wheel_name()]
@@ -1245,7 +1262,7 @@ def convert_request(
     from ctr_lab.tools import emr_convert
     from ctr_lab.tools.bundle import sha256_of
 
-    folder = s3_folder(folder)
+    folder = require_bucket(folder)
     bucket, prefix = split_s3(folder)
     script = convert_script()
     script_uri = f"s3://{bucket}/{content_key(prefix, script.name, sha256_of(script))}"

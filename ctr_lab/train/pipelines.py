@@ -4,6 +4,8 @@ on features computed once.
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -261,31 +263,76 @@ PIPELINES: Dict[str, Callable[[Dict[str, Any]], Tuple[List[Any], LogisticRegress
 }
 
 
-def _check_settings(name: str, settings: Dict[str, Any]) -> None:
+#: The value each numeric or true/false setting of :func:`build_pipeline` takes.
+SETTING_KINDS = {
+    "regParam": "a number",
+    "elasticNetParam": "a number",
+    "maxIter": "a whole number",
+    "tol": "a number",
+    "standardization": "true or false",
+    "threshold": "a number",
+    "class_weight": "a number",
+    "minCount": "a whole number",
+    "numFeatures": "a whole number",
+}
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    if kind == "true or false":
+        return isinstance(value, bool)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    if not math.isfinite(float(value)):
+        return False
+    return kind == "a number" or float(value).is_integer()
+
+
+def check_settings(
+    name: str,
+    settings: Dict[str, Any],
+    who: str = "build_pipeline",
+    more: Optional[Dict[str, str]] = None,
+) -> None:
+    """Refuse a pipeline name, a setting or a setting's value that :func:`build_pipeline` lacks.
+
+    ``who`` starts the one-line message (``ctr-lab bench`` gives ``--set``); ``more`` allows
+    settings of the caller's own, each with its kind as in :data:`SETTING_KINDS`.
+
+    Examples
+    --------
+    >>> check_settings("recommended", {"maxIter": 20, "regParam": 1e-4})
+    >>> check_settings("recommended", {"maxIter": "abc"}, who="--set")
+    Traceback (most recent call last):
+    ...
+    ctr_lab.errors.CtrLabError: --set maxIter='abc'. Fix: give maxIter a whole number
+    """
     if name not in PIPELINES:
         raise CtrLabError(f"no pipeline named {name!r}. Fix: use one of {', '.join(PIPELINES)}")
-    allowed = {*LR_SETTINGS, "minCount", "numFeatures", "extra_features"}
+    kinds = {**SETTING_KINDS, **(more or {})}
+    allowed = {*LR_SETTINGS, "minCount", "numFeatures", "extra_features", *kinds}
     unknown = sorted(set(settings) - allowed)
     if unknown:
-        raise CtrLabError(
-            f"build_pipeline: unknown setting(s) {unknown}. Fix: use {sorted(allowed)}"
-        )
+        raise CtrLabError(f"{who}: unknown setting(s) {unknown}. Fix: use {sorted(allowed)}")
     extra = settings.get("extra_features") or {}
     if not isinstance(extra, dict):
         raise CtrLabError(
-            f"build_pipeline: extra_features is a {type(extra).__name__}. Fix: give a dict of "
+            f"{who}: extra_features is a {type(extra).__name__}. Fix: give a dict of "
             'column name -> Spark SQL expression, e.g. {"model_hour": "concat(device_model, '
             'hour_of_day)"}'
         )
     for col, expr in extra.items():
         if not (isinstance(col, str) and _COLUMN_NAME.match(col)) or not isinstance(expr, str):
             raise CtrLabError(
-                f"build_pipeline: extra_features entry {col!r}: {expr!r}. Fix: a name of letters, "
+                f"{who}: extra_features entry {col!r}: {expr!r}. Fix: a name of letters, "
                 "digits and _ (not starting with a digit) -> a Spark SQL expression as text"
             )
+    for key, value in settings.items():
+        kind = kinds.get(key)
+        if kind is not None and not _is_kind(value, kind):
+            raise CtrLabError(f"{who} {key}={value!r}. Fix: give {key} {kind}")
     w = settings.get("class_weight")
     if w is not None and not float(w) > 0:
-        raise CtrLabError(f"build_pipeline: class_weight {w} must be > 0")
+        raise CtrLabError(f"{who}: class_weight {w} must be > 0. Fix: give a weight above 0")
 
 
 def build_pipeline(name: str, **settings: Any) -> Pipeline:
@@ -347,7 +394,7 @@ def build_pipeline(name: str, **settings: Any) -> Pipeline:
     >>> type(pipeline.getStages()[-1]).__name__
     'LogisticRegression'
     """
-    _check_settings(name, settings)
+    check_settings(name, settings)
     features, lr = PIPELINES[name](settings)
     w = float(settings.get("class_weight") or 1.0)
     if w == 1.0:

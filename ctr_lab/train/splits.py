@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Dict, Sequence, Tuple, Union
 
 from pyspark.sql import Column, DataFrame
@@ -11,6 +12,10 @@ from ctr_lab.errors import CtrLabError
 
 _SECONDS_PER_DAY = 86400
 _HASH_BUCKETS = 1_000_000
+
+
+class EmptySplitError(CtrLabError):
+    """A split leaves one side without rows: nothing to train on, or nothing to test on."""
 
 
 def _check_fraction(name: str, value: float) -> None:
@@ -58,12 +63,27 @@ def time_split(
     if time_col not in df.columns:
         raise CtrLabError(f"time_split: no column {time_col!r}. Fix: pass time_col=")
     day = F.floor(F.unix_timestamp(F.col(time_col)) / _SECONDS_PER_DAY)
-    row = df.agg(F.max(day)).first()
-    last_day = row[0] if row is not None else None
-    if last_day is None:
-        raise CtrLabError("time_split: the DataFrame has no rows with a time")
-    is_test = day > F.lit(int(last_day) - test_days)
+    row = df.agg(F.min(day), F.max(day)).first()
+    if row is None or row[1] is None:
+        raise EmptySplitError("time_split: the DataFrame has no rows with a time")
+    first_day, last_day = int(row[0]), int(row[1])
+    if first_day > last_day - test_days:
+        days = _day_name(first_day)
+        if first_day != last_day:
+            days += f" to {_day_name(last_day)}"
+        raise EmptySplitError(
+            f"time_split: every row falls on {days} (UTC), within the last {test_days} day(s) "
+            "that make the test set, so the time split leaves no training rows. Fix: split "
+            "another way (--split random, or random_split/hash_split), or use data covering "
+            f"more than {test_days} day(s)"
+        )
+    is_test = day > F.lit(last_day - test_days)
     return df.where(~is_test), df.where(is_test)
+
+
+def _day_name(epoch_day: int) -> str:
+    """The calendar date of a day counted from 1970-01-01, e.g. ``2014-10-21``."""
+    return (date(1970, 1, 1) + timedelta(days=int(epoch_day))).isoformat()
 
 
 def random_split(
