@@ -198,6 +198,13 @@ def _sniff_local(path: str, shown: str) -> Tuple[str, Optional[List[str]]]:
         raise DataLoadError(shown, "the file is empty (0 bytes)", "re-create or re-download it")
     if head[:4] == b"PAR1":
         return "parquet", None
+    if path.endswith(".parquet"):
+        raise DataLoadError(
+            shown,
+            "the name ends in .parquet but the file is not Parquet (it does not start with "
+            "Parquet's magic bytes PAR1)",
+            "rename it to .csv if it is CSV text, or re-write it as Parquet",
+        )
     container = "csv"
     if head[:2] == b"\x1f\x8b":
         container = "gzip csv"
@@ -246,20 +253,38 @@ def _sniff_remote(spark, path: str) -> Tuple[str, Optional[List[str]]]:
     try:
         first = spark.read.text(path).first()
     except Exception as exc:
-        problem = _spark_problem(exc)
-        fix = "check the URI and your access to it"
-        if "No FileSystem for scheme" in problem:
-            fix = (
-                "on EMR use s3:// as is; on a laptop read s3a:// URIs with the hadoop-aws package "
-                "(spark.jars.packages=org.apache.hadoop:hadoop-aws:<your Hadoop version>) "
-                "or copy the file to local disk"
-            )
-        raise DataLoadError(path, problem, fix) from None
+        raise _remote_error(exc, path) from None
     if first is None or not first[0].strip():
         raise DataLoadError(path, "the file is empty or has no header", "re-create the file")
     if first[0].startswith("PAR1"):
         return "parquet", None
     return container, [c.strip().strip('"') for c in first[0].lstrip("\ufeff").split(",")]
+
+
+#: The fix when a URI's file system is not on this machine (S3 on a laptop).
+_S3_FIX = (
+    "on EMR use s3:// as is; on a laptop read s3a:// URIs with the hadoop-aws package "
+    "(spark.jars.packages=org.apache.hadoop:hadoop-aws:<your Hadoop version>) "
+    "or copy the file to local disk"
+)
+
+
+def _missing_filesystem(problem: str) -> Optional[str]:
+    """The problem, said plainly, when it is a file system missing from this machine; else None."""
+    if "No FileSystem for scheme" in problem:
+        return problem
+    if "S3AFileSystem not found" in problem:
+        return "no S3A connector on this machine (class S3AFileSystem not found)"
+    return None
+
+
+def _remote_error(exc: Exception, path: str) -> DataLoadError:
+    """The one-line error for a URI Spark cannot open: a missing S3 connector says so."""
+    problem = _spark_problem(exc)
+    missing = _missing_filesystem(problem)
+    if missing is not None:
+        return DataLoadError(path, missing, _S3_FIX)
+    return DataLoadError(path, problem, "check the URI and your access to it")
 
 
 def _spark_problem(exc: Exception) -> str:
@@ -418,7 +443,7 @@ def _check_format(shown: str, columns: List[str], fmt: Optional[str]):
         raise DataLoadError(
             shown,
             f"the header looks like the {found} format, not {fmt}",
-            f"load it with fmt=None (auto) or fmt='{found}'",
+            f"leave the format to detection (fmt=None, or no --format) or give '{found}'",
         )
     if missing:
         shown_missing = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
@@ -477,8 +502,12 @@ def _load_parquet(spark, spark_path, shown, fmt, cache=None) -> Loaded:
     try:
         pq = spark.read.parquet(spark_path)
     except Exception as exc:
+        problem = _spark_problem(exc)
+        missing = _missing_filesystem(problem)
+        if missing is not None:
+            raise DataLoadError(shown, missing, _S3_FIX) from None
         raise DataLoadError(
-            shown, f"cannot read as Parquet ({_spark_problem(exc)})", "re-write the Parquet file"
+            shown, f"cannot read as Parquet ({problem})", "re-write the Parquet file"
         ) from None
     found, renames, ignored = _check_format(shown, pq.columns, fmt)
     for old, new in renames.items():
@@ -832,7 +861,7 @@ class _Cache:
             try:
                 stats = HadoopFs(spark, spark_path).file_stats(spark_path)
             except Exception as exc:
-                raise DataLoadError(spark_path, _spark_problem(exc), "check the URI") from None
+                raise _remote_error(exc, spark_path) from None
         doc = {
             "source": spark_path,
             "files": stats,

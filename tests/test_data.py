@@ -262,8 +262,11 @@ def test_crlf_bom_and_header_typo(spark, tmp_path):
 
 def test_fmt_argument_must_match_the_header(spark, tmp_path):
     path = write(tmp_path / "raw.csv", [RAW_HEADER, raw_line()])
-    with pytest.raises(DataLoadError, match="looks like the raw format, not course"):
+    with pytest.raises(DataLoadError, match="looks like the raw format, not course") as info:
         load(path, spark, fmt="course")
+    # The fix suits the Python API and `ctr-lab inspect --format` alike.
+    fix = str(info.value).split("Fix: ", 1)[1]
+    assert "fmt=None" in fix and "--format" in fix and "'raw'" in fix
 
 
 # ---------------------------------------------------------------------------------------------
@@ -447,6 +450,12 @@ def test_binary_garbage_and_corrupt_gzip(spark, tmp_path):
     _fatal(spark, cut, "gzip", "damaged")
 
 
+def test_text_named_parquet_is_not_parquet(spark, tmp_path):
+    fake = write(tmp_path / "fake.parquet", [RAW_HEADER, raw_line()])
+    message = _fatal(spark, fake, "not Parquet", "PAR1")
+    assert "missing" not in message
+
+
 def test_missing_column_and_bad_labels(spark, tmp_path):
     header = ",".join(c for c in S.RAW_COLUMNS if c != "C14")
     line = ",".join(RAW_VALUES[c] for c in S.RAW_COLUMNS if c != "C14")
@@ -549,12 +558,26 @@ def test_remote_uris_go_through_spark(spark, tmp_path, monkeypatch):
     assert load("file://" + canonical, spark).report.format == "canonical"
 
 
-def test_s3_without_a_filesystem_says_what_to_do(spark):
+def _s3_error(spark, uri: str) -> str:
     with pytest.raises(DataLoadError) as info:
-        load("s3://ctr-lab-example-bucket/avazu/train.csv", spark)
+        load(uri, spark)
     message = str(info.value)
-    assert message.startswith("s3://ctr-lab-example-bucket/avazu/train.csv: ")
-    assert "hadoop-aws" in message and "\n" not in message
+    assert message.startswith(uri + ": ") and "\n" not in message
+    return message[len(uri) :]
+
+
+def test_s3_without_a_filesystem_says_what_to_do(spark):
+    csv_message = _s3_error(spark, "s3://ctr-lab-example-bucket/avazu/train.csv")
+    assert "No FileSystem for scheme" in csv_message and "hadoop-aws" in csv_message
+    # A Parquet URI fails for the same reason: the same message, not "re-write the file".
+    assert _s3_error(spark, "s3://ctr-lab-example-bucket/avazu/train.parquet") == csv_message
+
+
+@pytest.mark.parametrize("name", ["train.csv", "train.parquet"])
+def test_s3a_without_the_connector_says_what_to_do(spark, name):
+    message = _s3_error(spark, f"s3a://ctr-lab-example-bucket/avazu/{name}")
+    assert "S3A" in message and "hadoop-aws" in message
+    assert "check the URI" not in message and "re-write" not in message
 
 
 def test_load_by_sample_name_matches_the_file_and_names_the_sample(spark):
