@@ -54,6 +54,18 @@ REJECT_REASONS = {
     "not_number": "not a number",
 }
 
+#: The column and text, per format, of a reason whose key names no column.
+_REASON_COLUMNS = {
+    "bad_id": {"raw": ("id", "not an unsigned integer")},
+    "bad_time": {
+        "raw": ("hour", "event time not a valid YYMMDDHH"),
+        "course": ("month/day/hour", "event time not a valid month/day/hour"),
+    },
+}
+#: How many distinct example values the report keeps per reason, and how much of each.
+_EXAMPLES = 2
+_EXAMPLE_CHARS = 60
+
 _LABEL_TRUE = ("1", "TRUE")
 _LABEL_FALSE = ("0", "FALSE")
 #: An id's shape (the load's ``_MARK`` columns): as it should be, digits to left-pad, upper case
@@ -75,7 +87,9 @@ class LoadReport:
     ``rows_read == rows_accepted + rows_rejected`` always holds; ``rejected_by_reason`` sums to
     ``rows_rejected``. Ids a spreadsheet damaged are counted per column: ``ids_repaired`` were
     restored (leading zeros put back, upper case lowered), ``ids_unrepairable`` (``2.53E+79``) are
-    kept as they are, as their own category level.
+    kept as they are, as their own category level. ``rejected_examples`` holds, per reason of
+    ``rejected_by_reason`` that is about a value, up to two of the values rejected (the least and
+    the greatest as text; a long one cut to 60 characters).
     """
 
     path: str
@@ -94,6 +108,7 @@ class LoadReport:
     header_fixes: List[str] = field(default_factory=list)
     ignored_columns: List[str] = field(default_factory=list)
     has_truth: bool = False
+    rejected_examples: Dict[str, List[str]] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
         """Return the report as plain JSON-serialisable data."""
@@ -117,7 +132,9 @@ class LoadReport:
             f"  rows rejected     {self.rows_rejected:,}",
         ]
         for reason, count in sorted(self.rejected_by_reason.items(), key=lambda kv: -kv[1]):
-            lines.append(f"    {count:>12,}  {describe_reason(reason)}")
+            examples = self.rejected_examples.get(reason)
+            shown = f" (e.g. {', '.join(repr(v) for v in examples)})" if examples else ""
+            lines.append(f"    {count:>12,}  {describe_reason(reason, self.format)}{shown}")
         if self.click_rate is not None:
             lines.append(f"  clicks            {self.clicks:,} (click rate {self.click_rate:.4f})")
         if self.first_event:
@@ -150,17 +167,43 @@ class Loaded:
     kept_in: Optional[str] = None
 
 
-def describe_reason(reason: str) -> str:
+def describe_reason(reason: str, fmt: Optional[str] = None) -> str:
     """Return the readable form of a rejection reason key such as ``not_integer:C14``.
+
+    With ``fmt`` (``"raw"`` or ``"course"``), a reason whose key names no column is told with
+    the column of that format.
 
     Examples
     --------
     >>> describe_reason("not_integer:C14")
     'C14: not an integer'
+    >>> describe_reason("bad_time", "raw")
+    'hour: event time not a valid YYMMDDHH'
     """
     key, _, column = reason.partition(":")
     text = REJECT_REASONS.get(key, key)
+    if not column and fmt in _REASON_COLUMNS.get(key, {}):
+        column, text = _REASON_COLUMNS[key][fmt]
     return f"{column}: {text}" if column else text
+
+
+def _rejected_value(reason: str, found: str):
+    """The text a row is rejected for with ``reason``, as a column; None if there is no one.
+
+    An empty value or a repeated header has no value to show; a malformed row shows its line.
+    """
+    from pyspark.sql import functions as F
+
+    key, _, column = reason.partition(":")
+    if key == "malformed_row":
+        return F.col(_CORRUPT)
+    if key == "bad_time" and found == "course":
+        return F.concat_ws("/", *[F.col(n) for n in ("month", "day", "hour")])
+    if found in _REASON_COLUMNS.get(key, {}):
+        return F.col(_REASON_COLUMNS[key][found][0])
+    if key in ("not_integer", "not_number"):
+        return F.col(column)
+    return None
 
 
 def _per_column(counts: Dict[str, int]) -> str:
@@ -573,6 +616,12 @@ def _canonical_parquet(pq, shown, ignored, has_truth) -> Loaded:
     return Loaded(df=df, rejected_df=empty, report=report)
 
 
+def _examples(least: Optional[str], greatest: Optional[str]) -> List[str]:
+    """The distinct example values, each cut to ``_EXAMPLE_CHARS`` characters."""
+    values = [v for v in dict.fromkeys([least, greatest]) if v is not None][:_EXAMPLES]
+    return [v if len(v) <= _EXAMPLE_CHARS else v[: _EXAMPLE_CHARS - 1] + "…" for v in values]
+
+
 def _fmt_epoch(seconds) -> Optional[str]:
     if seconds is None:
         return None
@@ -741,6 +790,11 @@ def _validate(
     aggs += [F.sum(F.when(c("reason") == k, 1).otherwise(0)).alias(k) for k in reason_keys]
     aggs += [F.sum(F.when(accepted, c(_MARK + "label")).otherwise(0)).alias("clicks")]
     aggs += [F.min(F.when(c("reason") == "bad_label", c("click"))).alias("bad_label_example")]
+    # Examples of the values rejected, in the same pass: the least and greatest per reason.
+    example_keys = [k for k in reason_keys if _rejected_value(k, found) is not None]
+    for k in example_keys:
+        value = F.when(c("reason") == k, _rejected_value(k, found))
+        aggs += [F.min(value).alias(f"ex_min:{k}"), F.max(value).alias(f"ex_max:{k}")]
     aggs += [
         # Epoch seconds: observed metrics come back as plain numbers, not datetimes.
         F.min(F.when(accepted, c(_MARK + "time")).cast("long")).alias("first"),
@@ -820,6 +874,11 @@ def _validate(
         header_fixes=header_fixes,
         ignored_columns=list(ignored),
         has_truth=has_truth,
+        rejected_examples={
+            k: _examples(row[f"ex_min:{k}"], row[f"ex_max:{k}"])
+            for k in example_keys
+            if k in by_reason
+        },
     )
     if cache is not None:
         return cache.commit(marked.sparkSession, report, keep_text)

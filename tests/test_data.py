@@ -298,6 +298,34 @@ def test_bad_rows_are_counted_by_reason(spark, tmp_path):
     assert len(rejected) == report.rows_rejected
     assert {r["reason"] for r in rejected} >= set(bad)
     assert loaded.df.count() == 6
+    # Each reason about a value shows the value written above; the printed report names the column.
+    examples = report.rejected_examples
+    assert examples["not_integer:C14"] == ["15x06"]
+    assert examples["bad_time"] == ["1410210"]
+    assert examples["bad_id"] == ["1.00E+19"]
+    assert "missing:device_ip" not in examples and "repeated_header" not in examples
+    assert len(examples["malformed_row"]) == 2
+    assert all(e.startswith(("100,", "104,")) for e in examples["malformed_row"])
+    printed = str(report)
+    assert "C14: not an integer (e.g. '15x06')" in printed
+    assert "hour: event time not a valid YYMMDDHH (e.g. '1410210')" in printed
+    assert "id: not an unsigned integer (e.g. '1.00E+19')" in printed
+
+
+def test_rejected_values_are_shown_a_few_per_reason(spark, tmp_path):
+    bad_c1 = ["abc", "1x", "zz", "abc"]
+    lines = [raw_line(id="1")] + [raw_line(id=str(10 + i), C1=v) for i, v in enumerate(bad_c1)]
+    report = load(write(tmp_path / "bad_int.csv", [RAW_HEADER, *lines]), spark).report
+    assert report.rejected_by_reason == {"not_integer:C1": len(bad_c1)}
+    shown = report.rejected_examples["not_integer:C1"]
+    assert len(shown) == 2 and len(set(shown)) == 2 and set(shown) <= set(bad_c1)
+    assert f"C1: not an integer (e.g. {shown[0]!r}, {shown[1]!r})" in str(report)
+    assert report.to_dict()["rejected_examples"] == {"not_integer:C1": shown}
+
+    course = write(tmp_path / "course.csv", [COURSE_HEADER, course_line(), course_line(day="32")])
+    report = load(course, spark).report
+    assert report.rejected_examples == {"bad_time": ["10/32/7"]}
+    assert "month/day/hour: event time not a valid month/day/hour (e.g. '10/32/7')" in str(report)
 
 
 def test_the_load_runs_at_hotspots_code_limit_and_leaves_the_sessions_own(spark, tmp_path):
@@ -476,7 +504,8 @@ def test_reason_descriptions_and_report_json(spark, tmp_path):
     report = load(path, spark).report
     as_dict = report.to_dict()
     assert as_dict["rejected_by_reason"] == {"not_integer:C14": 1}
-    assert "C14: not an integer" in str(report)
+    assert as_dict["rejected_examples"] == {"not_integer:C14": ["x"]}
+    assert "C14: not an integer (e.g. 'x')" in str(report)
 
 
 def test_read_truth_joins_on_id(spark, tmp_path):
