@@ -49,6 +49,7 @@ REJECT_REASONS = {
     "repeated_header": "a header line repeated inside the data",
     "missing": "empty value",
     "not_integer": "not an integer",
+    "out_of_range": "an integer out of the column's range (-2147483648 .. 2147483647)",
     "bad_time": "event time not a valid YYMMDDHH (raw) or month/day/hour (course)",
     "bad_id": "id is not an unsigned integer",
     "not_number": "not a number",
@@ -201,7 +202,7 @@ def _rejected_value(reason: str, found: str):
         return F.concat_ws("/", *[F.col(n) for n in ("month", "day", "hour")])
     if found in _REASON_COLUMNS.get(key, {}):
         return F.col(_REASON_COLUMNS[key][found][0])
-    if key in ("not_integer", "not_number"):
+    if key in ("not_integer", "out_of_range", "not_number"):
         return F.col(column)
     return None
 
@@ -751,7 +752,10 @@ def _validate(
         checks.append(((c(name).isNull()) | (F.trim(c(name)) == ""), F.lit(f"missing:{name}")))
     checks.append((~label_text.isin(*_LABEL_TRUE, *_LABEL_FALSE), F.lit("bad_label")))
     for name in int_cols:
-        checks.append((_try_int(name).isNull(), F.lit(f"not_integer:{name}")))
+        # Digits that do not fit the column's INT are out of range, not "not an integer".
+        digits = F.trim(c(name)).rlike("^[+-]?[0-9]+\\z")
+        why = F.when(digits, F.lit(f"out_of_range:{name}")).otherwise(F.lit(f"not_integer:{name}"))
+        checks.append((_try_int(name).isNull(), why))
     checks.append((~time_ok, F.lit("bad_time")))
     if found == "raw":
         # The same rule as the time's shape: the stored id is trimmed of spaces only.
@@ -783,7 +787,7 @@ def _validate(
 
     reason_keys = ["malformed_row", "repeated_header", "bad_label", "bad_time", "bad_id"]
     reason_keys += [f"missing:{n}" for n in required]
-    reason_keys += [f"not_integer:{n}" for n in int_cols]
+    reason_keys += [f"{k}:{n}" for n in int_cols for k in ("not_integer", "out_of_range")]
     if has_truth:
         reason_keys.append(f"not_number:{S.TRUTH_COLUMN}")
     aggs = [F.count(F.lit(1)).alias("rows_read")]

@@ -328,6 +328,27 @@ def test_rejected_values_are_shown_a_few_per_reason(spark, tmp_path):
     assert "month/day/hour: event time not a valid month/day/hour (e.g. '10/32/7')" in str(report)
 
 
+def test_integers_too_large_for_the_column_are_out_of_range(spark, tmp_path):
+    lines = [
+        raw_line(id="1", C14="2147483647", C15="-2147483648"),  # the INT column's limits: kept
+        raw_line(id="2", C14="99999999999"),
+        raw_line(id="3", C15="-2147483649"),
+        raw_line(id="4", C14="15x06"),
+    ]
+    report = load(write(tmp_path / "big.csv", [RAW_HEADER, *lines]), spark).report
+    assert report.rows_accepted == 1
+    assert report.rejected_by_reason == {
+        "out_of_range:C14": 1,
+        "out_of_range:C15": 1,
+        "not_integer:C14": 1,
+    }
+    assert report.rejected_examples["out_of_range:C14"] == ["99999999999"]
+    printed = str(report)
+    assert "C14: an integer out of the column's range" in printed and "'99999999999'" in printed
+    assert "C15: an integer out of the column's range" in printed and "'-2147483649'" in printed
+    assert "C14: not an integer (e.g. '15x06')" in printed
+
+
 def test_the_load_runs_at_hotspots_code_limit_and_leaves_the_sessions_own(spark, tmp_path):
     """The validation's pass runs with hugeMethodLimit 8000; the session keeps its own value."""
     key = "spark.sql.codegen.hugeMethodLimit"
