@@ -222,13 +222,11 @@ def _is_remote(path: str) -> bool:
 
 def _local_files(path: str) -> List[str]:
     """The data files behind a local path: the file itself, or the part files of a folder."""
+    from ctr_lab.fs import is_data_file
+
     if os.path.isdir(path):
         names = sorted(
-            n
-            for n in os.listdir(path)
-            if not n.startswith((".", "_"))
-            and not n.endswith(".crc")
-            and os.path.isfile(os.path.join(path, n))
+            n for n in os.listdir(path) if is_data_file(n) and os.path.isfile(os.path.join(path, n))
         )
         return [os.path.join(path, n) for n in names]
     return [path]
@@ -288,6 +286,22 @@ def _sniff_local(path: str, shown: str) -> Tuple[str, Optional[List[str]]]:
             shown, "the first line is empty: no header", "add the Avazu header line"
         )
     return container, [c.strip().strip('"') for c in first_line.split(",")]
+
+
+def _sniff_parts(files: List[str], shown: str) -> Tuple[str, Optional[List[str]]]:
+    """Sniff a file, or every part file of a folder, which must all agree (:mod:`ctr_lab.parts`).
+
+    Empty part files (Spark writes some) hold no header and no rows: they are left out.
+    """
+    from ctr_lab.parts import check_parts
+
+    if len(files) == 1:
+        return _sniff_local(files[0], shown)
+    parts = [(f, *_sniff_local(f, f)) for f in files if os.path.getsize(f) > 0]
+    if not parts:
+        raise DataLoadError(shown, "every file in the folder is empty", "re-create the data")
+    check_parts(parts)
+    return parts[0][1], parts[0][2]
 
 
 def _sniff_remote(spark, path: str) -> Tuple[str, Optional[List[str]]]:
@@ -466,7 +480,7 @@ def load(
             raise DataLoadError(
                 shown, "the folder holds no data files", "point to a file or a folder of part files"
             )
-        container, header = _sniff_local(files[0], shown if len(files) == 1 else files[0])
+        container, header = _sniff_parts(files, shown)
         spark_path = "file://" + os.path.abspath(local)
 
     cache = None

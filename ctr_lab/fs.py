@@ -16,6 +16,23 @@ from ctr_lab.errors import CtrLabError
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
+def is_data_file(name: str) -> bool:
+    """Whether Spark reads a file of this name in a folder it loads (a part file).
+
+    Spark leaves out names starting with ``_`` (``_SUCCESS``; unless they hold ``=``, a
+    partition's folder) or ``.`` (hidden files, Hadoop's ``.part-0000.crc`` checksums), and
+    files still being copied (``._COPYING_``): ``HadoopFSUtils.shouldFilterOutPathName``.
+    Parquet's ``_metadata`` summaries, which Spark reads for their schema, hold no rows.
+
+    Examples
+    --------
+    >>> [n for n in ["part-0.csv", "_SUCCESS", ".part-0.csv.crc", "x._COPYING_"] if is_data_file(n)]
+    ['part-0.csv']
+    """
+    hidden = (name.startswith("_") and "=" not in name) or name.startswith(".")
+    return not hidden and not name.endswith("._COPYING_")
+
+
 def refuse_cluster_scratch(path: str, default_fs: str, what: str = "model_dir") -> None:
     """Refuse a path without a scheme where the default file system is a cluster's HDFS.
 

@@ -203,6 +203,9 @@ def test_gzip_parquet_and_folders_give_the_same_rows(spark, tmp_path):
     write(folder / "part-0000.csv", lines[:26])
     write(folder / "part-0001.csv", [lines[0], *lines[26:]])
     (folder / "_SUCCESS").write_text("")
+    # Files Spark skips (checksums, hidden) or reads as nothing (empty) are not part files.
+    (folder / ".part-0000.csv.crc").write_bytes(b"\x00crc\xff")
+    (folder / "part-0002.csv").write_bytes(b"")
 
     reference = load(plain, spark)
     gz_loaded = load(str(gz), spark)
@@ -527,6 +530,62 @@ def test_reason_descriptions_and_report_json(spark, tmp_path):
     assert as_dict["rejected_by_reason"] == {"not_integer:C14": 1}
     assert as_dict["rejected_examples"] == {"not_integer:C14": ["x"]}
     assert "C14: not an integer (e.g. 'x')" in str(report)
+
+
+def _parts(folder, files):
+    folder.mkdir()
+    for name, lines in files.items():
+        write(folder / name, lines)
+    return folder
+
+
+def test_a_part_file_with_another_column_order_is_refused(spark, tmp_path):
+    names = list(S.RAW_COLUMNS)
+    i, j = names.index("C15"), names.index("C16")
+    names[i], names[j] = names[j], names[i]
+    swapped = ",".join(dict(RAW_VALUES, id="2")[c] for c in names)
+    folder = _parts(
+        tmp_path / "parts",
+        {
+            "part-0000.csv": [RAW_HEADER, raw_line(id="1")],
+            "part-0001.csv": [",".join(names), swapped],
+        },
+    )
+    message = _fatal(spark, folder, str(folder / "part-0001.csv"), "part-0000.csv", "'C16'")
+    assert "header" in message
+
+
+def test_a_parquet_file_among_csv_part_files_is_refused(spark, tmp_path):
+    folder = _parts(tmp_path / "parts", {"part-0000.csv": [RAW_HEADER, raw_line(id="1")]})
+    odd = str(tmp_path / "one.parquet")
+    spark.createDataFrame([dict(RAW_VALUES, id="2")]).coalesce(1).write.parquet(odd)
+    (part,) = [n for n in os.listdir(odd) if n.endswith(".parquet")]
+    shutil.copy(os.path.join(odd, part), folder / "part-0001.parquet")
+    _fatal(spark, folder, str(folder / "part-0001.parquet"), "Parquet", "CSV")
+
+
+def test_a_readme_beside_part_files_is_named(spark, tmp_path):
+    folder = _parts(
+        tmp_path / "parts",
+        {
+            "README.txt": ["Click logs, one part per day.", "See the course page."],
+            "part-0000.csv": [RAW_HEADER, raw_line(id="1")],
+            "part-0001.csv": [RAW_HEADER, raw_line(id="2")],
+        },
+    )
+    _fatal(spark, folder, str(folder / "README.txt"), "'Click logs")
+
+
+def test_parquet_part_files_with_another_schema_are_refused(spark, tmp_path):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    rows = spark.createDataFrame([dict(RAW_VALUES, id="1")]).select(*S.RAW_COLUMNS)
+    for name, df in [("a", rows), ("b", rows.withColumn("C14", rows["C14"].cast("int")))]:
+        out = str(tmp_path / name)
+        df.coalesce(1).write.parquet(out)
+        (part,) = [n for n in os.listdir(out) if n.endswith(".parquet")]
+        shutil.copy(os.path.join(out, part), folder / f"part-{name}.parquet")
+    _fatal(spark, folder, str(folder / "part-b.parquet"), "C14", "int32", "part-a.parquet")
 
 
 def test_read_truth_joins_on_id(spark, tmp_path):
