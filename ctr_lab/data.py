@@ -263,23 +263,22 @@ def _sniff_local(path: str, shown: str) -> Tuple[str, Optional[List[str]]]:
         raise DataLoadError(
             shown, "the name ends in .gz but the file is not gzip data", "rename or re-compress it"
         )
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # A cut in the middle of a multi-byte character at the sniff boundary is fine.
-        if exc.start < len(head) - 4:
-            raise DataLoadError(
-                shown,
-                f"not a CSV or Parquet file (byte {exc.start} is not UTF-8 text)",
-                "point to an Avazu CSV, gzip CSV or Parquet file",
-            ) from None
-        text = head[: exc.start].decode("utf-8")
-    if "\x00" in text:
+    if b"\x00" in head:
         raise DataLoadError(
             shown,
             "not a CSV or Parquet file (it holds binary data)",
             "point to an Avazu CSV, gzip CSV or Parquet file",
         )
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A cut in the middle of a multi-byte character at the sniff boundary is fine.
+        if exc.start < len(head) - 4:
+            where = f"byte {exc.start:,}" + (" of its text" if container == "gzip csv" else "")
+            raise DataLoadError(
+                shown, f"{_NOT_UTF8}: {where} is 0x{head[exc.start]:02x}", _UTF8_FIX
+            ) from None
+        text = head[: exc.start].decode("utf-8")
     first_line = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
     if not first_line.strip():
         raise DataLoadError(
@@ -317,6 +316,11 @@ def _sniff_remote(spark, path: str) -> Tuple[str, Optional[List[str]]]:
     if first[0].startswith("PAR1"):
         return "parquet", None
     return container, [c.strip().strip('"') for c in first[0].lstrip("\ufeff").split(",")]
+
+
+#: A text file in another encoding (Latin-1, Windows-1252): said the same wherever the byte is.
+_NOT_UTF8 = "not UTF-8 text"
+_UTF8_FIX = "re-save it as UTF-8 (a spreadsheet's 'CSV UTF-8', or iconv -f WINDOWS-1252 -t UTF-8)"
 
 
 #: The fix when a URI's file system is not on this machine (S3 on a laptop).
@@ -808,6 +812,18 @@ def _validate(
     aggs += [F.sum(F.when(c("reason") == k, 1).otherwise(0)).alias(k) for k in reason_keys]
     aggs += [F.sum(F.when(accepted, c(_MARK + "label")).otherwise(0)).alias("clicks")]
     aggs += [F.min(F.when(c("reason") == "bad_label", c("click"))).alias("bad_label_example")]
+    if container != "parquet":
+        # Spark's CSV reader turns each byte that is not UTF-8 into U+FFFD, which no column's
+        # check accepts: only rows rejected or with an id kept as read are searched for one.
+        suspect = c("reason").isNotNull()
+        for h in S.HEX_COLUMNS:
+            suspect = suspect | (c(_MARK + h) == _HEX_BAD)
+        found_in = [
+            F.when(F.instr(c(n), "\ufffd") > 0, F.concat(F.lit(n + " "), c(n)))
+            for n in text_df.columns
+        ]
+        mangled = F.when(suspect, F.coalesce(*found_in))
+        aggs += [F.count(mangled).alias("not_utf8"), F.min(mangled).alias("not_utf8_example")]
     # Examples of the values rejected, in the same pass: the least and greatest per reason.
     example_keys = [k for k in reason_keys if _rejected_value(k, found) is not None]
     for k in example_keys:
@@ -859,6 +875,14 @@ def _validate(
         if rows_read == 0:
             raise DataLoadError(
                 shown, "the file has a header but no data rows", "use a file with data"
+            )
+        if row.get("not_utf8"):
+            column, _, value = row["not_utf8_example"].partition(" ")
+            raise DataLoadError(
+                shown,
+                f"{_NOT_UTF8}: {row['not_utf8']:,} row(s) hold bytes that are not UTF-8, "
+                f"read as U+FFFD, e.g. column {column} {value[:_EXAMPLE_CHARS]!r}",
+                _UTF8_FIX,
             )
         if row["bad_label"]:
             raise DataLoadError(

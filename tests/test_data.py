@@ -508,6 +508,30 @@ def test_text_named_parquet_is_not_parquet(spark, tmp_path):
     assert "missing" not in message
 
 
+def _latin1_file(path, good_rows: int) -> int:
+    """A raw file whose row after ``good_rows`` good ones has an 'é' in Latin-1; its offset."""
+    head = "\n".join([RAW_HEADER] + [raw_line(id=str(i)) for i in range(good_rows)]) + "\n"
+    bad = raw_line(id="99999", site_id="caf\xe9").encode("latin-1")
+    body = head.encode("utf-8") + bad + b"\n" + raw_line(id="100000").encode() + b"\n"
+    path.write_bytes(body)
+    return len(head) + bad.index(b"\xe9")
+
+
+def test_a_file_not_in_utf8_is_named_so_wherever_the_byte_is(spark, tmp_path):
+    early = tmp_path / "early.csv"
+    offset = _latin1_file(early, 3)
+    _fatal(spark, early, "not UTF-8", f"byte {offset:,} is 0xe9", "re-save it as UTF-8")
+
+    # Past the first 64 KiB the byte is seen by the load's own pass, not by the sniff.
+    late = tmp_path / "late.csv"
+    assert _latin1_file(late, 1000) > 1 << 16
+    message = _fatal(spark, late, "not UTF-8", "site_id", "'caf\ufffd'", "re-save it as UTF-8")
+    assert "unrepairable" not in message
+    with pytest.raises(DataLoadError) as kept:
+        load(str(late), spark, cache_dir=str(tmp_path / "kept"))
+    assert str(kept.value) == message and os.listdir(tmp_path / "kept") == []
+
+
 def test_missing_column_and_bad_labels(spark, tmp_path):
     header = ",".join(c for c in S.RAW_COLUMNS if c != "C14")
     line = ",".join(RAW_VALUES[c] for c in S.RAW_COLUMNS if c != "C14")
