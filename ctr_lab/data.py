@@ -37,7 +37,7 @@ import uuid
 import zlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ctr_lab import schema as S
 from ctr_lab.errors import DataLoadError
@@ -236,6 +236,19 @@ def _sniff_local(path: str, shown: str) -> Tuple[str, Optional[List[str]]]:
     """Return (container, header columns or None for Parquet) of a local file."""
     with open(path, "rb") as fh:
         head = fh.read(_SNIFF_BYTES)
+
+    def inflate() -> bytes:
+        with gzip.open(path, "rb") as gz:
+            return gz.read(_SNIFF_BYTES)
+
+    return _sniff_head(head, path, shown, inflate)
+
+
+def _sniff_head(
+    head: bytes, path: str, shown: str, inflate: Callable[[], bytes]
+) -> Tuple[str, Optional[List[str]]]:
+    """(container, header or None for Parquet) from a file's first bytes; ``inflate`` gives
+    the first bytes of a gzip file's text."""
     if not head:
         raise DataLoadError(shown, "the file is empty (0 bytes)", "re-create or re-download it")
     if head[:4] == b"PAR1":
@@ -251,8 +264,7 @@ def _sniff_local(path: str, shown: str) -> Tuple[str, Optional[List[str]]]:
     if head[:2] == b"\x1f\x8b":
         container = "gzip csv"
         try:
-            with gzip.open(path, "rb") as gz:
-                head = gz.read(_SNIFF_BYTES)
+            head = inflate()
         except (OSError, EOFError, zlib.error) as exc:
             raise DataLoadError(
                 shown, f"the gzip archive is damaged ({exc})", "re-download or re-compress the file"
@@ -287,19 +299,20 @@ def _sniff_local(path: str, shown: str) -> Tuple[str, Optional[List[str]]]:
     return container, [c.strip().strip('"') for c in first_line.split(",")]
 
 
-def _sniff_parts(files: List[str], shown: str) -> Tuple[str, Optional[List[str]]]:
-    """Sniff a file, or every part file of a folder, which must all agree (:mod:`ctr_lab.parts`).
+def _sniff_parts(
+    files: List[Tuple[str, int]], shown: str, sniff: Callable[[str], Any], footers: bool = True
+) -> Tuple[str, Optional[List[str]]]:
+    """Sniff every part file of a folder, (path, size) each, which must all agree
+    (:func:`ctr_lab.parts.check_parts`; ``footers``: Parquet schemas too, local files only).
 
     Empty part files (Spark writes some) hold no header and no rows: they are left out.
     """
     from ctr_lab.parts import check_parts
 
-    if len(files) == 1:
-        return _sniff_local(files[0], shown)
-    parts = [(f, *_sniff_local(f, f)) for f in files if os.path.getsize(f) > 0]
+    parts = [(f, *sniff(f)) for f, size in files if size > 0]
     if not parts:
         raise DataLoadError(shown, "every file in the folder is empty", "re-create the data")
-    check_parts(parts)
+    check_parts(parts, footers=footers)
     return parts[0][1], parts[0][2]
 
 
@@ -313,6 +326,7 @@ def _sniff_remote(spark, path: str) -> Tuple[str, Optional[List[str]]]:
         raise _remote_error(exc, path) from None
     if first is None or not first[0].strip():
         raise DataLoadError(path, "the file is empty or has no header", "re-create the file")
+    _check_remote_parts(spark, path)
     if first[0].startswith("PAR1"):
         return "parquet", None
     return container, [c.strip().strip('"') for c in first[0].lstrip("\ufeff").split(",")]
@@ -338,6 +352,30 @@ def _missing_filesystem(problem: str) -> Optional[str]:
     if "S3AFileSystem not found" in problem:
         return "no S3A connector on this machine (class S3AFileSystem not found)"
     return None
+
+
+def _check_remote_parts(spark, path: str) -> None:
+    """The part files of a remote folder agree: each one's first bytes only (no footers)."""
+    from ctr_lab.fs import HadoopFs
+
+    try:
+        fs = HadoopFs(spark, path)
+        files = fs.data_files(path)
+    except Exception as exc:
+        raise _remote_error(exc, path) from None
+    if len(files) < 2:
+        return
+
+    def sniff(part: str) -> Tuple[str, Optional[List[str]]]:
+        head = fs.head(part, _SNIFF_BYTES)
+        return _sniff_head(head, part, part, lambda: _inflate(head))
+
+    _sniff_parts(files, path, sniff, footers=False)
+
+
+def _inflate(head: bytes) -> bytes:
+    """The text at the start of gzip data of which only ``head`` is at hand."""
+    return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, _SNIFF_BYTES)
 
 
 def _remote_error(exc: Exception, path: str) -> DataLoadError:
@@ -484,7 +522,11 @@ def load(
             raise DataLoadError(
                 shown, "the folder holds no data files", "point to a file or a folder of part files"
             )
-        container, header = _sniff_parts(files, shown)
+        if len(files) == 1:
+            container, header = _sniff_local(files[0], shown)
+        else:
+            sized = [(f, os.path.getsize(f)) for f in files]
+            container, header = _sniff_parts(sized, shown, lambda f: _sniff_local(f, f))
         spark_path = "file://" + os.path.abspath(local)
 
     cache = None

@@ -166,6 +166,24 @@ class HadoopFs:
             for st in statuses
         ]
 
+    def data_files(self, path: str) -> List[Tuple[str, int]]:
+        """(URI, bytes) of the file at ``path``, or of each part file of a folder, by name."""
+        status = self.fs.getFileStatus(self.p(path))
+        statuses = [status] if status.isFile() else self.fs.listStatus(self.p(path))
+        return sorted(
+            (str(st.getPath().toString()), int(st.getLen()))
+            for st in statuses
+            if st.isFile() and (st is status or is_data_file(str(st.getPath().getName())))
+        )
+
+    def head(self, path: str, size: int) -> bytes:
+        """Up to ``size`` bytes from the start of a file (only those are read)."""
+        stream = self.fs.open(self.p(path))
+        try:
+            return bytes(stream.readNBytes(size))
+        finally:
+            stream.close()
+
     def file_stats(self, path: str) -> List[Tuple[str, int, int]]:
         """(name, bytes, modification time in ms) of a file, or of each file in a folder."""
         out = []

@@ -21,11 +21,12 @@ Part = Tuple[str, str, Optional[List[str]]]
 _MOVE_IT = "or move it out of the folder (or name it with a leading _ or ., which Spark skips)"
 
 
-def check_parts(parts: Sequence[Part]) -> None:
+def check_parts(parts: Sequence[Part], footers: bool = True) -> None:
     """Refuse a folder whose part files do not all agree, naming an odd one out.
 
     The files are compared with the most common kind and header among them, ``part-*`` files
     first on a tie (Spark's name for the files it writes): a stray ``README.txt`` is the odd one.
+    With ``footers`` (local files), Parquet files must also have the same columns and types.
 
     Examples
     --------
@@ -61,7 +62,7 @@ def check_parts(parts: Sequence[Part]) -> None:
                 "so its values would be read into the wrong columns",
                 f"write every part file with the same header in the same order, {_MOVE_IT}",
             )
-    if kind == "parquet":
+    if kind == "parquet" and footers:
         _check_parquet_schemas(first, [path for path, _, _ in parts])
 
 

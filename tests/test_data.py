@@ -689,6 +689,19 @@ def test_remote_uris_go_through_spark(spark, tmp_path, monkeypatch):
     assertDataFrameEqual(remote.df, local.df)
     # A folder of Parquet part files without a .parquet suffix is recognised by its magic bytes.
     assert load("file://" + canonical, spark).report.format == "canonical"
+    # A remote folder's part files are checked too, from their first bytes.
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    write(folder / "part-0000.csv", lines)
+    with gzip.open(folder / "part-0001.csv.gz", "wt") as fh:
+        fh.write("\n".join([RAW_HEADER, raw_line(id="9")]) + "\n")
+    (folder / "_SUCCESS").write_text("")
+    assert load("file://" + str(folder), spark).report.rows_accepted == 6
+    write(folder / "notes.txt", ["Click logs, one part per day."])
+    with pytest.raises(DataLoadError) as info:
+        load("file://" + str(folder), spark)
+    assert str(info.value).startswith("file:") and f"{folder}/notes.txt: " in str(info.value)
+    assert "column 1 is 'Click logs'" in str(info.value)
 
 
 def _s3_error(spark, uri: str) -> str:
