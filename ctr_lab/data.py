@@ -494,8 +494,8 @@ def load(
     Raises
     ------
     DataLoadError
-        The file is missing, empty, not CSV/Parquet, damaged, lacks a required column, or has click
-        labels other than 0/1/TRUE/FALSE.
+        The file is missing, empty, not CSV/Parquet, not UTF-8, damaged, lacks a required column,
+        or has click labels other than 0/1/TRUE/FALSE; or a folder's part files disagree.
     """
     from ctr_lab.samples import SAMPLES, sample_path
     from ctr_lab.session import get_spark
