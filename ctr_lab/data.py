@@ -37,10 +37,10 @@ import uuid
 import zlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ctr_lab import schema as S
-from ctr_lab.errors import DataLoadError, spark_problem
+from ctr_lab.errors import CtrLabError, DataLoadError, spark_problem
 from ctr_lab.fs import NO_FILESYSTEM, NO_FILESYSTEM_FIX
 
 #: The reasons a row can be rejected for, as (key, what it means). Keys with a column name
@@ -50,10 +50,23 @@ REJECT_REASONS = {
     "repeated_header": "a header line repeated inside the data",
     "missing": "empty value",
     "not_integer": "not an integer",
+    "out_of_range": "an integer out of the column's range (-2147483648 .. 2147483647)",
     "bad_time": "event time not a valid YYMMDDHH (raw) or month/day/hour (course)",
     "bad_id": "id is not an unsigned integer",
     "not_number": "not a number",
 }
+
+#: The column and text, per format, of a reason whose key names no column.
+_REASON_COLUMNS = {
+    "bad_id": {"raw": ("id", "not an unsigned integer")},
+    "bad_time": {
+        "raw": ("hour", "event time not a valid YYMMDDHH"),
+        "course": ("month/day/hour", "event time not a valid month/day/hour"),
+    },
+}
+#: How many distinct example values the report keeps per reason, and how much of each.
+_EXAMPLES = 2
+_EXAMPLE_CHARS = 60
 
 _LABEL_TRUE = ("1", "TRUE")
 _LABEL_FALSE = ("0", "FALSE")
@@ -76,7 +89,9 @@ class LoadReport:
     ``rows_read == rows_accepted + rows_rejected`` always holds; ``rejected_by_reason`` sums to
     ``rows_rejected``. Ids a spreadsheet damaged are counted per column: ``ids_repaired`` were
     restored (leading zeros put back, upper case lowered), ``ids_unrepairable`` (``2.53E+79``) are
-    kept as they are, as their own category level.
+    kept as they are, as their own category level. ``rejected_examples`` holds, per reason of
+    ``rejected_by_reason`` that is about a value, up to two of the values rejected (the least and
+    the greatest as text; a long one cut to 60 characters).
     """
 
     path: str
@@ -95,6 +110,7 @@ class LoadReport:
     header_fixes: List[str] = field(default_factory=list)
     ignored_columns: List[str] = field(default_factory=list)
     has_truth: bool = False
+    rejected_examples: Dict[str, List[str]] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
         """Return the report as plain JSON-serialisable data."""
@@ -152,8 +168,10 @@ class LoadReport:
             f"  rows accepted     {self.rows_accepted:,}",
             f"  rows rejected     {self.rows_rejected:,}",
         ]
-        for reason, count in self._by_count():
-            lines.append(f"    {count:>12,}  {describe_reason(reason)}")
+        for reason, count in sorted(self.rejected_by_reason.items(), key=lambda kv: -kv[1]):
+            examples = self.rejected_examples.get(reason)
+            shown = f" (e.g. {', '.join(repr(v) for v in examples)})" if examples else ""
+            lines.append(f"    {count:>12,}  {describe_reason(reason, self.format)}{shown}")
         if self.click_rate is not None:
             lines.append(f"  clicks            {self.clicks:,} (click rate {self.click_rate:.4f})")
         if self.first_event:
@@ -186,17 +204,43 @@ class Loaded:
     kept_in: Optional[str] = None
 
 
-def describe_reason(reason: str) -> str:
+def describe_reason(reason: str, fmt: Optional[str] = None) -> str:
     """Return the readable form of a rejection reason key such as ``not_integer:C14``.
+
+    With ``fmt`` (``"raw"`` or ``"course"``), a reason whose key names no column is told with
+    the column of that format.
 
     Examples
     --------
     >>> describe_reason("not_integer:C14")
     'C14: not an integer'
+    >>> describe_reason("bad_time", "raw")
+    'hour: event time not a valid YYMMDDHH'
     """
     key, _, column = reason.partition(":")
     text = REJECT_REASONS.get(key, key)
+    if not column and fmt in _REASON_COLUMNS.get(key, {}):
+        column, text = _REASON_COLUMNS[key][fmt]
     return f"{column}: {text}" if column else text
+
+
+def _rejected_value(reason: str, found: str):
+    """The text a row is rejected for with ``reason``, as a column; None if there is no one.
+
+    An empty value or a repeated header has no value to show; a malformed row shows its line.
+    """
+    from pyspark.sql import functions as F
+
+    key, _, column = reason.partition(":")
+    if key == "malformed_row":
+        return F.col(_CORRUPT)
+    if key == "bad_time" and found == "course":
+        return F.concat_ws("/", *[F.col(n) for n in ("month", "day", "hour")])
+    if found in _REASON_COLUMNS.get(key, {}):
+        return F.col(_REASON_COLUMNS[key][found][0])
+    if key in ("not_integer", "out_of_range", "not_number"):
+        return F.col(column)
+    return None
 
 
 def _per_column(counts: Dict[str, int]) -> str:
@@ -214,13 +258,11 @@ def _is_remote(path: str) -> bool:
 
 def _local_files(path: str) -> List[str]:
     """The data files behind a local path: the file itself, or the part files of a folder."""
+    from ctr_lab.fs import is_data_file
+
     if os.path.isdir(path):
         names = sorted(
-            n
-            for n in os.listdir(path)
-            if not n.startswith((".", "_"))
-            and not n.endswith(".crc")
-            and os.path.isfile(os.path.join(path, n))
+            n for n in os.listdir(path) if is_data_file(n) and os.path.isfile(os.path.join(path, n))
         )
         return [os.path.join(path, n) for n in names]
     return [path]
@@ -230,16 +272,35 @@ def _sniff_local(path: str, shown: str) -> Tuple[str, Optional[List[str]]]:
     """Return (container, header columns or None for Parquet) of a local file."""
     with open(path, "rb") as fh:
         head = fh.read(_SNIFF_BYTES)
+
+    def inflate() -> bytes:
+        with gzip.open(path, "rb") as gz:
+            return gz.read(_SNIFF_BYTES)
+
+    return _sniff_head(head, path, shown, inflate)
+
+
+def _sniff_head(
+    head: bytes, path: str, shown: str, inflate: Callable[[], bytes]
+) -> Tuple[str, Optional[List[str]]]:
+    """(container, header or None for Parquet) from a file's first bytes; ``inflate`` gives
+    the first bytes of a gzip file's text."""
     if not head:
         raise DataLoadError(shown, "the file is empty (0 bytes)", "re-create or re-download it")
     if head[:4] == b"PAR1":
         return "parquet", None
+    if path.endswith(".parquet"):
+        raise DataLoadError(
+            shown,
+            "the name ends in .parquet but the file is not Parquet (it does not start with "
+            "Parquet's magic bytes PAR1)",
+            "rename it to .csv if it is CSV text, or re-write it as Parquet",
+        )
     container = "csv"
     if head[:2] == b"\x1f\x8b":
         container = "gzip csv"
         try:
-            with gzip.open(path, "rb") as gz:
-                head = gz.read(_SNIFF_BYTES)
+            head = inflate()
         except (OSError, EOFError, zlib.error) as exc:
             raise DataLoadError(
                 shown, f"the gzip archive is damaged ({exc})", "re-download or re-compress the file"
@@ -250,29 +311,45 @@ def _sniff_local(path: str, shown: str) -> Tuple[str, Optional[List[str]]]:
         raise DataLoadError(
             shown, "the name ends in .gz but the file is not gzip data", "rename or re-compress it"
         )
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # A cut in the middle of a multi-byte character at the sniff boundary is fine.
-        if exc.start < len(head) - 4:
-            raise DataLoadError(
-                shown,
-                f"not a CSV or Parquet file (byte {exc.start} is not UTF-8 text)",
-                "point to an Avazu CSV, gzip CSV or Parquet file",
-            ) from None
-        text = head[: exc.start].decode("utf-8")
-    if "\x00" in text:
+    if b"\x00" in head:
         raise DataLoadError(
             shown,
             "not a CSV or Parquet file (it holds binary data)",
             "point to an Avazu CSV, gzip CSV or Parquet file",
         )
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A cut in the middle of a multi-byte character at the sniff boundary is fine.
+        if exc.start < len(head) - 4:
+            where = f"byte {exc.start:,}" + (" of its text" if container == "gzip csv" else "")
+            raise DataLoadError(
+                shown, f"{_NOT_UTF8}: {where} is 0x{head[exc.start]:02x}", _UTF8_FIX
+            ) from None
+        text = head[: exc.start].decode("utf-8")
     first_line = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
     if not first_line.strip():
         raise DataLoadError(
             shown, "the first line is empty: no header", "add the Avazu header line"
         )
     return container, [c.strip().strip('"') for c in first_line.split(",")]
+
+
+def _sniff_parts(
+    files: List[Tuple[str, int]], shown: str, sniff: Callable[[str], Any], footers: bool = True
+) -> Tuple[str, Optional[List[str]]]:
+    """Sniff every part file of a folder, (path, size) each, which must all agree
+    (:func:`ctr_lab.parts.check_parts`; ``footers``: Parquet schemas too, local files only).
+
+    Empty part files (Spark writes some) hold no header and no rows: they are left out.
+    """
+    from ctr_lab.parts import check_parts
+
+    parts = [(f, *sniff(f)) for f, size in files if size > 0]
+    if not parts:
+        raise DataLoadError(shown, "every file in the folder is empty", "re-create the data")
+    check_parts(parts, footers=footers)
+    return parts[0][1], parts[0][2]
 
 
 def _sniff_remote(spark, path: str) -> Tuple[str, Optional[List[str]]]:
@@ -282,16 +359,62 @@ def _sniff_remote(spark, path: str) -> Tuple[str, Optional[List[str]]]:
     try:
         first = spark.read.text(path).first()
     except Exception as exc:
-        problem = spark_problem(exc)
-        fix = "check the URI and your access to it"
-        if NO_FILESYSTEM in problem:
-            fix = NO_FILESYSTEM_FIX
-        raise DataLoadError(path, problem, fix) from None
+        raise _remote_error(exc, path) from None
     if first is None or not first[0].strip():
         raise DataLoadError(path, "the file is empty or has no header", "re-create the file")
+    _check_remote_parts(spark, path)
     if first[0].startswith("PAR1"):
         return "parquet", None
     return container, [c.strip().strip('"') for c in first[0].lstrip("\ufeff").split(",")]
+
+
+#: A text file in another encoding (Latin-1, Windows-1252): said the same wherever the byte is.
+_NOT_UTF8 = "not UTF-8 text"
+_UTF8_FIX = "re-save it as UTF-8 (a spreadsheet's 'CSV UTF-8', or iconv -f WINDOWS-1252 -t UTF-8)"
+
+
+def _missing_filesystem(problem: str) -> Optional[str]:
+    """The problem, said plainly, when it is a file system missing from this machine; else None."""
+    if NO_FILESYSTEM in problem:
+        return problem
+    if "S3AFileSystem not found" in problem:
+        return "no S3A connector on this machine (class S3AFileSystem not found)"
+    return None
+
+
+def _check_remote_parts(spark, path: str) -> None:
+    """The part files of a remote folder agree: each one's first bytes only (no footers)."""
+    from ctr_lab.fs import HadoopFs
+
+    try:
+        fs = HadoopFs(spark, path)
+        files = fs.data_files(path)
+    except CtrLabError:
+        raise  # HadoopFs's own one line (a file system this machine lacks)
+    except Exception as exc:
+        raise _remote_error(exc, path) from None
+    if len(files) < 2:
+        return
+
+    def sniff(part: str) -> Tuple[str, Optional[List[str]]]:
+        head = fs.head(part, _SNIFF_BYTES)
+        return _sniff_head(head, part, part, lambda: _inflate(head))
+
+    _sniff_parts(files, path, sniff, footers=False)
+
+
+def _inflate(head: bytes) -> bytes:
+    """The text at the start of gzip data of which only ``head`` is at hand."""
+    return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, _SNIFF_BYTES)
+
+
+def _remote_error(exc: Exception, path: str) -> DataLoadError:
+    """The one-line error for a URI Spark cannot open: a missing S3 connector says so."""
+    problem = spark_problem(exc)
+    missing = _missing_filesystem(problem)
+    if missing is not None:
+        return DataLoadError(path, missing, NO_FILESYSTEM_FIX)
+    return DataLoadError(path, problem, "check the URI and your access to it")
 
 
 def _is_gzip_damage(problem: str) -> bool:
@@ -387,8 +510,8 @@ def load(
     Raises
     ------
     DataLoadError
-        The file is missing, empty, not CSV/Parquet, damaged, lacks a required column, or has click
-        labels other than 0/1/TRUE/FALSE.
+        The file is missing, empty, not CSV/Parquet, not UTF-8, damaged, lacks a required column,
+        or has click labels other than 0/1/TRUE/FALSE; or a folder's part files disagree.
     """
     from ctr_lab.samples import SAMPLES, sample_path
     from ctr_lab.session import get_spark
@@ -415,7 +538,11 @@ def load(
             raise DataLoadError(
                 shown, "the folder holds no data files", "point to a file or a folder of part files"
             )
-        container, header = _sniff_local(files[0], shown if len(files) == 1 else files[0])
+        if len(files) == 1:
+            container, header = _sniff_local(files[0], shown)
+        else:
+            sized = [(f, os.path.getsize(f)) for f in files]
+            container, header = _sniff_parts(sized, shown, lambda f: _sniff_local(f, f))
         spark_path = "file://" + os.path.abspath(local)
 
     cache = None
@@ -436,7 +563,7 @@ def _check_format(shown: str, columns: List[str], fmt: Optional[str]):
         raise DataLoadError(
             shown,
             f"the header looks like the {found} format, not {fmt}",
-            f"load it with fmt=None (auto) or fmt='{found}'",
+            f"leave the format to detection (fmt=None, or no --format) or give '{found}'",
         )
     if missing:
         shown_missing = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
@@ -495,8 +622,12 @@ def _load_parquet(spark, spark_path, shown, fmt, cache=None) -> Loaded:
     try:
         pq = spark.read.parquet(spark_path)
     except Exception as exc:
+        problem = spark_problem(exc)
+        missing = _missing_filesystem(problem)
+        if missing is not None:
+            raise DataLoadError(shown, missing, NO_FILESYSTEM_FIX) from None
         raise DataLoadError(
-            shown, f"cannot read as Parquet ({spark_problem(exc)})", "re-write the Parquet file"
+            shown, f"cannot read as Parquet ({problem})", "re-write the Parquet file"
         ) from None
     found, renames, ignored = _check_format(shown, pq.columns, fmt)
     for old, new in renames.items():
@@ -560,6 +691,12 @@ def _canonical_parquet(pq, shown, ignored, has_truth) -> Loaded:
     )
     empty = df.sparkSession.createDataFrame([], "reason string")
     return Loaded(df=df, rejected_df=empty, report=report)
+
+
+def _examples(least: Optional[str], greatest: Optional[str]) -> List[str]:
+    """The distinct example values, each cut to ``_EXAMPLE_CHARS`` characters."""
+    values = [v for v in dict.fromkeys([least, greatest]) if v is not None][:_EXAMPLES]
+    return [v if len(v) <= _EXAMPLE_CHARS else v[: _EXAMPLE_CHARS - 1] + "…" for v in values]
 
 
 def _fmt_epoch(seconds) -> Optional[str]:
@@ -691,7 +828,10 @@ def _validate(
         checks.append(((c(name).isNull()) | (F.trim(c(name)) == ""), F.lit(f"missing:{name}")))
     checks.append((~label_text.isin(*_LABEL_TRUE, *_LABEL_FALSE), F.lit("bad_label")))
     for name in int_cols:
-        checks.append((_try_int(name).isNull(), F.lit(f"not_integer:{name}")))
+        # Digits that do not fit the column's INT are out of range, not "not an integer".
+        digits = F.trim(c(name)).rlike("^[+-]?[0-9]+\\z")
+        why = F.when(digits, F.lit(f"out_of_range:{name}")).otherwise(F.lit(f"not_integer:{name}"))
+        checks.append((_try_int(name).isNull(), why))
     checks.append((~time_ok, F.lit("bad_time")))
     if found == "raw":
         # The same rule as the time's shape: the stored id is trimmed of spaces only.
@@ -723,13 +863,30 @@ def _validate(
 
     reason_keys = ["malformed_row", "repeated_header", "bad_label", "bad_time", "bad_id"]
     reason_keys += [f"missing:{n}" for n in required]
-    reason_keys += [f"not_integer:{n}" for n in int_cols]
+    reason_keys += [f"{k}:{n}" for n in int_cols for k in ("not_integer", "out_of_range")]
     if has_truth:
         reason_keys.append(f"not_number:{S.TRUTH_COLUMN}")
     aggs = [F.count(F.lit(1)).alias("rows_read")]
     aggs += [F.sum(F.when(c("reason") == k, 1).otherwise(0)).alias(k) for k in reason_keys]
     aggs += [F.sum(F.when(accepted, c(_MARK + "label")).otherwise(0)).alias("clicks")]
     aggs += [F.min(F.when(c("reason") == "bad_label", c("click"))).alias("bad_label_example")]
+    if container != "parquet":
+        # Spark's CSV reader turns each byte that is not UTF-8 into U+FFFD, which no column's
+        # check accepts: only rows rejected or with an id kept as read are searched for one.
+        suspect = c("reason").isNotNull()
+        for h in S.HEX_COLUMNS:
+            suspect = suspect | (c(_MARK + h) == _HEX_BAD)
+        found_in = [
+            F.when(F.instr(c(n), "\ufffd") > 0, F.concat(F.lit(n + " "), c(n)))
+            for n in text_df.columns
+        ]
+        mangled = F.when(suspect, F.coalesce(*found_in))
+        aggs += [F.count(mangled).alias("not_utf8"), F.min(mangled).alias("not_utf8_example")]
+    # Examples of the values rejected, in the same pass: the least and greatest per reason.
+    example_keys = [k for k in reason_keys if _rejected_value(k, found) is not None]
+    for k in example_keys:
+        value = F.when(c("reason") == k, _rejected_value(k, found))
+        aggs += [F.min(value).alias(f"ex_min:{k}"), F.max(value).alias(f"ex_max:{k}")]
     aggs += [
         # Epoch seconds: observed metrics come back as plain numbers, not datetimes.
         F.min(F.when(accepted, c(_MARK + "time")).cast("long")).alias("first"),
@@ -777,6 +934,14 @@ def _validate(
             raise DataLoadError(
                 shown, "the file has a header but no data rows", "use a file with data"
             )
+        if row.get("not_utf8"):
+            column, _, value = row["not_utf8_example"].partition(" ")
+            raise DataLoadError(
+                shown,
+                f"{_NOT_UTF8}: {row['not_utf8']:,} row(s) hold bytes that are not UTF-8, "
+                f"read as U+FFFD, e.g. column {column} {value[:_EXAMPLE_CHARS]!r}",
+                _UTF8_FIX,
+            )
         if row["bad_label"]:
             raise DataLoadError(
                 shown,
@@ -809,6 +974,11 @@ def _validate(
         header_fixes=header_fixes,
         ignored_columns=list(ignored),
         has_truth=has_truth,
+        rejected_examples={
+            k: _examples(row[f"ex_min:{k}"], row[f"ex_max:{k}"])
+            for k in example_keys
+            if k in by_reason
+        },
     )
     if cache is not None:
         return cache.commit(marked.sparkSession, report, keep_text)
@@ -850,7 +1020,7 @@ class _Cache:
             try:
                 stats = HadoopFs(spark, spark_path).file_stats(spark_path)
             except Exception as exc:
-                raise DataLoadError(spark_path, spark_problem(exc), "check the URI") from None
+                raise _remote_error(exc, spark_path) from None
         doc = {
             "source": spark_path,
             "files": stats,

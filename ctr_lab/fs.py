@@ -24,6 +24,23 @@ NO_FILESYSTEM_FIX = (
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
+def is_data_file(name: str) -> bool:
+    """Whether Spark reads a file of this name in a folder it loads (a part file).
+
+    Spark leaves out names starting with ``_`` (``_SUCCESS``; unless they hold ``=``, a
+    partition's folder) or ``.`` (hidden files, Hadoop's ``.part-0000.crc`` checksums), and
+    files still being copied (``._COPYING_``): ``HadoopFSUtils.shouldFilterOutPathName``.
+    Parquet's ``_metadata`` summaries, which Spark reads for their schema, hold no rows.
+
+    Examples
+    --------
+    >>> [n for n in ["part-0.csv", "_SUCCESS", ".part-0.csv.crc", "x._COPYING_"] if is_data_file(n)]
+    ['part-0.csv']
+    """
+    hidden = (name.startswith("_") and "=" not in name) or name.startswith(".")
+    return not hidden and not name.endswith("._COPYING_")
+
+
 def refuse_cluster_scratch(path: str, default_fs: str, what: str = "model_dir") -> None:
     """Refuse a path without a scheme where the default file system is a cluster's HDFS.
 
@@ -173,6 +190,24 @@ class HadoopFs:
             (str(st.getPath().toString()), (now_ms - float(st.getModificationTime())) / 1000.0)
             for st in statuses
         ]
+
+    def data_files(self, path: str) -> List[Tuple[str, int]]:
+        """(URI, bytes) of the file at ``path``, or of each part file of a folder, by name."""
+        status = self.fs.getFileStatus(self.p(path))
+        statuses = [status] if status.isFile() else self.fs.listStatus(self.p(path))
+        return sorted(
+            (str(st.getPath().toString()), int(st.getLen()))
+            for st in statuses
+            if st.isFile() and (st is status or is_data_file(str(st.getPath().getName())))
+        )
+
+    def head(self, path: str, size: int) -> bytes:
+        """Up to ``size`` bytes from the start of a file (only those are read)."""
+        stream = self.fs.open(self.p(path))
+        try:
+            return bytes(stream.readNBytes(size))
+        finally:
+            stream.close()
 
     def file_stats(self, path: str) -> List[Tuple[str, int, int]]:
         """(name, bytes, modification time in ms) of a file, or of each file in a folder."""

@@ -203,6 +203,9 @@ def test_gzip_parquet_and_folders_give_the_same_rows(spark, tmp_path):
     write(folder / "part-0000.csv", lines[:26])
     write(folder / "part-0001.csv", [lines[0], *lines[26:]])
     (folder / "_SUCCESS").write_text("")
+    # Files Spark skips (checksums, hidden) or reads as nothing (empty) are not part files.
+    (folder / ".part-0000.csv.crc").write_bytes(b"\x00crc\xff")
+    (folder / "part-0002.csv").write_bytes(b"")
 
     reference = load(plain, spark)
     gz_loaded = load(str(gz), spark)
@@ -262,8 +265,11 @@ def test_crlf_bom_and_header_typo(spark, tmp_path):
 
 def test_fmt_argument_must_match_the_header(spark, tmp_path):
     path = write(tmp_path / "raw.csv", [RAW_HEADER, raw_line()])
-    with pytest.raises(DataLoadError, match="looks like the raw format, not course"):
+    with pytest.raises(DataLoadError, match="looks like the raw format, not course") as info:
         load(path, spark, fmt="course")
+    # The fix suits the Python API and `ctr-lab inspect --format` alike.
+    fix = str(info.value).split("Fix: ", 1)[1]
+    assert "fmt=None" in fix and "--format" in fix and "'raw'" in fix
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,6 +301,55 @@ def test_bad_rows_are_counted_by_reason(spark, tmp_path):
     assert len(rejected) == report.rows_rejected
     assert {r["reason"] for r in rejected} >= set(bad)
     assert loaded.df.count() == 6
+    # Each reason about a value shows the value written above; the printed report names the column.
+    examples = report.rejected_examples
+    assert examples["not_integer:C14"] == ["15x06"]
+    assert examples["bad_time"] == ["1410210"]
+    assert examples["bad_id"] == ["1.00E+19"]
+    assert "missing:device_ip" not in examples and "repeated_header" not in examples
+    assert len(examples["malformed_row"]) == 2
+    assert all(e.startswith(("100,", "104,")) for e in examples["malformed_row"])
+    printed = str(report)
+    assert "C14: not an integer (e.g. '15x06')" in printed
+    assert "hour: event time not a valid YYMMDDHH (e.g. '1410210')" in printed
+    assert "id: not an unsigned integer (e.g. '1.00E+19')" in printed
+
+
+def test_rejected_values_are_shown_a_few_per_reason(spark, tmp_path):
+    bad_c1 = ["abc", "1x", "zz", "abc"]
+    lines = [raw_line(id="1")] + [raw_line(id=str(10 + i), C1=v) for i, v in enumerate(bad_c1)]
+    report = load(write(tmp_path / "bad_int.csv", [RAW_HEADER, *lines]), spark).report
+    assert report.rejected_by_reason == {"not_integer:C1": len(bad_c1)}
+    shown = report.rejected_examples["not_integer:C1"]
+    assert len(shown) == 2 and len(set(shown)) == 2 and set(shown) <= set(bad_c1)
+    assert f"C1: not an integer (e.g. {shown[0]!r}, {shown[1]!r})" in str(report)
+    assert report.to_dict()["rejected_examples"] == {"not_integer:C1": shown}
+
+    course = write(tmp_path / "course.csv", [COURSE_HEADER, course_line(), course_line(day="32")])
+    report = load(course, spark).report
+    assert report.rejected_examples == {"bad_time": ["10/32/7"]}
+    assert "month/day/hour: event time not a valid month/day/hour (e.g. '10/32/7')" in str(report)
+
+
+def test_integers_too_large_for_the_column_are_out_of_range(spark, tmp_path):
+    lines = [
+        raw_line(id="1", C14="2147483647", C15="-2147483648"),  # the INT column's limits: kept
+        raw_line(id="2", C14="99999999999"),
+        raw_line(id="3", C15="-2147483649"),
+        raw_line(id="4", C14="15x06"),
+    ]
+    report = load(write(tmp_path / "big.csv", [RAW_HEADER, *lines]), spark).report
+    assert report.rows_accepted == 1
+    assert report.rejected_by_reason == {
+        "out_of_range:C14": 1,
+        "out_of_range:C15": 1,
+        "not_integer:C14": 1,
+    }
+    assert report.rejected_examples["out_of_range:C14"] == ["99999999999"]
+    printed = str(report)
+    assert "C14: an integer out of the column's range" in printed and "'99999999999'" in printed
+    assert "C15: an integer out of the column's range" in printed and "'-2147483649'" in printed
+    assert "C14: not an integer (e.g. '15x06')" in printed
 
 
 def test_the_load_runs_at_hotspots_code_limit_and_leaves_the_sessions_own(spark, tmp_path):
@@ -447,6 +502,36 @@ def test_binary_garbage_and_corrupt_gzip(spark, tmp_path):
     _fatal(spark, cut, "gzip", "damaged")
 
 
+def test_text_named_parquet_is_not_parquet(spark, tmp_path):
+    fake = write(tmp_path / "fake.parquet", [RAW_HEADER, raw_line()])
+    message = _fatal(spark, fake, "not Parquet", "PAR1")
+    assert "missing" not in message
+
+
+def _latin1_file(path, good_rows: int) -> int:
+    """A raw file whose row after ``good_rows`` good ones has an 'é' in Latin-1; its offset."""
+    head = "\n".join([RAW_HEADER] + [raw_line(id=str(i)) for i in range(good_rows)]) + "\n"
+    bad = raw_line(id="99999", site_id="caf\xe9").encode("latin-1")
+    body = head.encode("utf-8") + bad + b"\n" + raw_line(id="100000").encode() + b"\n"
+    path.write_bytes(body)
+    return len(head) + bad.index(b"\xe9")
+
+
+def test_a_file_not_in_utf8_is_named_so_wherever_the_byte_is(spark, tmp_path):
+    early = tmp_path / "early.csv"
+    offset = _latin1_file(early, 3)
+    _fatal(spark, early, "not UTF-8", f"byte {offset:,} is 0xe9", "re-save it as UTF-8")
+
+    # Past the first 64 KiB the byte is seen by the load's own pass, not by the sniff.
+    late = tmp_path / "late.csv"
+    assert _latin1_file(late, 1000) > 1 << 16
+    message = _fatal(spark, late, "not UTF-8", "site_id", "'caf\ufffd'", "re-save it as UTF-8")
+    assert "unrepairable" not in message
+    with pytest.raises(DataLoadError) as kept:
+        load(str(late), spark, cache_dir=str(tmp_path / "kept"))
+    assert str(kept.value) == message and os.listdir(tmp_path / "kept") == []
+
+
 def test_missing_column_and_bad_labels(spark, tmp_path):
     header = ",".join(c for c in S.RAW_COLUMNS if c != "C14")
     line = ",".join(RAW_VALUES[c] for c in S.RAW_COLUMNS if c != "C14")
@@ -467,7 +552,64 @@ def test_reason_descriptions_and_report_json(spark, tmp_path):
     report = load(path, spark).report
     as_dict = report.to_dict()
     assert as_dict["rejected_by_reason"] == {"not_integer:C14": 1}
-    assert "C14: not an integer" in str(report)
+    assert as_dict["rejected_examples"] == {"not_integer:C14": ["x"]}
+    assert "C14: not an integer (e.g. 'x')" in str(report)
+
+
+def _parts(folder, files):
+    folder.mkdir()
+    for name, lines in files.items():
+        write(folder / name, lines)
+    return folder
+
+
+def test_a_part_file_with_another_column_order_is_refused(spark, tmp_path):
+    names = list(S.RAW_COLUMNS)
+    i, j = names.index("C15"), names.index("C16")
+    names[i], names[j] = names[j], names[i]
+    swapped = ",".join(dict(RAW_VALUES, id="2")[c] for c in names)
+    folder = _parts(
+        tmp_path / "parts",
+        {
+            "part-0000.csv": [RAW_HEADER, raw_line(id="1")],
+            "part-0001.csv": [",".join(names), swapped],
+        },
+    )
+    message = _fatal(spark, folder, str(folder / "part-0001.csv"), "part-0000.csv", "'C16'")
+    assert "header" in message
+
+
+def test_a_parquet_file_among_csv_part_files_is_refused(spark, tmp_path):
+    folder = _parts(tmp_path / "parts", {"part-0000.csv": [RAW_HEADER, raw_line(id="1")]})
+    odd = str(tmp_path / "one.parquet")
+    spark.createDataFrame([dict(RAW_VALUES, id="2")]).coalesce(1).write.parquet(odd)
+    (part,) = [n for n in os.listdir(odd) if n.endswith(".parquet")]
+    shutil.copy(os.path.join(odd, part), folder / "part-0001.parquet")
+    _fatal(spark, folder, str(folder / "part-0001.parquet"), "Parquet", "CSV")
+
+
+def test_a_readme_beside_part_files_is_named(spark, tmp_path):
+    folder = _parts(
+        tmp_path / "parts",
+        {
+            "README.txt": ["Click logs, one part per day.", "See the course page."],
+            "part-0000.csv": [RAW_HEADER, raw_line(id="1")],
+            "part-0001.csv": [RAW_HEADER, raw_line(id="2")],
+        },
+    )
+    _fatal(spark, folder, str(folder / "README.txt"), "'Click logs")
+
+
+def test_parquet_part_files_with_another_schema_are_refused(spark, tmp_path):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    rows = spark.createDataFrame([dict(RAW_VALUES, id="1")]).select(*S.RAW_COLUMNS)
+    for name, df in [("a", rows), ("b", rows.withColumn("C14", rows["C14"].cast("int")))]:
+        out = str(tmp_path / name)
+        df.coalesce(1).write.parquet(out)
+        (part,) = [n for n in os.listdir(out) if n.endswith(".parquet")]
+        shutil.copy(os.path.join(out, part), folder / f"part-{name}.parquet")
+    _fatal(spark, folder, str(folder / "part-b.parquet"), "C14", "int32", "part-a.parquet")
 
 
 def test_read_truth_joins_on_id(spark, tmp_path):
@@ -547,14 +689,41 @@ def test_remote_uris_go_through_spark(spark, tmp_path, monkeypatch):
     assertDataFrameEqual(remote.df, local.df)
     # A folder of Parquet part files without a .parquet suffix is recognised by its magic bytes.
     assert load("file://" + canonical, spark).report.format == "canonical"
+    # A remote folder's part files are checked too, from their first bytes.
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    write(folder / "part-0000.csv", lines)
+    with gzip.open(folder / "part-0001.csv.gz", "wt") as fh:
+        fh.write("\n".join([RAW_HEADER, raw_line(id="9")]) + "\n")
+    (folder / "_SUCCESS").write_text("")
+    assert load("file://" + str(folder), spark).report.rows_accepted == 6
+    write(folder / "notes.txt", ["Click logs, one part per day."])
+    with pytest.raises(DataLoadError) as info:
+        load("file://" + str(folder), spark)
+    assert str(info.value).startswith("file:") and f"{folder}/notes.txt: " in str(info.value)
+    assert "column 1 is 'Click logs'" in str(info.value)
+
+
+def _s3_error(spark, uri: str) -> str:
+    with pytest.raises(DataLoadError) as info:
+        load(uri, spark)
+    message = str(info.value)
+    assert message.startswith(uri + ": ") and "\n" not in message
+    return message[len(uri) :]
 
 
 def test_s3_without_a_filesystem_says_what_to_do(spark):
-    with pytest.raises(DataLoadError) as info:
-        load("s3://ctr-lab-example-bucket/avazu/train.csv", spark)
-    message = str(info.value)
-    assert message.startswith("s3://ctr-lab-example-bucket/avazu/train.csv: ")
-    assert "hadoop-aws" in message and "\n" not in message
+    csv_message = _s3_error(spark, "s3://ctr-lab-example-bucket/avazu/train.csv")
+    assert "No FileSystem for scheme" in csv_message and "hadoop-aws" in csv_message
+    # A Parquet URI fails for the same reason: the same message, not "re-write the file".
+    assert _s3_error(spark, "s3://ctr-lab-example-bucket/avazu/train.parquet") == csv_message
+
+
+@pytest.mark.parametrize("name", ["train.csv", "train.parquet"])
+def test_s3a_without_the_connector_says_what_to_do(spark, name):
+    message = _s3_error(spark, f"s3a://ctr-lab-example-bucket/avazu/{name}")
+    assert "S3A" in message and "hadoop-aws" in message
+    assert "check the URI" not in message and "re-write" not in message
 
 
 def test_load_by_sample_name_matches_the_file_and_names_the_sample(spark):
