@@ -693,6 +693,22 @@ def _canonical_parquet(pq, shown, ignored, has_truth) -> Loaded:
     return Loaded(df=df, rejected_df=empty, report=report)
 
 
+def _rejected_examples(rejected, by_reason, found, shown) -> Dict[str, List[str]]:
+    """Up to two of the values rejected for each reason of ``by_reason`` that is about a value
+    (the least and the greatest), from ``rejected``: the rejected rows as text, with ``reason``."""
+    from pyspark.sql import functions as F
+
+    keys = [k for k in by_reason if _rejected_value(k, found) is not None]
+    if not keys:
+        return {}
+    aggs = []
+    for k in keys:
+        value = F.when(F.col("reason") == k, _rejected_value(k, found))
+        aggs += [F.min(value).alias(f"least:{k}"), F.max(value).alias(f"greatest:{k}")]
+    row = _collect_one(rejected.agg(*aggs), shown).asDict()
+    return {k: _examples(row[f"least:{k}"], row[f"greatest:{k}"]) for k in keys}
+
+
 def _examples(least: Optional[str], greatest: Optional[str]) -> List[str]:
     """The distinct example values, each cut to ``_EXAMPLE_CHARS`` characters."""
     values = [v for v in dict.fromkeys([least, greatest]) if v is not None][:_EXAMPLES]
@@ -882,11 +898,6 @@ def _validate(
         ]
         mangled = F.when(suspect, F.coalesce(*found_in))
         aggs += [F.count(mangled).alias("not_utf8"), F.min(mangled).alias("not_utf8_example")]
-    # Examples of the values rejected, in the same pass: the least and greatest per reason.
-    example_keys = [k for k in reason_keys if _rejected_value(k, found) is not None]
-    for k in example_keys:
-        value = F.when(c("reason") == k, _rejected_value(k, found))
-        aggs += [F.min(value).alias(f"ex_min:{k}"), F.max(value).alias(f"ex_max:{k}")]
     aggs += [
         # Epoch seconds: observed metrics come back as plain numbers, not datetimes.
         F.min(F.when(accepted, c(_MARK + "time")).cast("long")).alias("first"),
@@ -952,6 +963,13 @@ def _validate(
         by_reason = {k: int(row[k]) for k in reason_keys if row[k]}
         rejected = sum(by_reason.values())
         accepted_n = rows_read - rejected
+        examples = {}
+        if by_reason:  # a pass over the rejected rows alone: clean data pays nothing for it
+            spark = marked.sparkSession
+            rejected_text = (
+                marked.where(~accepted) if cache is None else cache.rejected_text(spark, keep_text)
+            )
+            examples = _rejected_examples(rejected_text, by_reason, found, shown)
     except DataLoadError:
         if cache is not None:
             cache.abandon()
@@ -974,11 +992,7 @@ def _validate(
         header_fixes=header_fixes,
         ignored_columns=list(ignored),
         has_truth=has_truth,
-        rejected_examples={
-            k: _examples(row[f"ex_min:{k}"], row[f"ex_max:{k}"])
-            for k in example_keys
-            if k in by_reason
-        },
+        rejected_examples=examples,
     )
     if cache is not None:
         return cache.commit(marked.sparkSession, report, keep_text)
@@ -1073,14 +1087,21 @@ class _Cache:
             )
         return self._loaded(spark, report, keep_text)
 
+    def rejected_text(self, spark, keep_text: List[str], folder: Optional[str] = None):
+        """The rejected rows of the copy (written, or in place) as text, with ``reason``."""
+        from pyspark.sql import functions as F
+
+        rows = spark.read.parquet(f"{folder or self.tmp}/rows")
+        text = [F.col(_TEXT + n).alias(n) for n in [*keep_text, _CORRUPT]]
+        return rows.where(F.col("reason").isNotNull()).select(*text, "reason")
+
     def _loaded(self, spark, report: LoadReport, keep_text: List[str]) -> Loaded:
         from pyspark.sql import functions as F
 
         rows = spark.read.parquet(f"{self.folder}/rows")
         cols = list(S.CANONICAL_COLUMNS) + ([S.TRUTH_COLUMN] if report.has_truth else [])
         df = rows.where(F.col("reason").isNull()).select(*cols)
-        text = [F.col(_TEXT + n).alias(n) for n in [*keep_text, _CORRUPT]]
-        rejected_df = rows.where(F.col("reason").isNotNull()).select(*text, "reason")
+        rejected_df = self.rejected_text(spark, keep_text, self.folder)
         return Loaded(df=df, rejected_df=rejected_df, report=report, kept_in=self.folder)
 
 
