@@ -693,6 +693,27 @@ def _canonical_parquet(pq, shown, ignored, has_truth) -> Loaded:
     return Loaded(df=df, rejected_df=empty, report=report)
 
 
+def _refuse_text_not_utf8(suspects, shown) -> None:
+    """Refuse the file when a column of ``suspects`` (rows as text) holds U+FFFD, which is how
+    Spark's CSV reader reads a byte that is not UTF-8."""
+    from pyspark.sql import functions as F
+
+    found_in = [
+        F.when(F.instr(F.col(n), "\ufffd") > 0, F.concat(F.lit(n + " "), F.col(n)))
+        for n in suspects.columns
+    ]
+    mangled = F.coalesce(*found_in)
+    row = _collect_one(suspects.agg(F.count(mangled).alias("n"), F.min(mangled).alias("e")), shown)
+    if row["n"]:
+        column, _, value = row["e"].partition(" ")
+        raise DataLoadError(
+            shown,
+            f"{_NOT_UTF8}: {row['n']:,} row(s) hold bytes that are not UTF-8, "
+            f"read as U+FFFD, e.g. column {column} {value[:_EXAMPLE_CHARS]!r}",
+            _UTF8_FIX,
+        )
+
+
 def _rejected_examples(rejected, by_reason, found, shown) -> Dict[str, List[str]]:
     """Up to two of the values rejected for each reason of ``by_reason`` that is about a value
     (the least and the greatest), from ``rejected``: the rejected rows as text, with ``reason``."""
@@ -886,18 +907,6 @@ def _validate(
     aggs += [F.sum(F.when(c("reason") == k, 1).otherwise(0)).alias(k) for k in reason_keys]
     aggs += [F.sum(F.when(accepted, c(_MARK + "label")).otherwise(0)).alias("clicks")]
     aggs += [F.min(F.when(c("reason") == "bad_label", c("click"))).alias("bad_label_example")]
-    if container != "parquet":
-        # Spark's CSV reader turns each byte that is not UTF-8 into U+FFFD, which no column's
-        # check accepts: only rows rejected or with an id kept as read are searched for one.
-        suspect = c("reason").isNotNull()
-        for h in S.HEX_COLUMNS:
-            suspect = suspect | (c(_MARK + h) == _HEX_BAD)
-        found_in = [
-            F.when(F.instr(c(n), "\ufffd") > 0, F.concat(F.lit(n + " "), c(n)))
-            for n in text_df.columns
-        ]
-        mangled = F.when(suspect, F.coalesce(*found_in))
-        aggs += [F.count(mangled).alias("not_utf8"), F.min(mangled).alias("not_utf8_example")]
     aggs += [
         # Epoch seconds: observed metrics come back as plain numbers, not datetimes.
         F.min(F.when(accepted, c(_MARK + "time")).cast("long")).alias("first"),
@@ -945,14 +954,20 @@ def _validate(
             raise DataLoadError(
                 shown, "the file has a header but no data rows", "use a file with data"
             )
-        if row.get("not_utf8"):
-            column, _, value = row["not_utf8_example"].partition(" ")
-            raise DataLoadError(
-                shown,
-                f"{_NOT_UTF8}: {row['not_utf8']:,} row(s) hold bytes that are not UTF-8, "
-                f"read as U+FFFD, e.g. column {column} {value[:_EXAMPLE_CHARS]!r}",
-                _UTF8_FIX,
-            )
+        by_reason = {k: int(row[k]) for k in reason_keys if row[k]}
+        unrepairable = any(row[f"unrep:{h}"] for h in S.HEX_COLUMNS)
+        if container != "parquet" and (by_reason or unrepairable):
+            # Spark's CSV reader turns each byte that is not UTF-8 into U+FFFD, which no
+            # column's check accepts: only rows rejected or with an id kept as read can hold
+            # one, so clean data pays nothing for this pass.
+            if cache is None:
+                suspect = c("reason").isNotNull()
+                for h in S.HEX_COLUMNS:
+                    suspect = suspect | (c(_MARK + h) == _HEX_BAD)
+                suspects = marked.where(suspect).select(*keep_text, _CORRUPT)
+            else:
+                suspects = cache.suspect_text(marked.sparkSession, keep_text)
+            _refuse_text_not_utf8(suspects, shown)
         if row["bad_label"]:
             raise DataLoadError(
                 shown,
@@ -960,7 +975,6 @@ def _validate(
                 f"e.g. {row['bad_label_example']!r}",
                 "map the labels to 0/1 (or TRUE/FALSE) before loading",
             )
-        by_reason = {k: int(row[k]) for k in reason_keys if row[k]}
         rejected = sum(by_reason.values())
         accepted_n = rows_read - rejected
         examples = {}
@@ -1086,6 +1100,20 @@ class _Cache:
                 self.folder, "could not move the validated copy into place", "check the folder"
             )
         return self._loaded(spark, report, keep_text)
+
+    def suspect_text(self, spark, keep_text: List[str]):
+        """The written copy's text of rejected rows and its ids as read (the rest is typed)."""
+        from pyspark.sql import functions as F
+
+        rows = spark.read.parquet(f"{self.tmp}/rows")
+        hexes = set(S.HEX_COLUMNS)
+        return rows.select(
+            *[
+                F.coalesce(F.col(_TEXT + n), F.col(n) if n in hexes else F.lit(None)).alias(n)
+                for n in keep_text
+            ],
+            F.col(_TEXT + _CORRUPT).alias(_CORRUPT),
+        )
 
     def rejected_text(self, spark, keep_text: List[str], folder: Optional[str] = None):
         """The rejected rows of the copy (written, or in place) as text, with ``reason``."""
