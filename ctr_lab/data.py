@@ -693,40 +693,38 @@ def _canonical_parquet(pq, shown, ignored, has_truth) -> Loaded:
     return Loaded(df=df, rejected_df=empty, report=report)
 
 
-def _refuse_text_not_utf8(suspects, shown) -> None:
-    """Refuse the file when a column of ``suspects`` (rows as text) holds U+FFFD, which is how
-    Spark's CSV reader reads a byte that is not UTF-8."""
-    from pyspark.sql import functions as F
-
-    found_in = [
-        F.when(F.instr(F.col(n), "\ufffd") > 0, F.concat(F.lit(n + " "), F.col(n)))
-        for n in suspects.columns
-    ]
-    mangled = F.coalesce(*found_in)
-    row = _collect_one(suspects.agg(F.count(mangled).alias("n"), F.min(mangled).alias("e")), shown)
-    if row["n"]:
-        column, _, value = row["e"].partition(" ")
-        raise DataLoadError(
-            shown,
-            f"{_NOT_UTF8}: {row['n']:,} row(s) hold bytes that are not UTF-8, "
-            f"read as U+FFFD, e.g. column {column} {value[:_EXAMPLE_CHARS]!r}",
-            _UTF8_FIX,
-        )
-
-
-def _rejected_examples(rejected, by_reason, found, shown) -> Dict[str, List[str]]:
-    """Up to two of the values rejected for each reason of ``by_reason`` that is about a value
-    (the least and the greatest), from ``rejected``: the rejected rows as text, with ``reason``."""
+def _second_look(rows, by_reason, found, shown, utf8: bool) -> Dict[str, List[str]]:
+    """One pass over ``rows`` (rows as text, with ``reason``): up to two of the values rejected
+    for each reason of ``by_reason`` that is about a value (the least and the greatest), and,
+    with ``utf8``, the file refused when a text column holds U+FFFD, which is how Spark's CSV
+    reader reads a byte that is not UTF-8."""
     from pyspark.sql import functions as F
 
     keys = [k for k in by_reason if _rejected_value(k, found) is not None]
-    if not keys:
-        return {}
     aggs = []
     for k in keys:
         value = F.when(F.col("reason") == k, _rejected_value(k, found))
         aggs += [F.min(value).alias(f"least:{k}"), F.max(value).alias(f"greatest:{k}")]
-    row = _collect_one(rejected.agg(*aggs), shown).asDict()
+    if utf8:
+        mangled = F.coalesce(
+            *[
+                F.when(F.instr(F.col(n), "\ufffd") > 0, F.concat(F.lit(n + " "), F.col(n)))
+                for n in rows.columns
+                if n != "reason"
+            ]
+        )
+        aggs += [F.count(mangled).alias("not_utf8"), F.min(mangled).alias("not_utf8_example")]
+    if not aggs:
+        return {}
+    row = _collect_one(rows.agg(*aggs), shown).asDict()
+    if row.get("not_utf8"):
+        column, _, value = row["not_utf8_example"].partition(" ")
+        raise DataLoadError(
+            shown,
+            f"{_NOT_UTF8}: {row['not_utf8']:,} row(s) hold bytes that are not UTF-8, "
+            f"read as U+FFFD, e.g. column {column} {value[:_EXAMPLE_CHARS]!r}",
+            _UTF8_FIX,
+        )
     return {k: _examples(row[f"least:{k}"], row[f"greatest:{k}"]) for k in keys}
 
 
@@ -956,18 +954,21 @@ def _validate(
             )
         by_reason = {k: int(row[k]) for k in reason_keys if row[k]}
         unrepairable = any(row[f"unrep:{h}"] for h in S.HEX_COLUMNS)
-        if container != "parquet" and (by_reason or unrepairable):
-            # Spark's CSV reader turns each byte that is not UTF-8 into U+FFFD, which no
-            # column's check accepts: only rows rejected or with an id kept as read can hold
-            # one, so clean data pays nothing for this pass.
-            if cache is None:
-                suspect = c("reason").isNotNull()
-                for h in S.HEX_COLUMNS:
-                    suspect = suspect | (c(_MARK + h) == _HEX_BAD)
-                suspects = marked.where(suspect).select(*keep_text, _CORRUPT)
+        # A byte that is not UTF-8 (U+FFFD to Spark's CSV reader) passes no column's check:
+        # only rows rejected or with an id kept as read can hold one. They, and the rejected
+        # values' examples, are looked at in one pass over those rows alone, so clean data
+        # pays nothing for either.
+        utf8 = container != "parquet" and bool(by_reason or unrepairable)
+        examples = {}
+        if by_reason or utf8:
+            suspect = c("reason").isNotNull()
+            if cache is not None:
+                rows = cache.text_rows(marked.sparkSession, keep_text, with_ids=utf8)
             else:
-                suspects = cache.suspect_text(marked.sparkSession, keep_text)
-            _refuse_text_not_utf8(suspects, shown)
+                for h in S.HEX_COLUMNS if utf8 else ():
+                    suspect = suspect | (c(_MARK + h) == _HEX_BAD)
+                rows = marked.where(suspect).select(*keep_text, _CORRUPT, "reason")
+            examples = _second_look(rows, by_reason, found, shown, utf8)
         if row["bad_label"]:
             raise DataLoadError(
                 shown,
@@ -977,13 +978,6 @@ def _validate(
             )
         rejected = sum(by_reason.values())
         accepted_n = rows_read - rejected
-        examples = {}
-        if by_reason:  # a pass over the rejected rows alone: clean data pays nothing for it
-            spark = marked.sparkSession
-            rejected_text = (
-                marked.where(~accepted) if cache is None else cache.rejected_text(spark, keep_text)
-            )
-            examples = _rejected_examples(rejected_text, by_reason, found, shown)
     except DataLoadError:
         if cache is not None:
             cache.abandon()
@@ -1101,27 +1095,22 @@ class _Cache:
             )
         return self._loaded(spark, report, keep_text)
 
-    def suspect_text(self, spark, keep_text: List[str]):
-        """The written copy's text of rejected rows and its ids as read (the rest is typed)."""
-        from pyspark.sql import functions as F
-
-        rows = spark.read.parquet(f"{self.tmp}/rows")
-        hexes = set(S.HEX_COLUMNS)
-        return rows.select(
-            *[
-                F.coalesce(F.col(_TEXT + n), F.col(n) if n in hexes else F.lit(None)).alias(n)
-                for n in keep_text
-            ],
-            F.col(_TEXT + _CORRUPT).alias(_CORRUPT),
-        )
-
-    def rejected_text(self, spark, keep_text: List[str], folder: Optional[str] = None):
-        """The rejected rows of the copy (written, or in place) as text, with ``reason``."""
+    def text_rows(
+        self, spark, keep_text: List[str], folder: Optional[str] = None, with_ids: bool = False
+    ):
+        """The copy's (written, or in place) rejected rows as text, with ``reason``; with
+        ``with_ids`` every row, an accepted one with its ids as stored (as read when kept)."""
         from pyspark.sql import functions as F
 
         rows = spark.read.parquet(f"{folder or self.tmp}/rows")
-        text = [F.col(_TEXT + n).alias(n) for n in [*keep_text, _CORRUPT]]
-        return rows.where(F.col("reason").isNotNull()).select(*text, "reason")
+        ids = set(S.HEX_COLUMNS) if with_ids else set()
+        text = [
+            (F.coalesce(F.col(_TEXT + n), F.col(n)) if n in ids else F.col(_TEXT + n)).alias(n)
+            for n in [*keep_text, _CORRUPT]
+        ]
+        if not with_ids:
+            rows = rows.where(F.col("reason").isNotNull())
+        return rows.select(*text, "reason")
 
     def _loaded(self, spark, report: LoadReport, keep_text: List[str]) -> Loaded:
         from pyspark.sql import functions as F
@@ -1129,7 +1118,7 @@ class _Cache:
         rows = spark.read.parquet(f"{self.folder}/rows")
         cols = list(S.CANONICAL_COLUMNS) + ([S.TRUTH_COLUMN] if report.has_truth else [])
         df = rows.where(F.col("reason").isNull()).select(*cols)
-        rejected_df = self.rejected_text(spark, keep_text, self.folder)
+        rejected_df = self.text_rows(spark, keep_text, self.folder)
         return Loaded(df=df, rejected_df=rejected_df, report=report, kept_in=self.folder)
 
 
