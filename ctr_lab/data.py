@@ -40,7 +40,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ctr_lab import schema as S
-from ctr_lab.errors import CtrLabError, DataLoadError, spark_problem
+from ctr_lab.errors import DataLoadError, spark_problem
 from ctr_lab.fs import NO_FILESYSTEM, NO_FILESYSTEM_FIX
 
 #: The reasons a row can be rejected for, as (key, what it means). Keys with a column name
@@ -353,19 +353,32 @@ def _sniff_parts(
 
 
 def _sniff_remote(spark, path: str) -> Tuple[str, Optional[List[str]]]:
+    """What a remote file or folder holds, as :func:`_sniff_local` tells a local one: from the
+    first bytes of each of its files, read through Hadoop's file system (no Spark job); the part
+    files of a folder must agree (their Parquet footers are not compared)."""
     if path.rstrip("/").endswith(".parquet"):
         return "parquet", None
-    container = "gzip csv" if path.endswith(".gz") else "csv"
+    from ctr_lab.fs import HadoopFs
+
     try:
-        first = spark.read.text(path).first()
+        fs = HadoopFs(spark, path)
+        files = fs.data_files(path)
+    except DataLoadError:
+        raise  # HadoopFs's own one line (a file system this machine lacks)
     except Exception as exc:
         raise _remote_error(exc, path) from None
-    if first is None or not first[0].strip():
-        raise DataLoadError(path, "the file is empty or has no header", "re-create the file")
-    _check_remote_parts(spark, path)
-    if first[0].startswith("PAR1"):
-        return "parquet", None
-    return container, [c.strip().strip('"') for c in first[0].lstrip("\ufeff").split(",")]
+    if not files:
+        raise DataLoadError(
+            path, "the folder holds no data files", "point to a file or a folder of part files"
+        )
+
+    def sniff(part: str, shown: str) -> Tuple[str, Optional[List[str]]]:
+        head = fs.head(part, _SNIFF_BYTES)
+        return _sniff_head(head, part, shown, lambda: _inflate(head))
+
+    if len(files) == 1:
+        return sniff(files[0][0], path)
+    return _sniff_parts(files, path, lambda part: sniff(part, part), footers=False)
 
 
 #: A text file in another encoding (Latin-1, Windows-1252): said the same wherever the byte is.
@@ -380,27 +393,6 @@ def _missing_filesystem(problem: str) -> Optional[str]:
     if "S3AFileSystem not found" in problem:
         return "no S3A connector on this machine (class S3AFileSystem not found)"
     return None
-
-
-def _check_remote_parts(spark, path: str) -> None:
-    """The part files of a remote folder agree: each one's first bytes only (no footers)."""
-    from ctr_lab.fs import HadoopFs
-
-    try:
-        fs = HadoopFs(spark, path)
-        files = fs.data_files(path)
-    except CtrLabError:
-        raise  # HadoopFs's own one line (a file system this machine lacks)
-    except Exception as exc:
-        raise _remote_error(exc, path) from None
-    if len(files) < 2:
-        return
-
-    def sniff(part: str) -> Tuple[str, Optional[List[str]]]:
-        head = fs.head(part, _SNIFF_BYTES)
-        return _sniff_head(head, part, part, lambda: _inflate(head))
-
-    _sniff_parts(files, path, sniff, footers=False)
 
 
 def _inflate(head: bytes) -> bytes:

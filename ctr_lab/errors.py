@@ -8,7 +8,8 @@ class CtrLabError(Exception):
 
 
 class DataLoadError(CtrLabError):
-    """A data file cannot be read: missing, empty, not CSV/Parquet, damaged, or not Avazu data."""
+    """A data file cannot be read: missing, empty, not CSV/Parquet, damaged, or not Avazu data;
+    or a location (data or model) on a file system this machine lacks."""
 
     def __init__(self, path: str, problem: str, fix: str) -> None:
         self.path = path
@@ -30,6 +31,6 @@ def spark_problem(exc: Exception) -> str:
     if not causes:
         return type(exc).__name__
     cause = causes[0]
-    if "Path does not exist" in cause:
-        return "no such file"
+    if "Path does not exist" in cause or "java.io.FileNotFoundException" in cause:
+        return "no such file"  # Spark's words for it, then Hadoop's
     return cause[:300]

@@ -10,7 +10,7 @@ import re
 import time
 from typing import List, Optional, Tuple
 
-from ctr_lab.errors import CtrLabError, spark_problem
+from ctr_lab.errors import CtrLabError, DataLoadError, spark_problem
 
 #: What Hadoop says of a URI whose scheme has no file system here (``s3://`` on a laptop).
 NO_FILESYSTEM = "No FileSystem for scheme"
@@ -128,7 +128,7 @@ class HadoopFs:
             problem = spark_problem(exc)
             if NO_FILESYSTEM not in problem:
                 raise
-            raise CtrLabError(f"{path}: {problem}. Fix: {NO_FILESYSTEM_FIX}") from None
+            raise DataLoadError(path, problem, NO_FILESYSTEM_FIX) from None
 
     def p(self, path: str):
         return self.path_cls(path)
