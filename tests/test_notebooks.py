@@ -180,6 +180,36 @@ def test_the_saved_file_comparison_is_nbvals(tmp_path):
     assert len(found) == 1 and f"cell {number}: outputs differ" in found[0], found
 
 
+def test_show_of_either_spark_line_compares_equal_and_a_changed_row_does_not(tmp_path):
+    """``DataFrame.show()`` ends its table with a blank line on Spark 3.5 and without one on
+    Spark 4 (``make notebooks-check-spark4`` compares the same committed outputs): the sanitize
+    file makes the two the same, and a row of the table changed still differs."""
+    import nbformat
+
+    from tests.nbval_compare import differences
+
+    committed = REPO / "notebooks" / "05_feature_engineering_and_thresholds.ipynb"
+    sanitize = REPO / "notebooks" / "nbval_sanitize.cfg"
+    nb = nbformat.read(committed, as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    shown = [
+        o
+        for c in cells
+        for o in c.outputs
+        if o.output_type == "stream" and re.search(r"only showing top \d+ rows\n\n.", o.text)
+    ]
+    assert shown, "no show() followed by more text in 05"
+    spark4 = re.sub(r"(only showing top \d+ rows)\n\n", r"\1\n", shown[0].text, count=1)
+    shown[0].text = spark4
+    same = tmp_path / "same.ipynb"
+    nbformat.write(nb, same)
+    assert differences(same, committed, sanitize) == []
+    shown[0].text = spark4.replace("|", "!", 3)  # one row of the table, drawn otherwise
+    changed = tmp_path / "changed.ipynb"
+    nbformat.write(nb, changed)
+    assert len(differences(changed, committed, sanitize)) == 1
+
+
 #: The ``ctr_lab`` calls that fit models.
 FITTING_CALLS = ("train_and_evaluate", "fit_or_load", "tune")
 

@@ -41,6 +41,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections import OrderedDict
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -278,7 +279,11 @@ def records_to_dataframe(records: List[str]):
 def _take_records(sdf, maxrows: int, method: str, fraction: float) -> List[str]:
     if method == "sample":
         sdf = sdf.sample(False, fraction)
-    records = sdf.toJSON()
+    with warnings.catch_warnings():
+        # PySpark 4 warns that toJSON will one day return a DataFrame. The kernel reads the RDD
+        # it returns, as sparkmagic's %%sql code does in a Livy session: not the student's code.
+        warnings.filterwarnings("ignore", "The return type of DataFrame.toJSON", UserWarning)
+        records = sdf.toJSON()
     return records.collect() if maxrows < 0 else records.take(maxrows)
 
 
