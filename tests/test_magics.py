@@ -100,6 +100,47 @@ def test_an_exception_fails_with_the_users_frames_only():
     assert rendered[:2] == ["An error was encountered:", "division by zero"]
 
 
+def _library_frames(lines) -> list:
+    return [line for line in lines if "/pyspark/" in line or "/py4j/" in line]
+
+
+def test_a_misspelt_column_is_one_message_and_the_cells_line(spark):
+    """A student's most common Spark mistake: a column name that does not exist. Spark's
+    message names it and the columns meant; PySpark's own frames and the query's plan, printed
+    twice, buried it in a page of red."""
+    from pyspark.errors import AnalysisException
+
+    with pytest.raises(AnalysisException) as direct:
+        spark.range(3).select("nope")
+    params = direct.value.getMessageParameters()
+    with pytest.raises(SparkStatementException) as info:
+        run_statement("df = spark.range(3)\ndf.select('nope')", {"spark": spark})
+    err = info.value
+    rendered = err._render_traceback_()
+    assert err.ename == "AnalysisException"
+    assert direct.value.getErrorClass() in err.evalue and "\n" not in err.evalue
+    assert params["objectName"] in err.evalue and params["proposal"] in err.evalue
+    assert rendered[3].strip() == 'File "<stdin>", line 2, in <module>', rendered
+    assert not _library_frames(rendered), rendered
+    assert not [line for line in rendered if "Range (0, 3" in line], rendered  # the plan
+    assert len(rendered) <= 6, rendered
+
+
+def test_a_job_that_fails_in_the_jvm_says_why_without_the_java_stack(spark):
+    """A job that fails on the JVM's side raises Py4J's error, whose text is the Java stack
+    trace of the task and of the driver: a hundred lines around the one that says why."""
+    with pytest.raises(SparkStatementException) as info:
+        run_statement(
+            "spark.range(1).selectExpr(\"raise_error('no clicks here')\").collect()",
+            {"spark": spark},
+        )
+    rendered = info.value._render_traceback_()
+    assert "no clicks here" in info.value.evalue and "\n" not in info.value.evalue
+    assert not [line for line in rendered if line.lstrip().startswith("at ")], rendered
+    assert not _library_frames(rendered), rendered
+    assert len(rendered) <= 6, rendered
+
+
 def test_a_magics_argument_is_what_follows_the_first_space_as_in_livy():
     """fake_shell.py ``MagicNode``: ``%json  d`` names `` d``, which fails on EMR, so here too."""
     with pytest.raises(SparkStatementException) as info:

@@ -45,7 +45,7 @@ import warnings
 from collections import OrderedDict
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from ctr_lab.errors import CtrLabError
+from ctr_lab.errors import CtrLabError, spark_problem
 
 #: The local kernel takes the name of sparkmagic's PySpark kernel, which the notebooks declare
 #: (EMR has no other): Jupyter opens them with it, and saving keeps the name EMR needs.
@@ -140,6 +140,37 @@ def livy_rejection(body: Dict[str, Any]) -> Optional[str]:
     if blacklisted:
         return f"Livy does not let a session set {', '.join(blacklisted)}"
     return None
+
+
+#: The packages whose frames a Spark error's traceback leaves out: PySpark's and Py4J's calls
+#: into the JVM, the same few under every mistake, saying nothing of the cell's own code.
+_CALLS_INTO_SPARK = ("pyspark", "py4j")
+
+
+def spark_error_text(exc: Exception) -> Optional[str]:
+    """What a Spark error says, without a query plan or a Java stack trace; None for another error.
+
+    An ``AnalysisException`` (a column or table that does not exist, ...) carries the query's
+    logical plan after its message; Py4J's error for a job that failed in the JVM carries the
+    Java stack traces of the task and the driver, a hundred lines around the one that says why
+    (:func:`ctr_lab.errors.spark_problem`). A ``ParseException`` keeps its pointer into the SQL.
+
+    >>> spark_error_text(ValueError("x")) is None
+    True
+    """
+    module = type(exc).__module__ or ""
+    if module.split(".")[0] == "py4j":
+        return spark_problem(exc)
+    if module.split(".")[0] != "pyspark":
+        return None
+    text = str(exc).strip()
+    if type(exc).__name__ == "AnalysisException":
+        text = text.split(";\n", 1)[0].rstrip(";")
+    return text
+
+
+def _calls_into_spark(filename: str) -> bool:
+    return any(part in _CALLS_INTO_SPARK for part in filename.replace("\\", "/").split("/")[:-1])
 
 
 class SparkStatementException(Exception):
@@ -252,9 +283,20 @@ def run_statement(code: str, namespace: Dict[str, Any]) -> Dict[str, Any]:
         tb = traceback.TracebackException.from_exception(exc)
         frames = list(tb.stack)
         keep = next((i for i, f in enumerate(frames) if f.filename == "<stdin>"), len(frames))
-        tb.stack = traceback.StackSummary.from_list(frames[keep:])
-        lines = list(tb.format(chain=False))
-        evalue = str(exc)
+        frames = frames[keep:]
+        said = spark_error_text(exc)
+        if said is None:
+            tb.stack = traceback.StackSummary.from_list(frames)
+            lines = list(tb.format(chain=False))
+            evalue = str(exc)
+        else:  # the cell's own lines, then Spark's message alone
+            frames = [f for f in frames if not _calls_into_spark(f.filename)]
+            lines = [
+                "Traceback (most recent call last):\n",
+                *traceback.StackSummary.from_list(frames).format(),
+                f"{type(exc).__name__}: {said}\n",
+            ]
+            evalue = said
         raise SparkStatementException(type(exc).__name__, evalue, lines) from None
     finally:
         sys.stdout, sys.stderr, sys.displayhook = stdout, stderr, hook
@@ -747,7 +789,9 @@ def _make_magics_class():
                 lost = self._driver_lost()  # first: the error's text may come from the JVM
                 if lost:
                     raise lost from None
-                raise SparkStatementException(type(exc).__name__, str(exc).strip(), []) from None
+                said = spark_error_text(exc)
+                evalue = str(exc).strip() if said is None else said
+                raise SparkStatementException(type(exc).__name__, evalue, []) from None
             if args.output:
                 self.shell.user_ns[args.output] = pdf
             return None if args.quiet else pdf
