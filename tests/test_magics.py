@@ -118,7 +118,8 @@ def test_a_misspelt_column_is_one_message_and_the_cells_line(spark):
     err = info.value
     rendered = err._render_traceback_()
     assert err.ename == "AnalysisException"
-    assert direct.value.getErrorClass() in err.evalue and "\n" not in err.evalue
+    condition = getattr(direct.value, "getCondition", direct.value.getErrorClass)()  # 4.x: renamed
+    assert condition in err.evalue and "\n" not in err.evalue
     assert params["objectName"] in err.evalue and params["proposal"] in err.evalue
     assert rendered[3].strip() == 'File "<stdin>", line 2, in <module>', rendered
     assert not _library_frames(rendered), rendered
