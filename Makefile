@@ -42,7 +42,8 @@ $(VENV)/.jvm-archive: $(VENV)/.installed
 	  || echo "make: local Spark will start without the archive (slower); see $(VENV)/jvm-archive.log"
 	@touch $@
 
-$(KERNELS): $(VENV)/.installed $(VENV)/.jvm-archive
+# magics.py holds the kernelspec (its display name): a change to it is installed again.
+$(KERNELS): $(VENV)/.installed $(VENV)/.jvm-archive ctr_lab/tools/magics.py
 	@$(VENV)/bin/ctr-lab kernel install --sys-prefix --sparkmagic
 
 $(VENV4)/.installed: $(SETUP_INPUTS)

@@ -260,7 +260,9 @@ def test_the_notebooks_open_with_the_local_kernel_and_the_livy_tests_get_sparkma
     assert declared["metadata"]["kernelspec"]["name"] == KERNEL_NAME == "pysparkkernel"
     local = _spec(monkeypatch, tmp_path / "share" / "jupyter")
     assert local.argv[1:3] == ["-m", "ctr_lab.tools.magics"]
-    assert local.display_name == "PySpark (local Spark, ctr-lab)"
+    # Its display name too: JupyterLab writes the running kernel's into an open notebook, and
+    # another one marked every notebook changed as it opened ("Save your work" on closing it).
+    assert local.display_name == declared["metadata"]["kernelspec"]["display_name"]
     livy = _spec(monkeypatch, sparkmagic_path(str(tmp_path)), tmp_path / "share" / "jupyter")
     assert "sparkmagic.kernels.pysparkkernel.pysparkkernel" in livy.argv
     assert livy.display_name == "PySpark (Livy/EMR, sparkmagic)"

@@ -1,11 +1,11 @@
 """The Jupyter server's hook that keeps a saved notebook's kernelspec EMR's (``make lab``).
 
 Opening a notebook in JupyterLab on a laptop starts the local kernel, which the notebooks'
-kernelspec names (``pysparkkernel``) but whose display name says it is the local one
-(:data:`ctr_lab.tools.magics.DISPLAY_NAME`). JupyterLab writes the running kernel's display name
-into the notebook, and its autosave then rewrites every notebook left open for two minutes: a
-student's clone shows the course's notebooks changed though nobody edited them, and the next
-``git pull`` stops on them. Run by the server before it writes a notebook
+kernelspec names (``pysparkkernel``). JupyterLab writes the running kernel's display name into
+the notebook; a kernel installed under another display name than the notebooks' (an earlier
+version's "PySpark (local Spark, ctr-lab)") makes its autosave rewrite every notebook left open
+for two minutes: a student's clone shows the course's notebooks changed though nobody edited
+them, and the next ``git pull`` stops on them. Run by the server before it writes a notebook
 (``ContentsManager.pre_save_hook``, set by ``tools/jupyter_server_config.json``, which ``make
 lab`` puts in ``.venv``), :func:`keep_emr_kernelspec` writes the display name the notebooks
 carry instead, so a notebook opened and saved unchanged is the repository's file, byte for byte.

@@ -16,7 +16,7 @@ the notebook and the cluster. This kernel keeps those rules with a local Spark s
 So a notebook that works here does not lean on anything a Livy session lacks, such as variables
 shared between local and remote code. ``ctr-lab kernel install`` installs it under the name of
 sparkmagic's kernel, ``pysparkkernel``, which the notebooks declare, so Jupyter opens them with it
-("PySpark (local Spark, ctr-lab)" in the launcher) and saving keeps the name EMR needs.
+("PySpark" in the launcher, as on EMR) and saving keeps the kernelspec EMR needs.
 
 Known differences from sparkmagic + Livy: nothing crosses a network, so ``-o`` and
 ``%%send_to_spark`` move data in-process (still through JSON records, with the same row cap);
@@ -48,9 +48,11 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from ctr_lab.errors import CtrLabError, spark_problem
 
 #: The local kernel takes the name of sparkmagic's PySpark kernel, which the notebooks declare
-#: (EMR has no other): Jupyter opens them with it, and saving keeps the name EMR needs.
+#: (EMR has no other): Jupyter opens them with it, and saving keeps the name EMR needs. Its
+#: display name is theirs too: JupyterLab writes the running kernel's into an open notebook,
+#: and another one marked every notebook changed as it opened (closing it asked to save it).
 KERNEL_NAME = "pysparkkernel"
-DISPLAY_NAME = "PySpark (local Spark, ctr-lab)"
+DISPLAY_NAME = "PySpark"
 SPARKMAGIC_DISPLAY_NAME = "PySpark (Livy/EMR, sparkmagic)"
 #: The name an earlier version installed the local kernel under.
 OLD_KERNEL_NAME = "ctr-lab"

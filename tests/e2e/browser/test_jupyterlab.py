@@ -121,7 +121,8 @@ def test_jupyterlab_opens_without_asking_to_fetch_news(lab_page, lab_server):
 
 def test_a_notebook_opened_and_saved_is_the_file_it_was(lab_page, lab_server):
     """Opening a notebook starts the local kernel, whose display name JupyterLab writes into the
-    notebook; its autosave then rewrote every notebook left open in a student's clone. The
+    notebook: another one than the notebook's marked it changed as it opened (closing it asked
+    to save it) and its autosave rewrote every notebook left open in a student's clone. The
     server's pre-save hook (``tools/jupyter_server_config.json``) keeps EMR's display name."""
     notebook = ordered_notebooks(ROOT)[0].relative_to(ROOT).as_posix()
     path = lab_server.root / "notebooks" / notebook
@@ -130,6 +131,7 @@ def test_a_notebook_opened_and_saved_is_the_file_it_was(lab_page, lab_server):
     try:
         lab_page.wait_for(KERNEL_IDLE, 120, f"the kernel of {notebook}")
         assert lab_page.evaluate(KERNEL)["display_name"] == DISPLAY_NAME
+        assert not lab_page.evaluate("window.__nb.context.model.dirty"), "changed by opening it"
         assert lab_page.evaluate(SAVE)
     finally:
         lab_page.evaluate(CLOSE)
