@@ -479,7 +479,9 @@ def load(
     path
         A file or a folder of part files: CSV, gzip CSV or Parquet; a local path or an
         ``s3://``/``s3a://`` URI; or the name of a committed sample (``"avazu_raw_50k"``,
-        ``"course_10k"``), checked against its recorded sha256.
+        ``"course_10k"``), checked against its recorded sha256. Where the default file system
+        is a cluster's HDFS (EMR), a path without a scheme is read from there, as
+        ``spark.read`` reads it, not from the driver's folder.
     spark
         The Spark session; :func:`ctr_lab.session.get_spark` by default.
     fmt
@@ -505,16 +507,21 @@ def load(
         The file is missing, empty, not CSV/Parquet, not UTF-8, damaged, lacks a required column,
         or has click labels other than 0/1/TRUE/FALSE; or a folder's part files disagree.
     """
+    from ctr_lab.fs import cluster_uri
     from ctr_lab.samples import SAMPLES, sample_path
     from ctr_lab.session import get_spark
 
+    spark = spark or get_spark()
     shown = path
     if path in SAMPLES and not os.path.exists(path):
         # Reports name the sample, not this machine's checkout folder (notebook outputs are
         # compared across machines).
         path = sample_path(path)
         shown = f"{shown} (data_samples/{os.path.basename(path)})"
-    spark = spark or get_spark()
+    elif (on_cluster := cluster_uri(spark, path)) is not None:
+        # On a cluster, where Spark reads and writes it (HDFS), not the driver's folder.
+        path = on_cluster
+        shown = f"{shown} ({path})"
     files: Optional[List[str]] = None
     if _is_remote(path):
         spark_path = path

@@ -115,6 +115,21 @@ def default_fs(spark) -> str:
     return str(spark._jsc.hadoopConfiguration().get("fs.defaultFS") or "file:///")
 
 
+def cluster_uri(spark, path: str) -> Optional[str]:
+    """Where Spark reads ``path`` when it has no scheme and the default file system is a
+    cluster's (HDFS on EMR): its full URI, relative paths from the user's HDFS home. None for a
+    path with a scheme, or where the default file system is the local disk.
+
+    On EMR the driver runs in a YARN container: its working folder is no place a student can
+    put files, and ``spark.read``/``write`` take such a path to HDFS.
+    """
+    if _SCHEME.match(path) or default_fs(spark).startswith("file:"):
+        return None
+    hadoop_path = spark._jvm.org.apache.hadoop.fs.Path(path)
+    fs = hadoop_path.getFileSystem(spark._jsc.hadoopConfiguration())
+    return str(fs.makeQualified(hadoop_path).toString())
+
+
 class HadoopFs:
     """The Hadoop FileSystem of a path: the same calls for local folders, HDFS and s3://."""
 

@@ -771,3 +771,46 @@ def test_a_kept_copy_is_read_without_validating_and_renewed_when_the_file_change
     assert calls == [1, 1] and rewritten.report == changed.report
     assert os.path.isfile(os.path.join(rewritten.kept_in, data.KEPT_MARKER))
     assert not [n for n in os.listdir(cache_dir) if ".tmp-" in n]
+
+
+@pytest.fixture
+def cluster_default_fs(spark, tmp_path):
+    """The session's default file system made an HDFS, as on EMR: ``hdfs://`` URIs and paths
+    without a scheme are served from ``tmp_path/hdfs`` through Hadoop's own
+    ``ViewFileSystemOverloadScheme`` (as the Livy test double's EMR-like mode serves them)."""
+    conf = spark._jsc.hadoopConfiguration()
+    names = ("fs.defaultFS", "fs.hdfs.impl", "fs.viewfs.mounttable.namenode-test.linkFallback")
+    before = {name: conf.get(name) for name in names}
+    root = tmp_path / "hdfs"
+    root.mkdir()
+    conf.set("fs.defaultFS", "hdfs://namenode-test:8020")
+    conf.set("fs.hdfs.impl", "org.apache.hadoop.fs.viewfs.ViewFileSystemOverloadScheme")
+    conf.set("fs.viewfs.mounttable.namenode-test.linkFallback", root.as_uri())
+    yield root
+    for name, value in before.items():
+        if value is None:
+            conf.unset(name)
+        else:
+            conf.set(name, value)
+
+
+def test_a_path_without_a_scheme_is_read_where_spark_reads_it(
+    spark, tmp_path, monkeypatch, cluster_default_fs
+):
+    """On EMR a path without a scheme is on the cluster's HDFS, for Spark and for ``load``
+    alike: a file a notebook wrote there with Spark loads by the same name. It was looked for on
+    the driver's local disk (the YARN container's folder) and refused as 'no such file'."""
+    import getpass
+
+    home = cluster_default_fs / "user" / getpass.getuser()
+    home.mkdir(parents=True)
+    write(home / "mine.csv", [RAW_HEADER] + [raw_line(id=str(i)) for i in range(3)])
+    monkeypatch.chdir(tmp_path)  # the driver's own folder: the file is not there
+    loaded = load("mine.csv", spark)
+    assert loaded.report.rows_accepted == 3 and loaded.report.format == "raw"
+    # One that is not there either is said to be missing on the cluster's file system.
+    with pytest.raises(DataLoadError) as info:
+        load("theirs.csv", spark)
+    message = str(info.value)
+    assert "hdfs://namenode-test:8020/user/" in message and "no such file" in message, message
+    assert "\n" not in message and "Fix:" in message
