@@ -218,3 +218,58 @@ def test_a_killed_kernels_session_is_reaped_within_the_session_timeout(
         other.close()
         server.stop()
     assert server.leftover_processes() == []
+
+
+def ended_session_advice() -> str:
+    """What notebooks/README.md tells a student whose session ended, as one line."""
+    text = (REPO / "notebooks" / "README.md").read_text(encoding="utf-8")
+    start = text.index("- **After the session ended**")
+    end = text.index("\n\n", start)
+    return " ".join(text[start:end].split())
+
+
+def test_a_notebook_whose_session_timed_out_comes_back_as_the_notebooks_say(
+    sparkmagic_kernel, livy_zip, tmp_path
+):
+    """A student back after the cluster's session timeout (or a lost driver): sparkmagic keeps
+    asking Livy for the session it started, which Livy has deleted (SessionManager.scala
+    ``collectGarbage``; then ``Session 'N' not found.``, 404, SessionServlet.scala
+    ``doWithSession``), so every cell fails the same way; sparkmagic starts a new session only
+    when ``%%configure -f`` runs or the kernel restarts (kernelmagics.py
+    ``_do_not_call_start_session`` starts one once per kernel). The notebooks' README names that
+    message and that fix, and the notebook's own first cell is the fix.
+
+    Scaled down: a session timeout of 2 s."""
+    server = LivyTestServer(
+        sys.executable,
+        tmp_path / "livy",
+        spark=False,
+        idle_timeout=2.0,
+        check_interval=0.5,
+        local_dir_whitelist=(livy_zip.parent,),
+    ).start()
+    conf_dir = tmp_path / "sparkmagic"
+    conf_dir.mkdir()
+    config = derive_test_config(load_template(), server.url, livy_zip)
+    (conf_dir / "config.json").write_text(json.dumps(config, indent=2))
+    opening, _ = session_cells()
+    notebook = Kernel(sparkmagic_kernel, conf_dir, tmp_path)
+    try:
+        notebook.ok(opening)
+        assert notebook.ok("x = 1\nx") == "1"
+        (sid,) = [s["id"] for s in live_sessions(server)]
+        deadline = time.monotonic() + 30
+        while server.get(sid) is not None:
+            assert time.monotonic() < deadline, "the session was never timed out"
+            time.sleep(0.5)
+        for _ in range(2):  # not once: every later cell
+            status, text = notebook.run("x")
+            assert status == "error" and f"Session '{sid}' not found" in text, text
+        advice = ended_session_advice()
+        assert "not found" in advice and "%%configure -f" in advice, advice
+        notebook.ok(opening)
+        assert notebook.ok("'x' in dir(), 2") == "(False, 2)"  # a new, empty session
+    finally:
+        notebook.close()
+        server.stop()
+    assert server.leftover_processes() == []
