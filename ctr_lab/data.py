@@ -1083,16 +1083,30 @@ class _Cache:
         self.fs.delete(self.tmp)
 
     def commit(self, spark, report: LoadReport, keep_text: List[str]) -> Loaded:
-        """Write the marker last and move the copy into place; return the load from it."""
+        """Write the marker last and move the copy into place; return the load from it.
+
+        A complete copy already in place was written meanwhile by another session (two
+        notebooks, or two students on one cluster, loading the same file at once): the same
+        file read the same way, so it is kept, and this one dropped. Replacing it would delete
+        the files that the other session's ``df`` reads.
+        """
+        if self._complete():
+            self.abandon()
+            return self._loaded(spark, report, keep_text)
         meta = {"report": report.to_dict(), "text_columns": keep_text}
         self.fs.write_text(f"{self.tmp}/{KEPT_MARKER}", json.dumps(meta))
         self.fs.delete(self.folder)  # a copy without its marker: a write that died
         if not self.fs.rename(self.tmp, self.folder):
             self.abandon()
+            if self._complete():  # another session's, moved into place since the check
+                return self._loaded(spark, report, keep_text)
             raise DataLoadError(
                 self.folder, "could not move the validated copy into place", "check the folder"
             )
         return self._loaded(spark, report, keep_text)
+
+    def _complete(self) -> bool:
+        return self.fs.read_text(f"{self.folder}/{KEPT_MARKER}") is not None
 
     def text_rows(
         self, spark, keep_text: List[str], folder: Optional[str] = None, with_ids: bool = False

@@ -814,3 +814,24 @@ def test_a_path_without_a_scheme_is_read_where_spark_reads_it(
     message = str(info.value)
     assert "hdfs://namenode-test:8020/user/" in message and "no such file" in message, message
     assert "\n" not in message and "Fix:" in message
+
+
+def test_two_sessions_keeping_the_same_file_at_once_keep_one_copy(spark, tmp_path, monkeypatch):
+    """Two notebooks (or two students' sessions on one cluster, whose DATA_CACHE is the
+    cluster's) load the same file with the same cache_dir at once: each validates and writes,
+    the first moves its copy into place, then the second. The second used to delete the first's
+    copy to put its own there, and the first notebook's ``df`` then failed on its next action
+    with Spark's 'File ... does not exist' trace. Now the second keeps the copy in place (the
+    same file read the same way: the same rows) and drops its own."""
+    source = tmp_path / "clicks.csv"
+    shutil.copy(CORPUS / "truncated_rows.csv", source)
+    cache_dir = str(tmp_path / "kept")
+    first = data.load(str(source), spark, cache_dir=cache_dir)
+    expected = first.df.count()
+    # The second session looked for a copy before the first had moved its own into place.
+    monkeypatch.setattr(data._Cache, "read", lambda self, spark, shown: None)
+    second = data.load(str(source), spark, cache_dir=cache_dir)
+    assert second.kept_in == first.kept_in and second.report == first.report
+    assert first.df.count() == second.df.count() == expected  # both still read their rows
+    assert first.rejected_df.count() == second.rejected_df.count() == 2
+    assert os.listdir(cache_dir) == [os.path.basename(first.kept_in)]  # no copy or .tmp- left
