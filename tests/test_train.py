@@ -768,3 +768,27 @@ def test_the_batch_counts_window_shuffles_the_rows_before_later_stages_add_colum
         names = {carried.apply(i).name() for i in range(carried.size())}
         assert "user" in names
         assert not names & added_later, sorted(names & added_later)
+
+
+@pytest.mark.parametrize(
+    "expr, spark_says",
+    [("hour_of_dayy % 2", "`hour_of_dayy` cannot be resolved"), ("hour_of_day %", "Syntax error")],
+    ids=["unknown-column", "syntax"],
+)
+def test_an_extra_feature_spark_cannot_compute_is_refused_in_one_line(
+    small_df, tmp_path, expr, spark_says
+):
+    """The assignment's fit cell uses MY_FEATURES whatever its check said: a typo there was a
+    page of Spark's AnalysisException, with the query plan, after the feature stages had been
+    fitted. Now one line names the column, the expression and Spark's reason, before any
+    fit, and nothing is saved."""
+    model_dir = tmp_path / "mine"
+    with pytest.raises(CtrLabError) as info:
+        train.fit_or_load(
+            "course_baseline", small_df, str(model_dir), extra_features={"odd_hour": expr}
+        )
+    message = str(info.value)
+    assert "\n" not in message, message
+    assert f"extra_features 'odd_hour': {expr!r}" in message and spark_says in message, message
+    assert "Fix:" in message
+    assert not model_dir.exists()

@@ -134,6 +134,29 @@ def _extra_features(settings: Dict[str, Any]) -> Tuple[List[Any], List[str]]:
     return [SQLTransformer(statement=f"SELECT *, {added} FROM __THIS__")], list(extra)
 
 
+def check_extra_features(extra: Optional[Dict[str, str]], train_df: DataFrame) -> None:
+    """Refuse an ``extra_features`` expression Spark cannot compute on ``train_df``'s rows.
+
+    Each is analysed on the rows :class:`RowFeatures` gives (where the pipeline computes it),
+    which runs no Spark job; the error names the column, the expression and Spark's first line.
+    """
+    from pyspark.errors import PySparkException
+
+    if not extra:
+        return
+    rows = RowFeatures().transform(train_df)
+    for name, expr in extra.items():
+        try:
+            rows.select(F.expr(expr))
+        except PySparkException as exc:  # parse and analysis errors alike
+            first = str(exc).strip().splitlines()[0][:300]
+            raise CtrLabError(
+                f"extra_features {name!r}: {expr!r}: Spark cannot compute it: {first}. Fix: "
+                'correct the expression (cl.exercises.check("assignment-feature", ...) '
+                "tries one)"
+            ) from None
+
+
 def _lr(settings: Dict[str, Any], defaults: Dict[str, Any]) -> LogisticRegression:
     params = dict(defaults)
     params.update({k: v for k, v in settings.items() if k in LR_SETTINGS and k != "class_weight"})

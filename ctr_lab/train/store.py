@@ -19,7 +19,7 @@ from ctr_lab.errors import CtrLabError
 from ctr_lab.fs import HadoopFs as _Fs
 from ctr_lab.fs import default_fs, refuse_cluster_scratch
 from ctr_lab.persistence import read_pipeline_model, write_pipeline_model
-from ctr_lab.train.pipelines import build_pipeline, fit_featurized
+from ctr_lab.train.pipelines import build_pipeline, check_extra_features, fit_featurized
 
 #: Name of the file that marks a saved model folder complete; it holds the fingerprint.
 COMPLETE_MARKER = "_CTR_LAB_COMPLETE.json"
@@ -379,6 +379,7 @@ def fit_or_load(
     _refuse_other_content(fs, model_dir)  # before the fit: it would be lost with the files
     if isinstance(pipeline_or_name, str):
         pipeline = build_pipeline(pipeline_or_name, **settings)
+        check_extra_features(settings.get("extra_features"), train_df)  # before any pass
     else:
         pipeline = pipeline_or_name
     data = known_data if known_data is not None else data_fingerprint(train_df)
