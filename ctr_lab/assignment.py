@@ -167,13 +167,14 @@ def grade(
     from ctr_lab.evaluate import training_click_rate
     from ctr_lab.train import time_split
 
+    yours = load_model(model)  # first: a wrong folder is told before the baseline's fit
     train_df, test_df = time_split(df, test_days=test_days)
     rate = training_click_rate(train_df)
     base_model = fit_baseline(train_df, baseline, baseline_dir, baseline_settings)
     models = (
         (f"constant click rate ({rate:.4f})", rate),
         (f"baseline ({baseline})", base_model),
-        ("yours", load_model(model)),
+        ("yours", yours),
     )
     table = with_change(score_models(test_df, models), "log_loss_vs_constant_%", reference=0)
     return with_change(table, "log_loss_vs_baseline_%", reference=1).round(4)

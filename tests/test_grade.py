@@ -422,3 +422,17 @@ def test_a_model_that_cannot_be_read_is_refused_with_a_json_grade(honest, files,
     graded = json.loads(out.read_text())
     assert (graded["pass"], graded["score"], graded["refused"]) == (False, None, True)
     assert graded["reasons"] == [line[len("ctr-lab: error: ") :]]
+
+
+def test_the_sessions_grade_of_a_folder_without_a_model_says_so_before_fitting_the_baseline(
+    spark, tmp_path
+):
+    """``cl.assignment.grade`` with a mistyped model folder: the one line comes first, not
+    after the baseline's fit, which takes minutes on the full data on a cluster."""
+    from ctr_lab.errors import CtrLabError
+
+    df = cl.load("course_10k", spark).df
+    baseline = tmp_path / "baseline"
+    with pytest.raises(CtrLabError, match="not a saved PipelineModel"):
+        cl.assignment.grade(str(tmp_path / "no_model_here"), df, baseline_dir=str(baseline))
+    assert not baseline.exists(), "the baseline was fitted first"
