@@ -36,16 +36,44 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ctr_lab.errors import CtrLabError
 
+#: The test rows' own key while a model scores them: the label stays out of the model's sight.
+_ROW_KEY = "_ctr_lab_test_row"
 
-def _scored(model: Any, test_df: Any) -> Any:
-    """``label`` and ``p_hat`` of the test rows: from a fitted model, or a constant click rate."""
+
+def _scored(model: Any, test_df: Any, name: str = "model") -> Any:
+    """``label`` and ``p_hat`` of the test rows: from a fitted model, or a constant click rate.
+
+    A model scores the rows without their ``label``: a stage that reads it (a feature that is
+    the click itself) would otherwise know each answer. Its scores are joined back to the
+    labels by a key of the grader's own; a row the model dropped has a null ``p_hat``, one it
+    repeated is there twice (:func:`score_models` refuses both). ``name`` starts a refusal.
+    """
+    from pyspark.errors import PySparkException
     from pyspark.sql import functions as F
 
     if isinstance(model, float):
         return test_df.select("label", F.lit(model).alias("p_hat"))
     from ctr_lab.train import click_probability
 
-    return click_probability(model.transform(test_df)).select("label", "p_hat")
+    keyed = test_df.withColumn(_ROW_KEY, F.monotonically_increasing_id())
+    try:
+        out = model.transform(keyed.drop("label"))
+    except PySparkException as exc:  # analysis errors: the columns a stage asks for
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        try:
+            model.transform(keyed)
+        except PySparkException:
+            raise CtrLabError(
+                f"{name}: the model cannot score the test rows ({first}). Fix: train it with "
+                "this ctr_lab on canonical data (cl.load) and save it again"
+            ) from None
+        raise CtrLabError(
+            f"{name}: the model reads the label of the rows it scores ({first}): a model must "
+            "not use the click it predicts. Fix: leave label out of extra_features and train it "
+            "again"
+        ) from None
+    scores = click_probability(out).select(_ROW_KEY, "p_hat")
+    return keyed.select(_ROW_KEY, "label").join(scores, _ROW_KEY, how="left").drop(_ROW_KEY)
 
 
 def load_model(model: Any) -> Any:
@@ -87,19 +115,62 @@ def fit_baseline(
     return fit_or_load(baseline, train_df, baseline_dir, known_data=known_data, **settings)[0]
 
 
-def score_models(test_df: Any, models: Sequence[Tuple[str, Any]]) -> Any:
+def _check_scores(scored: Any, name: str, test_rows: int) -> None:
+    """Refuse scores (``_scored``'s) that are not one probability in 0-1 for each test row."""
+    from pyspark.sql import functions as F
+
+    p = F.col("p_hat")
+    found = scored.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count(p).alias("scored"),
+        F.sum((F.isnan(p) | (p < 0) | (p > 1)).cast("int")).alias("bad"),
+    ).collect()[0]  # an aggregate: one row
+    unscored = found["rows"] - found["scored"]
+    if found["rows"] != test_rows or unscored:
+        raise CtrLabError(
+            f"{name}: the model gave {found['scored']:,} scores for the {test_rows:,} test rows "
+            f"({unscored:,} left without one, {found['rows'] - test_rows:,} scored twice): a "
+            "model scores every row it is given, once. Fix: train it again with a ctr_lab "
+            "pipeline, without stages that drop, add or join rows"
+        )
+    if found["bad"]:
+        raise CtrLabError(
+            f"{name}: the model gives {found['bad']:,} of the {test_rows:,} test rows a click "
+            "probability that is NaN or outside 0-1. Fix: train it again with a ctr_lab pipeline"
+        )
+
+
+def score_models(
+    test_df: Any, models: Sequence[Tuple[str, Any]], called: Optional[Dict[str, str]] = None
+) -> Any:
     """One row per ``(name, model)`` scored on ``test_df``: ``model``, ``test_rows``, ``log_loss``
-    and ``auc``, from one Spark job per model (:func:`ctr_lab.evaluate.metrics`).
+    and ``auc`` (:func:`ctr_lab.evaluate.metrics`); each model scores the rows once.
 
     A model is a fitted ``PipelineModel`` or a float: a constant click probability for every row.
+    A model that reads the label, leaves a test row without a score or scores one twice, or
+    gives a probability that is NaN or outside 0-1 is refused: a :class:`CtrLabError` that calls
+    it ``called[name]`` (its name when ``called`` does not hold it).
     """
     import pandas as pd
+    from pyspark import StorageLevel
 
     from ctr_lab.evaluate import metrics
 
     rows: List[dict] = []
+    test_rows: Optional[int] = None
     for name, fitted in models:
-        found = metrics(_scored(fitted, test_df), prob_col="p_hat")
+        who = (called or {}).get(name, name)
+        scored = _scored(fitted, test_df, who)
+        if isinstance(fitted, float):
+            found = metrics(scored, prob_col="p_hat")
+        else:
+            test_rows = int(test_df.count()) if test_rows is None else test_rows
+            scored = scored.persist(StorageLevel.MEMORY_AND_DISK)  # the model scores once
+            try:
+                _check_scores(scored, who, test_rows)
+                found = metrics(scored, prob_col="p_hat")
+            finally:
+                scored.unpersist()
         rows.append(
             {
                 "model": name,

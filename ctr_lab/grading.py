@@ -11,6 +11,9 @@ nothing a student does in a notebook session (reassigning ``df``, replacing
   whose recorded training hours overlap the test file's;
 * refuses a training file (``train_df``) that overlaps the test file: students who were given it
   could tune on the test days;
+* lets the model score the test rows without their ``label``, and refuses a model that reads it,
+  reads a file or table besides the rows (a SQL stage), or does not give every test row one
+  probability in 0-1 (a stage that drops rows would score only the easy ones);
 * scores the model next to the constant click-rate predictor (the training click rate for every
   row) and the course's baseline, both fitted on ``train_df``, the data the students got;
 * passes the model when its log loss is at least ``pass_mark`` percent below the constant
@@ -23,6 +26,7 @@ predictor's log loss.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -33,6 +37,10 @@ DEFAULT_PASS_MARK = 1.0
 
 #: The rows of a grade's table, in order.
 CONSTANT_ROW, BASELINE_ROW, YOURS_ROW = 0, 1, 2
+
+
+#: A relation a parsed SQL statement names, in the plan's text: ``'UnresolvedRelation [a, b]``.
+_RELATION = re.compile(r"UnresolvedRelation \[([^\]]*)\]")
 
 
 class GradingRefused(CtrLabError):
@@ -112,6 +120,32 @@ def model_record(model_dir: str, spark) -> Dict[str, Any]:
             "with this ctr_lab on canonical data (cl.load)"
         )
     return record
+
+
+def refuse_other_reads(model: Any, model_dir: str, spark) -> None:
+    """Refuse a model with a SQL stage that reads a table or file besides the rows it scores.
+
+    A ``SQLTransformer``'s statement may name one relation, ``__THIS__``: the rows given to the
+    model. One that also reads a file (``csv.`path```) or a table could read the test file's
+    clicks in the grader's process, which can read what the students cannot.
+    """
+    from pyspark.ml.feature import SQLTransformer
+
+    parser = spark._jsparkSession.sessionState().sqlParser()
+    for stage in model.stages:
+        if not isinstance(stage, SQLTransformer):
+            continue
+        try:  # the parsed plan's text lists every relation, those of subqueries and CTEs too
+            plan = parser.parsePlan(stage.getStatement()).treeString()
+        except Exception:  # Py4J: a statement Spark cannot parse fails the scoring, with its line
+            continue
+        others = sorted(set(_RELATION.findall(plan)) - {"__THIS__"})
+        if others:
+            raise GradingRefused(
+                f"{model_dir}: the model's SQL stage {stage.uid} reads {', '.join(others)} "
+                "besides the rows it scores. Fix: compute columns from each row's own values "
+                "(extra_features over the canonical columns) and train the model again"
+            )
 
 
 def check_apart(
@@ -224,7 +258,9 @@ def grade_saved_model(
     ------
     GradingRefused
         For a folder that is not a ``ctr_lab`` model or whose model cannot be read, a model or
-        a training file whose hours overlap the test file's.
+        a training file whose hours overlap the test file's, a model that reads the test rows'
+        labels (it scores them without) or data besides them (:func:`refuse_other_reads`), or
+        that does not give each test row one probability.
     """
     from ctr_lab.assignment import fit_baseline, load_model, score_models, with_change
     from ctr_lab.train.store import data_fingerprint, refuse_other_content
@@ -262,6 +298,7 @@ def grade_saved_model(
         yours = load_model(model_dir)  # before the baseline is fitted: refused sooner
     except CtrLabError as exc:  # a marker without a whole model: refused, with a grade
         raise GradingRefused(str(exc)) from None
+    refuse_other_reads(yours, model_dir, spark)
     models = [
         (f"constant click rate ({rate:.4f})", rate),
         (
@@ -270,7 +307,10 @@ def grade_saved_model(
         ),
         ("yours", yours),
     ]
-    table = score_models(test_df, models)
+    try:
+        table = score_models(test_df, models, called={"yours": model_dir})
+    except CtrLabError as exc:  # a model that reads the label, drops or adds rows: refused
+        raise GradingRefused(str(exc)) from None
     score, passed, reasons = verdict(table, pass_mark)  # on the unrounded log losses
     table = with_change(table, "log_loss_vs_constant_%", CONSTANT_ROW)
     table = with_change(table, "log_loss_vs_baseline_%", BASELINE_ROW).round(4)

@@ -436,3 +436,83 @@ def test_the_sessions_grade_of_a_folder_without_a_model_says_so_before_fitting_t
     with pytest.raises(CtrLabError, match="not a saved PipelineModel"):
         cl.assignment.grade(str(tmp_path / "no_model_here"), df, baseline_dir=str(baseline))
     assert not baseline.exists(), "the baseline was fitted first"
+
+
+def test_route_e_a_feature_that_reads_the_label_learns_nothing_from_the_test_file(
+    spark, honest, files, capsys
+):
+    # The route: an extra feature that is the label itself. Trained so, the model reads each
+    # test row's click from the row it scores, unless the grader withholds the label.
+    model_dir = files.dir / "reads_the_label"
+    train_df = cl.load(str(files.train), spark).df
+    cl.train.fit_or_load(
+        "course_baseline", train_df, str(model_dir), maxIter=10, extra_features={"leak": "label"}
+    )
+    out = files.dir / "cheat_e.json"
+    code = main(_grade(files, model_dir, out))
+    err = capsys.readouterr().err
+    graded = json.loads(out.read_text())
+    assert graded["pass"] is False, graded["rows"]
+    assert code == 1 and graded["refused"] is True
+    line = _one_line(err)
+    assert line.startswith(f"ctr-lab: error: {model_dir}: the model reads the label")
+    assert "Fix:" in line
+
+
+def test_route_f_a_model_that_drops_test_rows_is_refused(spark, honest, files, capsys):
+    # The route: an extra feature's text closes the pipeline's SELECT and adds a WHERE (the rest
+    # of the statement becomes a comment), so the model scores only the hours it likes.
+    model_dir = files.dir / "drops_rows"
+    train_df = cl.load(str(files.train), spark).df
+    dropping = {"x": "1) AS STRING) AS x FROM __THIS__ WHERE hour_of_day < 12 --"}
+    cl.train.fit_or_load(
+        "course_baseline", train_df, str(model_dir), maxIter=10, extra_features=dropping
+    )
+    out = files.dir / "cheat_f.json"
+    code = main(_grade(files, model_dir, out))
+    err = capsys.readouterr().err
+    graded = json.loads(out.read_text())
+    assert (code, graded["refused"], graded["pass"]) == (1, True, False), graded["rows"]
+    kept = int((_rows(files.test)["hour"].astype(int) < 12).sum())
+    assert 0 < kept < 1050
+    line = _one_line(err)
+    assert line.startswith(
+        f"ctr-lab: error: {model_dir}: the model gave {kept:,} scores for the 1,050 test rows "
+        f"({1050 - kept:,} left without one, 0 scored twice)"
+    ), line
+    assert "Fix:" in line
+
+
+def test_route_g_a_model_that_reads_a_file_in_the_grader_is_refused(spark, files, capsys):
+    # The route: a column computed from a file the grader can read (here the test file itself).
+    model_dir = files.dir / "reads_a_file"
+    train_df = cl.load(str(files.train), spark).df
+    reading = {"x": f"(SELECT count(*) FROM csv.`{files.test}`)"}
+    cl.train.fit_or_load(
+        "course_baseline", train_df, str(model_dir), maxIter=10, extra_features=reading
+    )
+    out = files.dir / "cheat_g.json"
+    assert main(_grade(files, model_dir, out)) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"ctr-lab: error: {model_dir}: the model's SQL stage SQLTransformer_")
+    assert f"reads csv, {files.test} besides the rows it scores" in line and "Fix:" in line
+    assert json.loads(out.read_text())["refused"] is True
+
+
+def test_probabilities_that_are_nan_or_outside_0_1_are_refused_not_clipped(spark, files):
+    from pyspark.ml import Transformer
+    from pyspark.ml.functions import array_to_vector
+    from pyspark.sql import functions as F
+
+    class NotProbabilities(Transformer):  # NaN on banner_pos 0, 1.5 on the rest
+        def _transform(self, df):
+            p = F.when(F.col("banner_pos") == 0, F.lit(float("nan"))).otherwise(F.lit(1.5))
+            return df.withColumn("probability", array_to_vector(F.array(1 - p, p)))
+
+    test_df = cl.load(str(files.test), spark).df
+    with pytest.raises(cl.CtrLabError) as info:
+        cl.assignment.score_models(test_df, [("odd", NotProbabilities())])
+    assert str(info.value) == (
+        "odd: the model gives 1,050 of the 1,050 test rows a click probability that is NaN or "
+        "outside 0-1. Fix: train it again with a ctr_lab pipeline"
+    )
