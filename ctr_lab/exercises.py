@@ -272,11 +272,30 @@ def _threshold(answer: Any, pred: Any) -> None:
 _LABEL_WORDS = re.compile(r"\b(label|click)\b", re.I)
 
 
+def _levels(rows: Any, expr: str) -> int:
+    """How many values (as text, null aside) the expression ``expr`` takes on ``rows``."""
+    from pyspark.sql import functions as F
+
+    return int(
+        rows.select(F.expr(expr).cast("string").alias("v"))
+        .agg(F.countDistinct("v").alias("levels"))
+        .collect()[0]["levels"]  # an aggregate: one row
+    )
+
+
+def _reads_label(name: str) -> str:
+    return (
+        f"{name!r} reads the label: a model must not use the answer it predicts "
+        "(nobody knows the click when the ad is shown)."
+    )
+
+
 def _own_feature(answer: Any, df: Any) -> None:
     """The assignment: columns of one's own, ``{name: Spark SQL expression}``, that a model can use.
 
     The expressions run on ``df``'s rows after :class:`ctr_lab.train.stages.RowFeatures`, as the
-    pipeline's ``extra_features`` stage runs them.
+    pipeline's ``extra_features`` stage runs them, without ``label``, as the grader scores them:
+    a column that needs the label to be computed reads it, whatever the words it is written in.
     """
     from pyspark.errors import PySparkException
     from pyspark.sql import functions as F
@@ -289,25 +308,25 @@ def _own_feature(answer: Any, df: Any) -> None:
             f"this is a {type(answer).__name__}{' without entries' if answer == {} else ''}."
         )
     rows = RowFeatures().transform(df)
+    unlabeled = rows.drop("label")  # as the grader scores rows: without their click
     for name, expr in answer.items():
         if not isinstance(name, str) or not isinstance(expr, str):
             raise _Wrong(f"{name!r}: both the name and the expression should be text.")
         if name in rows.columns:
             raise _Wrong(f"{name!r} is a column the data already has: give yours a new name.")
         if _LABEL_WORDS.search(expr):
-            raise _Wrong(
-                f"{name!r} reads the label: a model must not use the answer it predicts "
-                "(nobody knows the click when the ad is shown)."
-            )
+            raise _Wrong(_reads_label(name))
         try:
-            levels = int(
-                rows.select(F.expr(expr).cast("string").alias("v"))
-                .agg(F.countDistinct("v").alias("levels"))
-                .collect()[0]["levels"]  # an aggregate: one row
-            )
+            levels = _levels(unlabeled, expr)
         except PySparkException as exc:  # parse, analysis and run-time errors alike
-            first = str(exc).strip().splitlines()[0][:300]
-            raise _Wrong(f"{name!r}: Spark cannot compute it: {first}") from None
+            try:
+                _ = rows.select(F.expr(expr)).schema  # analysed only: no Spark job
+            except PySparkException:
+                first = str(exc).strip().splitlines()[0][:300]
+                raise _Wrong(f"{name!r}: Spark cannot compute it: {first}") from None
+            raise _Wrong(_reads_label(name)) from None
+        if levels <= 1 and _levels(rows, expr) > 1:  # it varies with the label alone
+            raise _Wrong(_reads_label(name))
         if levels <= 1:
             raise _Wrong(
                 f"{name!r} takes {levels} value(s) on these rows: a column that never "

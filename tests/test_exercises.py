@@ -160,6 +160,9 @@ def test_a_feature_of_your_own(data):
     assert "already has" in _reason("assignment-feature", {"hour_of_day": "C1"}, df)
     assert "reads the label" in _reason("assignment-feature", {"x": "label * C1"}, df)
     assert "reads the label" in _reason("assignment-feature", {"x": "CLICK"}, df)
+    # The label's name spelled so that no word of it shows: the rows' JSON, its last field.
+    spelled = "get_json_object(to_json(struct(*)), concat('$.lab', 'el'))"
+    assert "reads the label" in _reason("assignment-feature", {"x": spelled}, df)
     missing = _reason("assignment-feature", {"x": "no_such_column"}, df)
     assert missing.startswith("'x': Spark cannot compute it:") and "no_such_column" in missing
     assert "Spark cannot compute it" in _reason("assignment-feature", {"x": "concat(("}, df)
