@@ -182,6 +182,28 @@ def test_unknown_pipeline_or_setting_is_a_clear_error():
         train.build_pipeline("course_baseline", extra_features={"1x": "C1"})
 
 
+@pytest.mark.parametrize(
+    ("name", "taken"),
+    [
+        ("course_baseline", "hour"),  # its time stage's month, day, hour
+        ("course_baseline", "Day"),  # Spark compares names without case
+        ("course_improved", "site_id_bucketed"),
+        ("recommended", "batch_user_hour"),
+        ("recommended", "x_hour_dow"),
+        ("recommended", "hour_of_day"),  # a column every pipeline's first stage adds
+        ("course_improved", "probability"),
+    ],
+)
+def test_an_extra_feature_named_as_a_pipeline_column_is_refused(spark, name, taken):  # JVM stages
+    # Fitted, such a name made the later stages' column ambiguous: an AnalysisException.
+    with pytest.raises(CtrLabError) as info:
+        train.build_pipeline(name, extra_features={"ok_one": "C1", taken: "hour_of_day"})
+    message = str(info.value)
+    assert message.startswith(f"build_pipeline({name!r}): extra_features name(s) [{taken!r}]")
+    assert f"Fix: give your columns new names (e.g. my_{taken})" in message
+    train.build_pipeline(name, extra_features={"my_hour": "hour_of_day", "hour_level": "C1"})
+
+
 @pytest.mark.parametrize("name", ["course_baseline", "course_improved", "recommended"])
 def test_extra_features_are_computed_inside_the_pipeline(spark, name):  # stages are JVM objects
     pipeline = train.build_pipeline(name, extra_features={"ad_size": "concat_ws('x', C15, C16)"})

@@ -358,6 +358,62 @@ def check_settings(
         raise CtrLabError(f"{who}: class_weight {w} must be > 0. Fix: give a weight above 0")
 
 
+#: A column a pipeline's SQL statement names: ``AS name`` before a comma or ``FROM``.
+_SQL_ALIAS = re.compile(r"\bAS\s+([A-Za-z_][A-Za-z0-9_]*)\s*(?:,|FROM\b)", re.I)
+
+
+def _columns_made(stages: Sequence[Any], skip: Any = None) -> List[str]:
+    """The columns ``stages`` (all but ``skip``) add: their output params and SQL aliases."""
+    made: List[str] = []
+    for stage in stages:
+        if stage is skip:
+            continue
+        if isinstance(stage, SQLTransformer):
+            made.extend(_SQL_ALIAS.findall(stage.getStatement()))
+        for getter in ("_resolved_output_cols", "getOutputCols", "getOutputCol"):
+            if hasattr(stage, getter):
+                try:
+                    found = getattr(stage, getter)()
+                except KeyError:  # a param without a value: no column
+                    continue
+                made.extend([found] if isinstance(found, str) else list(found))
+        for param in ("weightCol", "rawPredictionCol", "probabilityCol", "predictionCol"):
+            if stage.hasParam(param) and stage.isDefined(stage.getParam(param)):
+                made.append(stage.getOrDefault(stage.getParam(param)))
+    return made
+
+
+def _refuse_taken_names(name: str, extra: Dict[str, str], stages: Sequence[Any]) -> None:
+    """Refuse an ``extra_features`` name that the data or ``name``'s stages already give a column.
+
+    Spark compares column names without case; a second ``hour`` would make every later stage's
+    ``hour`` ambiguous, an error the fit met only after the first stages ran.
+    """
+    from ctr_lab.features import ROW_FEATURE_COLUMNS
+    from ctr_lab.schema import CANONICAL_COLUMNS
+
+    own = next(
+        (
+            s
+            for s in stages
+            if isinstance(s, SQLTransformer)
+            and s.getStatement() == _extra_features({"extra_features": extra})[0][0].getStatement()
+        ),
+        None,
+    )
+    taken = {
+        c.lower(): c
+        for c in [*CANONICAL_COLUMNS, *ROW_FEATURE_COLUMNS, *_columns_made(stages, skip=own)]
+    }
+    clashes = sorted(col for col in extra if col.lower() in taken)
+    if clashes:
+        raise CtrLabError(
+            f"build_pipeline({name!r}): extra_features name(s) {clashes} are columns the data or "
+            f"the pipeline already has ({', '.join(taken[c.lower()] for c in clashes)}). Fix: "
+            "give your columns new names (e.g. my_" + clashes[0] + ")"
+        )
+
+
 def build_pipeline(name: str, **settings: Any) -> Pipeline:
     """Build a named CTR pipeline that takes canonical rows and adds ``probability``.
 
@@ -420,18 +476,19 @@ def build_pipeline(name: str, **settings: Any) -> Pipeline:
     check_settings(name, settings)
     features, lr = PIPELINES[name](settings)
     w = float(settings.get("class_weight") or 1.0)
-    if w == 1.0:
-        return Pipeline(stages=[*features, lr])
-    threshold = float(settings.get("threshold", 0.5))
-    # LR's own threshold applies to the weighted probability: the recalibrator re-decides.
-    return Pipeline(
-        stages=[
+    stages = [*features, lr]
+    if w != 1.0:
+        threshold = float(settings.get("threshold", 0.5))
+        # LR's own threshold applies to the weighted probability: the recalibrator re-decides.
+        stages = [
             *features,
             ClassWeighter(positiveWeight=w),
             lr,
             ProbabilityRecalibrator(positiveWeight=w, threshold=threshold),
         ]
-    )
+    if settings.get("extra_features"):
+        _refuse_taken_names(name, settings["extra_features"], stages)
+    return Pipeline(stages=stages)
 
 
 def _split_stages(stages: Sequence[Any]) -> Tuple[List[Any], Any, List[Any]]:
