@@ -89,6 +89,31 @@ def _hours(record: Dict[str, Any]) -> Optional[Tuple[int, int]]:
     return utc_seconds(record["first_hour"]), utc_seconds(record["last_hour"])
 
 
+def _models_near(model_dir: str, spark) -> str:
+    """The fix for a folder that is no model: the model it is inside, or those it holds."""
+    from ctr_lab.fs import HadoopFs
+    from ctr_lab.train.store import COMPLETE_MARKER, saved_record
+
+    base = model_dir.rstrip("/")
+    parent = base
+    for _ in range(3):  # stages/00_uid/metadata is three folders down a model
+        parent = parent.rpartition("/")[0]
+        if not parent or parent.endswith((":", ":/")):  # the top of the path or of a bucket URI
+            break
+        if saved_record(parent, spark).get("fingerprint"):
+            return f"{model_dir} is inside the model {parent}: grade {parent}"
+    pattern = f"{base}/*/{COMPLETE_MARKER}"
+    inner = sorted(p.rpartition("/")[0] for p, _ in HadoopFs(spark, pattern).glob(pattern))
+    if inner:
+        names = [f"{base}/{p.rpartition('/')[2]}" for p in inner]
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        return f"{model_dir} holds model folders ({shown}): grade each of them"
+    return (
+        "save the model with cl.train.fit_or_load(..., model_dir) or "
+        "`ctr-lab train --split none --model-dir DIR`, and grade that folder"
+    )
+
+
 def model_record(model_dir: str, spark) -> Dict[str, Any]:
     """What the saved model in ``model_dir`` recorded about its training rows.
 
@@ -109,8 +134,7 @@ def model_record(model_dir: str, spark) -> Dict[str, Any]:
     if not marker.get("fingerprint"):
         raise GradingRefused(
             f"{model_dir}: not a model ctr_lab saved (no {COMPLETE_MARKER} with its "
-            "fingerprint). Fix: save the model with cl.train.fit_or_load(..., model_dir) or "
-            "`ctr-lab train --split none --model-dir DIR`, and grade that folder"
+            f"fingerprint). Fix: {_models_near(model_dir, spark)}"
         )
     record = marker.get("training_data") or {}
     if _hours(record) is None:

@@ -254,6 +254,26 @@ def test_a_folder_that_is_no_ctr_lab_model_is_refused_in_one_line(honest, files,
     assert (graded["pass"], graded["score"], graded["refused"]) == (False, None, True)
 
 
+def test_a_folder_inside_a_model_or_holding_models_names_the_model_to_grade(
+    honest, files, tmp_path, capsys
+):
+    inside = honest.dir / "stages"
+    assert main(_grade(files, inside, tmp_path / "inside.json")) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert line.endswith(f"Fix: {inside} is inside the model {honest.dir}: grade {honest.dir}")
+
+    submissions = tmp_path / "submissions"  # the folder of every student's model, given whole
+    for student in ("ada", "bo"):
+        shutil.copytree(honest.dir, submissions / student)
+    assert main(_grade(files, submissions, tmp_path / "all.json")) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"ctr-lab: error: {submissions}: not a model ctr_lab saved")
+    assert line.endswith(
+        f"Fix: {submissions} holds model folders ({submissions}/ada, {submissions}/bo): grade "
+        "each of them"
+    )
+
+
 def test_a_model_saved_without_its_training_period_is_refused(honest, files, capsys):
     old = files.dir / "older_model"
     shutil.copytree(honest.dir, old)
