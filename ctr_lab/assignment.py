@@ -45,8 +45,9 @@ def _scored(model: Any, test_df: Any, name: str = "model") -> Any:
 
     A model scores the rows without their ``label``: a stage that reads it (a feature that is
     the click itself) would otherwise know each answer. Its scores are joined back to the
-    labels by a key of the grader's own; a row the model dropped has a null ``p_hat``, one it
-    repeated is there twice (:func:`score_models` refuses both). ``name`` starts a refusal.
+    labels by the grader's own key, which ``test_df`` holds (:func:`score_models` computes it
+    once and keeps it); a row the model dropped has a null ``p_hat``, one it repeated is there
+    twice (:func:`score_models` refuses both). ``name`` starts a refusal.
     """
     from pyspark.errors import PySparkException
     from pyspark.sql import functions as F
@@ -55,7 +56,7 @@ def _scored(model: Any, test_df: Any, name: str = "model") -> Any:
         return test_df.select("label", F.lit(model).alias("p_hat"))
     from ctr_lab.train import click_probability
 
-    keyed = test_df.withColumn(_ROW_KEY, F.monotonically_increasing_id())
+    keyed = test_df
     try:
         out = model.transform(keyed.drop("label"))
     except PySparkException as exc:  # analysis errors: the columns a stage asks for
@@ -153,32 +154,41 @@ def score_models(
     """
     import pandas as pd
     from pyspark import StorageLevel
+    from pyspark.sql import functions as F
 
     from ctr_lab.evaluate import metrics
 
     rows: List[dict] = []
-    test_rows: Optional[int] = None
-    for name, fitted in models:
-        who = (called or {}).get(name, name)
-        scored = _scored(fitted, test_df, who)
-        if isinstance(fitted, float):
-            found = metrics(scored, prob_col="p_hat")
-        else:
-            test_rows = int(test_df.count()) if test_rows is None else test_rows
-            scored = scored.persist(StorageLevel.MEMORY_AND_DISK)  # the model scores once
-            try:
-                _check_scores(scored, who, test_rows)
-                found = metrics(scored, prob_col="p_hat")
-            finally:
-                scored.unpersist()
-        rows.append(
-            {
-                "model": name,
-                "test_rows": found["rows"],
-                "log_loss": found["log_loss"],
-                "auc": found["roc_auc"],
-            }
-        )
+    keyed = None
+    try:
+        for name, fitted in models:
+            who = (called or {}).get(name, name)
+            if isinstance(fitted, float):
+                found = metrics(_scored(fitted, test_df, who), prob_col="p_hat")
+            else:
+                if keyed is None:
+                    # Kept: the scores and the labels meet by this key, which a second
+                    # computation of rows read in another order would give other rows.
+                    keyed = test_df.withColumn(_ROW_KEY, F.monotonically_increasing_id())
+                    keyed = keyed.persist(StorageLevel.MEMORY_AND_DISK)
+                    test_rows = int(keyed.count())
+                scored = _scored(fitted, keyed, who).persist(StorageLevel.MEMORY_AND_DISK)
+                try:  # the model scores once, for the check and the metrics
+                    _check_scores(scored, who, test_rows)
+                    found = metrics(scored, prob_col="p_hat")
+                finally:
+                    scored.unpersist()
+            rows.append(
+                {
+                    "model": name,
+                    "test_rows": found["rows"],
+                    "log_loss": found["log_loss"],
+                    "auc": found["roc_auc"],
+                }
+            )
+    finally:
+        if keyed is not None:
+            keyed.unpersist()
     return pd.DataFrame(rows)
 
 
