@@ -20,6 +20,7 @@ import pytest
 from sklearn.metrics import log_loss
 
 import ctr_lab as cl
+from ctr_lab.errors import CtrLabError
 from ctr_lab.grading import verdict
 from ctr_lab.samples import sample_path
 from ctr_lab.tools.cli import main
@@ -449,8 +450,6 @@ def test_the_sessions_grade_of_a_folder_without_a_model_says_so_before_fitting_t
 ):
     """``cl.assignment.grade`` with a mistyped model folder: the one line comes first, not
     after the baseline's fit, which takes minutes on the full data on a cluster."""
-    from ctr_lab.errors import CtrLabError
-
     df = cl.load("course_10k", spark).df
     baseline = tmp_path / "baseline"
     with pytest.raises(CtrLabError, match="not a saved PipelineModel"):
@@ -479,12 +478,16 @@ def test_route_e_a_feature_that_reads_the_label_learns_nothing_from_the_test_fil
     assert "Fix:" in line
 
 
-def test_route_f_a_model_that_drops_test_rows_is_refused(spark, honest, files, capsys):
+def test_route_f_a_model_that_drops_test_rows_is_refused(spark, honest, files, capsys, monkeypatch):
     # The route: an extra feature's text closes the pipeline's SELECT and adds a WHERE (the rest
     # of the statement becomes a comment), so the model scores only the hours it likes.
     model_dir = files.dir / "drops_rows"
     train_df = cl.load(str(files.train), spark).df
     dropping = {"x": "1) AS STRING) AS x FROM __THIS__ WHERE hour_of_day < 12 --"}
+    with pytest.raises(CtrLabError, match="Spark cannot compute it"):  # fit_or_load's own check
+        cl.train.fit_or_load("course_baseline", train_df, str(model_dir), extra_features=dropping)
+    # A student fits such a model with code of their own: the grader must refuse it itself.
+    monkeypatch.setattr("ctr_lab.train.store.check_extra_features", lambda *_: None)
     cl.train.fit_or_load(
         "course_baseline", train_df, str(model_dir), maxIter=10, extra_features=dropping
     )
