@@ -56,13 +56,12 @@ def _scored(model: Any, test_df: Any, name: str = "model") -> Any:
         return test_df.select("label", F.lit(model).alias("p_hat"))
     from ctr_lab.train import click_probability
 
-    keyed = test_df
     try:
-        out = model.transform(keyed.drop("label"))
+        out = model.transform(test_df.drop("label"))
     except PySparkException as exc:  # analysis errors: the columns a stage asks for
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         try:
-            model.transform(keyed)
+            model.transform(test_df)
         except PySparkException:
             raise CtrLabError(
                 f"{name}: the model cannot score the test rows ({first}). Fix: train it with "
@@ -74,7 +73,7 @@ def _scored(model: Any, test_df: Any, name: str = "model") -> Any:
             "again"
         ) from None
     scores = click_probability(out).select(_ROW_KEY, "p_hat")
-    return keyed.select(_ROW_KEY, "label").join(scores, _ROW_KEY, how="left").drop(_ROW_KEY)
+    return test_df.select(_ROW_KEY, "label").join(scores, _ROW_KEY, how="left").drop(_ROW_KEY)
 
 
 def load_model(model: Any) -> Any:

@@ -167,6 +167,25 @@ def test_a_rerun_right_after_a_kernel_restart_works(kernels, quick_livy, now):
         notebook.ok(cell)
 
 
+def _sessionless_livy(tmp_path, livy_zip, idle_timeout: float, **config: Any):
+    """A Livy test server whose sessions run no Spark and end after ``idle_timeout`` seconds
+    without activity, and a sparkmagic config folder for it (the test config, with ``config``)."""
+    server = LivyTestServer(
+        sys.executable,
+        tmp_path / "livy",
+        spark=False,
+        idle_timeout=idle_timeout,
+        check_interval=0.5,
+        local_dir_whitelist=(livy_zip.parent,),
+    ).start()
+    conf_dir = tmp_path / "sparkmagic"
+    conf_dir.mkdir()
+    settings = derive_test_config(load_template(), server.url, livy_zip)
+    settings.update(config)
+    (conf_dir / "config.json").write_text(json.dumps(settings, indent=2))
+    return server, conf_dir
+
+
 def test_a_killed_kernels_session_is_reaped_within_the_session_timeout(
     sparkmagic_kernel, livy_zip, tmp_path
 ):
@@ -181,19 +200,13 @@ def test_a_killed_kernels_session_is_reaped_within_the_session_timeout(
     Scaled down: heartbeat timeout 6 s (refreshed every second), session timeout 30 s; the
     other notebook keeps running cells meanwhile and keeps its own session."""
     heartbeat, timeout = 6, 30.0
-    server = LivyTestServer(
-        sys.executable,
-        tmp_path / "livy",
-        spark=False,
-        idle_timeout=timeout,
-        check_interval=0.5,
-        local_dir_whitelist=(livy_zip.parent,),
-    ).start()
-    conf_dir = tmp_path / "sparkmagic"
-    conf_dir.mkdir()
-    config = derive_test_config(load_template(), server.url, livy_zip)
-    config.update(livy_server_heartbeat_timeout_seconds=heartbeat, heartbeat_refresh_seconds=1)
-    (conf_dir / "config.json").write_text(json.dumps(config, indent=2))
+    server, conf_dir = _sessionless_livy(
+        tmp_path,
+        livy_zip,
+        timeout,
+        livy_server_heartbeat_timeout_seconds=heartbeat,
+        heartbeat_refresh_seconds=1,
+    )
     opening, _ = session_cells()
     killed = Kernel(sparkmagic_kernel, conf_dir, tmp_path)
     other = Kernel(sparkmagic_kernel, conf_dir, tmp_path)
@@ -240,18 +253,7 @@ def test_a_notebook_whose_session_timed_out_comes_back_as_the_notebooks_say(
     message and that fix, and the notebook's own first cell is the fix.
 
     Scaled down: a session timeout of 2 s."""
-    server = LivyTestServer(
-        sys.executable,
-        tmp_path / "livy",
-        spark=False,
-        idle_timeout=2.0,
-        check_interval=0.5,
-        local_dir_whitelist=(livy_zip.parent,),
-    ).start()
-    conf_dir = tmp_path / "sparkmagic"
-    conf_dir.mkdir()
-    config = derive_test_config(load_template(), server.url, livy_zip)
-    (conf_dir / "config.json").write_text(json.dumps(config, indent=2))
+    server, conf_dir = _sessionless_livy(tmp_path, livy_zip, 2.0)
     opening, _ = session_cells()
     notebook = Kernel(sparkmagic_kernel, conf_dir, tmp_path)
     try:
