@@ -56,6 +56,15 @@ _C2_THRESHOLDS = (
     "-XX:Tier4InvocationThreshold=50000 -XX:Tier4MinInvocationThreshold=6000 "
     "-XX:Tier4CompileThreshold=150000 -XX:Tier4BackEdgeThreshold=400000"
 )
+#: The collector of a driver JVM that waits on a person between cells: the local kernel's own
+#: (not a shared driver's, whose settings the kernel's session must match). G1 gives the heap an
+#: idle JVM no longer uses back to the machine (a concurrent cycle after 30 s without one:
+#: ``G1PeriodicGCInterval``, JEP 346); the throughput collector keeps its peak until the JVM
+#: exits. Fitting `recommended` on the 50k sample left a driver of this machine's default size
+#: holding 4.5 GB idle with it, 1.7 GB with G1 (BENCHMARKS.md, "Several notebooks open on a
+#: laptop"): a few notebooks left open no longer take a laptop's memory.
+INTERACTIVE_GC = "-XX:+UseG1GC -XX:G1PeriodicGCInterval=30000"
+_BATCH_GC = "-XX:+UseParallelGC"
 #: Settings a JVM reads when it starts: a session in a running JVM cannot change them.
 JVM_START_PREFIXES = ("spark.driver.", "spark.jars", "spark.files", "spark.submit.")
 SHARED_JVM_ENV = "CTR_LAB_SHARED_JVM"
@@ -157,13 +166,18 @@ def _option(name: str, path: str) -> str:
     return f'"{option}"' if " " in path else option  # Spark splits the options on spaces
 
 
-def local_settings(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+def local_settings(
+    extra: Optional[Dict[str, str]] = None, interactive: bool = False
+) -> Dict[str, str]:
     """Return the Spark settings :func:`get_spark` applies to a new local session.
 
     Parameters
     ----------
     extra
         Settings that override or add to the defaults.
+    interactive
+        For a driver JVM that waits on a person between cells: its garbage collector gives
+        idle memory back (:data:`INTERACTIVE_GC`) instead of the throughput collector's speed.
 
     Examples
     --------
@@ -183,7 +197,8 @@ def local_settings(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
         # The throughput collector: a local driver runs batch jobs on few cores, where G1's
         # concurrent work competes with the tasks (a cold `recommended` fit: about 10% faster).
         "spark.driver.extraJavaOptions": (
-            f"-Duser.timezone=UTC {log_conf} -XX:+UseParallelGC {_C2_THRESHOLDS} {java_options()}"
+            f"-Duser.timezone=UTC {log_conf} {INTERACTIVE_GC if interactive else _BATCH_GC} "
+            f"{_C2_THRESHOLDS} {java_options()}"
         ).strip(),
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         # Adaptive execution would coalesce partitions by data size: keep the count fixed.
@@ -268,7 +283,9 @@ def _resolve_relative_paths_here(spark) -> None:
     local_fs.setWorkingDirectory(jvm.org.apache.hadoop.fs.Path(Path.cwd().as_uri()))
 
 
-def get_spark(app_name: str = "ctr-lab", config: Optional[Dict[str, str]] = None):
+def get_spark(
+    app_name: str = "ctr-lab", config: Optional[Dict[str, str]] = None, interactive: bool = False
+):
     """Return the active Spark session, or start a local one with deterministic settings.
 
     A new local session starts in the :func:`shared_driver` JVM this process was given, when its
@@ -281,6 +298,10 @@ def get_spark(app_name: str = "ctr-lab", config: Optional[Dict[str, str]] = None
     config
         Extra Spark settings for a new local session. Ignored when a session already exists: on
         EMR, change session settings with ``%%configure -f`` instead.
+    interactive
+        A session that waits on a person between cells (the local kernel's): a JVM of its own
+        gives idle memory back (``local_settings(interactive=True)``); in a shared driver it
+        runs as that JVM started.
 
     Returns
     -------
@@ -302,6 +323,8 @@ def get_spark(app_name: str = "ctr-lab", config: Optional[Dict[str, str]] = None
     _local_environment()
     settings = local_settings(config)
     _leave_shared_jvm_unless_it_fits(settings)
+    if interactive and shared_jvm_settings() is None:
+        settings = local_settings(config, interactive=True)
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in settings.items():
         builder = builder.config(key, value)

@@ -39,6 +39,10 @@ CELLS = [
     "import logging\n"
     'logging.getLogger("ctr_lab.train").info("fit_or_load: trained in 1.0 s, saved to m")\n'
     "sc.parallelize(range(10), 3).count()\nsc.parallelize(range(10), 2).sum()",
+    "mx = spark._jvm.java.lang.management.ManagementFactory\n"
+    'hotspot = spark._jvm.java.lang.Class.forName("com.sun.management.HotSpotDiagnosticMXBean")\n'
+    "print(sorted(b.getName() for b in mx.getGarbageCollectorMXBeans()))\n"
+    'print(mx.getPlatformMXBean(hotspot).getVMOption("G1PeriodicGCInterval").getValue())',
     "%%cleanup -f",
     "secret + 1",
     "%%cleanup -f",
@@ -146,8 +150,18 @@ def test_no_widgets_and_no_progress_where_spark_runs_no_job(executed):
             )
 
 
+def test_the_kernels_own_driver_gives_idle_memory_back(executed):
+    # A driver JVM of the kernel's own collects with G1, which returns the heap an idle JVM
+    # no longer uses, every 30 s (the throughput collector's beans are "PS Scavenge" and
+    # "PS MarkSweep", and it keeps its peak heap). A kernel in a shared driver runs as that
+    # JVM started (tests/test_casestudy.py: every notebook's session in one JVM).
+    names, interval = _text(executed[15]).splitlines()
+    assert "G1 Young Generation" in names and "PS Scavenge" not in names
+    assert interval == "30000"
+
+
 def test_a_cell_after_the_session_ended_says_to_run_from_the_top(executed):
-    cell = executed[16]
+    cell = executed[17]
     assert SESSION_ENDED in _text(cell)
     (error,) = [o for o in cell.outputs if o.output_type == "error"]
     assert error.ename == "SparkStatementException"

@@ -375,12 +375,12 @@ class LocalSession:
             os.environ["CTR_LAB_MASTER"] = master
         new_jvm = SparkContext._gateway is None
         try:
-            self.spark = get_spark(app_name, settings)
+            self.spark = get_spark(app_name, settings, interactive=True)
         finally:
             if master:
                 _restore_env("CTR_LAB_MASTER", previous)
         if new_jvm:
-            self.jvm_settings = shared_jvm_settings() or local_settings(settings)
+            self.jvm_settings = shared_jvm_settings() or local_settings(settings, interactive=True)
         sc = self.spark.sparkContext
         for path in self.configs.get("pyFiles") or []:
             if str(path).startswith(("s3://", "s3a://", "hdfs://")):
@@ -432,11 +432,12 @@ class LocalSession:
 
     def jvm_can_stay(self) -> bool:
         """Whether the stored settings can start a session in the running JVM (``jvm_fits``)."""
-        from ctr_lab.session import jvm_fits, local_settings
+        from ctr_lab.session import jvm_fits, local_settings, shared_jvm_settings
 
         if self.jvm_settings is None:
             return False
-        return jvm_fits(self.jvm_settings, local_settings(self.spark_settings()[2]))
+        own = shared_jvm_settings() is None  # a JVM of the kernel's own collects with G1
+        return jvm_fits(self.jvm_settings, local_settings(self.spark_settings()[2], own))
 
     def row(self) -> Dict[str, str]:
         sc = self.spark.sparkContext if self.spark is not None else None
