@@ -150,7 +150,7 @@ def test_no_widgets_and_no_progress_where_spark_runs_no_job(executed):
             )
 
 
-def test_the_kernels_own_driver_gives_idle_memory_back(executed):
+def test_the_kernels_own_driver_runs_g1_with_a_collection_when_idle(executed):
     # A driver JVM of the kernel's own collects with G1, which returns the heap an idle JVM
     # no longer uses, every 30 s (the throughput collector's beans are "PS Scavenge" and
     # "PS MarkSweep", and it keeps its peak heap). A kernel in a shared driver runs as that
