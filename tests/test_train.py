@@ -24,6 +24,7 @@ from ctr_lab.errors import CtrLabError
 from ctr_lab.evaluate import log_loss_of
 from ctr_lab.persistence import read_pipeline_model, write_pipeline_model
 from ctr_lab.samples import sample_path
+from ctr_lab.train import store
 
 # Few iterations keep the suite fast; the quality numbers come from full fits (see the report).
 FAST = {"maxIter": 8}
@@ -308,29 +309,55 @@ def small_df(sample_df):
 
 
 @pytest.mark.own_logic
+def _kept(models: Path) -> dict:
+    """The models kept beside others in ``models`` (``<dir>.v-ID``), by folder: fingerprint."""
+    return {
+        p.name: json.loads((p / train.COMPLETE_MARKER).read_text())["fingerprint"]
+        for p in sorted(models.iterdir())
+        if ".v-" in p.name
+    }
+
+
 def test_fit_or_load_reloads_refits_on_change_and_ignores_half_saved_models(
-    spark, small_df, tmp_path, pipeline_fits
+    spark, small_df, tmp_path, pipeline_fits, monkeypatch
 ):
     fits = pipeline_fits
-    model_dir = str(tmp_path / "models" / "baseline")
+    models = tmp_path / "models"
+    model_dir = str(models / "baseline")
     settings = {"maxIter": 5}
 
     model1, info1 = train.fit_or_load("course_baseline", small_df, model_dir, **settings)
     assert info1["loaded"] is False and len(fits) == 1
     assert os.path.isfile(os.path.join(model_dir, train.COMPLETE_MARKER))
-    assert not [n for n in os.listdir(tmp_path / "models") if ".tmp-" in n or ".old-" in n]
+    assert sorted(os.listdir(models)) == ["baseline"]  # no .tmp-*, .old-* or kept model
 
     model2, info2 = train.fit_or_load("course_baseline", small_df, model_dir, **settings)
     assert info2["loaded"] is True and len(fits) == 1
     assert info2["fingerprint"] == info1["fingerprint"]
     assertDataFrameEqual(_p_hat(model1, small_df), _p_hat(model2, small_df), rtol=1e-9)
 
+    # Other settings replace the model and keep it beside the folder; asked for again, it is
+    # moved back, not fitted again (a student trying a setting, or a second student's run).
     _, info3 = train.fit_or_load("course_baseline", small_df, model_dir, maxIter=6)
     assert info3["loaded"] is False and len(fits) == 2
+    assert list(_kept(models).values()) == [info1["fingerprint"]]
+    back, info_back = train.fit_or_load("course_baseline", small_df, model_dir, **settings)
+    assert info_back["loaded"] is True and len(fits) == 2
+    assert Path(info_back["restored_from"].split(":", 1)[-1]).name.startswith("baseline.v-")
+    assert not Path(info_back["restored_from"].split(":", 1)[-1]).exists()  # moved, not copied
+    assertDataFrameEqual(_p_hat(model1, small_df), _p_hat(back, small_df), rtol=1e-9)
+    assert list(_kept(models).values()) == [info3["fingerprint"]]
+
     _, info4 = train.fit_or_load(
         "course_baseline", small_df.where("label = 0"), model_dir, maxIter=6
     )
     assert info4["loaded"] is False and len(fits) == 3
+    assert sorted(_kept(models).values()) == sorted([info1["fingerprint"], info3["fingerprint"]])
+    # Beyond KEPT_MODELS, the ones saved longest ago go; the model just replaced stays.
+    monkeypatch.setattr(store, "KEPT_MODELS", 1)
+    _, info5 = train.fit_or_load("course_baseline", small_df, model_dir, maxIter=6)
+    assert info5["loaded"] is True and len(fits) == 3
+    assert list(_kept(models).values()) == [info4["fingerprint"]]
 
     # A crash mid-save leaves a folder without the marker: it is never loaded.
     half_dir = str(tmp_path / "models" / "half")
@@ -575,6 +602,13 @@ def test_the_same_search_again_loads_its_winner_and_table(spark, small_df, tmp_p
         train_ratio=0.7,
     )
     assert searches == [1, 1]
+    # The first search again: its winner was kept beside the folder, and is moved back.
+    first, first_table = train.tune(
+        small_df, "course_baseline", {"regParam": [1e-4, 1e-1]}, model_dir=folder, maxIter=5
+    )
+    assert searches == [1, 1]
+    pd.testing.assert_frame_equal(first_table, table)
+    assertDataFrameEqual(_p_hat(first, small_df), _p_hat(model, small_df), rtol=1e-9)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -66,6 +66,7 @@ _EXPORTS = {
     "lr_model_of": "pipelines",
     "tune": "tuning",
     "COMPLETE_MARKER": "store",
+    "KEPT_MODELS": "store",
     "STALE_SAVE_SECONDS": "store",
     "data_fingerprint": "store",
     "fit_or_load": "store",

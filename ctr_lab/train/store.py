@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 import uuid
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -171,6 +172,11 @@ _SAVE_ID_LENGTH = 12
 _SAVE_ID = "[0-9a-f]" * _SAVE_ID_LENGTH
 #: A ``.tmp-*`` folder without a marker older than this is a save that died: it is deleted.
 STALE_SAVE_SECONDS = 3600.0
+#: How many models a folder keeps beside it when a save replaces them (``<dir>.v-ID``, ID from
+#: the replaced model's fingerprint): other settings, other data, another student's run into the
+#: same folder. Asked for again, a kept model is moved back, not refitted; beyond this many, the
+#: ones saved longest ago are deleted.
+KEPT_MODELS = 4
 
 
 def _saved_marker(fs: _Fs, model_dir: str) -> Dict[str, Any]:
@@ -280,8 +286,9 @@ def _saved_fingerprint(fs: _Fs, model_dir: str) -> Optional[str]:
 def _restore_left_over(fs: _Fs, model_dir: str, fingerprint: str) -> bool:
     """Move a complete model with ``fingerprint`` that a killed save left aside back into place.
 
-    A save killed after its marker was written leaves the new model in ``<dir>.tmp-*``; one
-    killed between the two renames leaves the previous model in ``<dir>.old-*``.
+    A save killed after its marker was written leaves the new model in ``<dir>.tmp-*``; in
+    versions before kept models (:data:`KEPT_MODELS`), one killed between the two renames left
+    the previous model in ``<dir>.old-*`` (now it is kept as ``<dir>.v-*``).
     """
     for pattern in (".old-" + _SAVE_ID, ".tmp-" + _SAVE_ID):
         for path, _age in fs.glob(model_dir + pattern):
@@ -302,6 +309,59 @@ def _sweep_left_overs(fs: _Fs, model_dir: str) -> None:
     for path, age in fs.glob(model_dir + ".tmp-" + _SAVE_ID):
         if age > STALE_SAVE_SECONDS and not fs.exists(_marker(path)):
             fs.delete(path)
+
+
+def _name(path: str) -> str:
+    """The last part of a path or URI (``fs.glob`` gives URIs: ``file:/...``, ``s3://...``)."""
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _kept_versions(fs: _Fs, model_dir: str) -> List[Tuple[str, float]]:
+    """The models kept beside ``model_dir`` (``<dir>.v-ID``), each with its age in seconds."""
+    return fs.glob(model_dir + ".v-" + _SAVE_ID)
+
+
+def _restore_kept(fs: _Fs, model_dir: str, key: str, value: str) -> Optional[str]:
+    """Move back the kept model whose marker has ``key`` = ``value``; the folder it came from.
+
+    The model in ``model_dir`` is kept in its turn (:func:`_move_aside`): asking for one, then
+    the other, moves models and never fits them again.
+    """
+    for path, _age in _kept_versions(fs, model_dir):
+        if _saved_marker(fs, path).get(key) != value:
+            continue
+        _move_aside(fs, model_dir, spare=path)
+        if not fs.rename(path, model_dir):
+            raise CtrLabError(f"fit_or_load: could not rename {path} to {model_dir}")
+        return path
+    return None
+
+
+def _move_aside(fs: _Fs, model_dir: str, spare: str = "") -> None:
+    """Clear ``model_dir`` for a save: a complete model is kept beside it (``<dir>.v-ID``, at
+    most :data:`KEPT_MODELS`, the ones saved longest ago deleted first, never ``spare``: the
+    one about to move back); anything else there (a save that never finished, a Spark model
+    without the marker) is deleted."""
+    if not fs.exists(model_dir):
+        return
+    marker = _saved_marker(fs, model_dir)
+    fingerprint = marker.get("fingerprint")
+    if not isinstance(fingerprint, str) or not re.fullmatch("[0-9a-f]{64}", fingerprint):
+        old_dir = f"{model_dir}.old-{uuid.uuid4().hex[:_SAVE_ID_LENGTH]}"
+        fs.rename(model_dir, old_dir)
+        fs.delete(old_dir)
+        return
+    # Named by what a later call asks for: the model, and for tune's winner also its search.
+    asked = (fingerprint + str(marker.get("search_fingerprint", ""))).encode("utf-8")
+    kept = f"{model_dir}.v-{hashlib.sha256(asked).hexdigest()[:_SAVE_ID_LENGTH]}"
+    fs.delete(kept)  # an older copy of the same model
+    if not fs.rename(model_dir, kept):
+        raise CtrLabError(f"fit_or_load: could not rename {model_dir} to {kept}")
+    staying = {_name(kept), _name(spare)}
+    others = [path for path, _age in _kept_versions(fs, model_dir) if _name(path) not in staying]
+    others.sort(key=lambda path: _saved_marker(fs, path).get("saved_at", ""), reverse=True)
+    for path in others[max(KEPT_MODELS - 1, 0) :]:
+        fs.delete(path)
 
 
 def fit_or_load(
@@ -330,6 +390,12 @@ def fit_or_load(
     for example the baseline of notebook 03 or the winner :func:`tune` saved, it is copied
     into ``model_dir`` (the same atomic save) and loaded instead of fitted.
 
+    Nor is a model lost when another replaces it: a save into a folder that holds a complete
+    model with another fingerprint (other settings, other data, another student's run into the
+    same folder) keeps that model beside it as ``<model_dir>.v-ID`` (at most
+    :data:`KEPT_MODELS` of them; the ones saved longest ago are deleted first). Asked for again,
+    it is moved back into ``model_dir``, and the model there is kept in its turn.
+
     Parameters
     ----------
     pipeline_or_name
@@ -351,8 +417,9 @@ def fit_or_load(
     Returns
     -------
     (PipelineModel, info)
-        ``info`` has ``loaded`` (bool), ``fingerprint``, ``seconds`` and ``model_dir``, and
-        ``copied_from`` when the model came from a folder beside it.
+        ``info`` has ``loaded`` (bool), ``fingerprint``, ``seconds`` and ``model_dir``;
+        ``copied_from`` when the model came from another folder beside it, ``restored_from``
+        when it was a model this folder kept (``<model_dir>.v-ID``).
 
     Examples
     --------
@@ -388,13 +455,28 @@ def fit_or_load(
     info: Dict[str, Any] = {"fingerprint": fingerprint, "model_dir": model_dir}
 
     base = model_dir.rstrip("/")
-    if _saved_fingerprint(fs, base) == fingerprint or _restore_left_over(fs, base, fingerprint):
+    kept: Optional[str] = None
+    found = _saved_fingerprint(fs, base) == fingerprint or _restore_left_over(fs, base, fingerprint)
+    if not found:
+        kept = _restore_kept(fs, base, "fingerprint", fingerprint)
+    if found or kept is not None:
         model = read_pipeline_model(model_dir)
         _sweep_left_overs(fs, base)
         info.update(loaded=True, seconds=time.perf_counter() - t0)
-        _log.info(
-            "fit_or_load: reloaded the saved model from %s in %.1f s", model_dir, info["seconds"]
-        )
+        if kept is not None:
+            info["restored_from"] = kept
+            _log.info(
+                "fit_or_load: moved back the model these settings saved before, kept in %s "
+                "when another replaced it (%.1f s)",
+                kept,
+                info["seconds"],
+            )
+        else:
+            _log.info(
+                "fit_or_load: reloaded the saved model from %s in %.1f s",
+                model_dir,
+                info["seconds"],
+            )
         return model, info
     twin = _same_model_beside(fs, base, fingerprint)
     if twin is not None:
@@ -435,12 +517,12 @@ def _save_model(
     """Save ``model`` (or copy the saved model at ``copy_of``) to ``base`` atomically.
 
     Written to a temporary sibling, the marker (with ``extra`` in it) last, then renamed into
-    place; the previous folder is moved aside first and dropped after. A ``base`` that holds
+    place; the previous folder is moved aside first (:func:`_move_aside`: a complete model is
+    kept beside it, anything else deleted). A ``base`` that holds
     anything but a model (:func:`refuse_other_content`) is refused before anything is written.
     """
     _refuse_other_content(fs, base)
     tmp_dir = f"{base}.tmp-{uuid.uuid4().hex[:_SAVE_ID_LENGTH]}"
-    old_dir = f"{base}.old-{uuid.uuid4().hex[:_SAVE_ID_LENGTH]}"
     try:
         if model is not None:
             write_pipeline_model(model, tmp_dir)
@@ -458,11 +540,9 @@ def _save_model(
             marker["copied_from"] = copy_of
         marker.update(extra or {})
         fs.write_text(_marker(tmp_dir), json.dumps(marker))
-        if fs.exists(base):  # stale or half-written: move it aside, then drop it
-            fs.rename(base, old_dir)
+        _move_aside(fs, base)
         if not fs.rename(tmp_dir, base):
             raise CtrLabError(f"fit_or_load: could not rename {tmp_dir} to {base}")
-        fs.delete(old_dir)
     except Exception:
         fs.delete(tmp_dir)
         raise

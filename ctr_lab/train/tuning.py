@@ -17,6 +17,7 @@ from ctr_lab.train.pipelines import _fit_features, _scaled_lr, _split_stages, bu
 from ctr_lab.train.store import (
     _fingerprint,
     _refuse_other_content,
+    _restore_kept,
     _save_model,
     _saved_marker,
     data_fingerprint,
@@ -62,7 +63,9 @@ def tune(
         that are no model, as there): a later ``fit_or_load`` with those settings, in
         that folder or one beside it, loads it instead of fitting it again. The table is kept
         with it: the same search again (same rows, pipeline, settings, grid and search
-        arguments) loads the model and the table instead of searching.
+        arguments) loads the model and the table instead of searching, also after another
+        search replaced it there (it was kept beside the folder, as :func:`fit_or_load` keeps
+        the models it replaces).
 
     Returns
     -------
@@ -99,9 +102,17 @@ def tune(
         _refuse_other_content(fs, model_dir)  # before the search: a save would delete the files
         data = data_fingerprint(train_df)
         search_fp = _fingerprint(spark, pipeline, train_df, settings, data, search_args)
-        saved = _saved_marker(fs, model_dir.rstrip("/"))
+        base = model_dir.rstrip("/")
+        saved = _saved_marker(fs, base)
+        restored = None
+        if saved.get("search_fingerprint") != search_fp:
+            restored = _restore_kept(fs, base, "search_fingerprint", search_fp)
+            saved = _saved_marker(fs, base) if restored is not None else saved
         if saved.get("search_fingerprint") == search_fp and "search_table" in saved:
-            _log.info("tune: reloaded the winner and its table from %s (same search)", model_dir)
+            was = f", kept in {restored} when another search replaced it" if restored else ""
+            _log.info(
+                "tune: reloaded the winner and its table from %s (same search%s)", model_dir, was
+            )
             return read_pipeline_model(model_dir), pd.DataFrame(saved["search_table"])
     t0 = time.perf_counter()
     before, lr, after = _split_stages(pipeline.getStages())
