@@ -45,6 +45,7 @@ from pyspark.ml.util import (
     JavaMLWritable,
 )
 
+from ctr_lab.errors import CtrLabError
 from ctr_lab.fs import HadoopFs
 
 __all__ = [
@@ -94,12 +95,30 @@ def write_metadata(
     fs.write_text(f"{folder}/_SUCCESS", "")
 
 
-def _python_class(name: str) -> Any:
-    """The Python class of a saved stage: PySpark's for Spark's own (``loadParamsInstance``)."""
+#: The packages a saved stage's class may come from. A model folder is data (a student hands one
+#: in to ``ctr-lab grade``): the class its metadata names is imported only from these.
+_STAGE_PACKAGES = ("pyspark.ml", "ctr_lab")
+
+
+def _python_class(name: str, path: str) -> Any:
+    """The Python class of the stage saved in ``path``: PySpark's for Spark's own
+    (``loadParamsInstance``), ctr_lab's; any other name is refused before it is imported."""
     if name.startswith("org.apache.spark."):
         name = "pyspark" + name[len("org.apache.spark") :]
     module, _, attr = name.rpartition(".")
-    return getattr(importlib.import_module(module), attr)
+    fix = "Fix: save the model again with fit_or_load, tune or ctr-lab train"
+    if not any(module == p or module.startswith(p + ".") for p in _STAGE_PACKAGES):
+        raise CtrLabError(
+            f"{path}: the stage class {name!r} is neither Spark ML's nor ctr_lab's, and is not "
+            f"imported. {fix}"
+        )
+    try:
+        cls = getattr(importlib.import_module(module), attr, None)
+    except ImportError:
+        cls = None
+    if not isinstance(cls, type):
+        raise CtrLabError(f"{path}: the stage class {name!r} does not exist here. {fix}")
+    return cls
 
 
 class _ParamsWriter(DefaultParamsWriter):
@@ -114,7 +133,7 @@ def read_params(spark: Any, path: str, metadata: Optional[Dict[str, Any]] = None
     """
     if metadata is None:
         metadata = read_metadata(spark, path)
-    instance = _python_class(metadata["class"])()
+    instance = _python_class(metadata["class"], path)()
     instance._resetUid(metadata["uid"])
     DefaultParamsReader.getAndSetParams(instance, metadata)
     return instance
@@ -178,7 +197,7 @@ def read_pipeline_model(path: str) -> Any:
     for index, uid in enumerate(uids):
         stage_path = _stage_path(uid, index, len(uids), path)
         stage_metadata = read_metadata(spark, stage_path)
-        cls = _python_class(stage_metadata["class"])
+        cls = _python_class(stage_metadata["class"], stage_path)
         if issubclass(cls, ParamsReadable):  # ctr_lab's reader: the metadata is all it reads
             stages.append(read_params(spark, stage_path, stage_metadata))
         else:

@@ -127,3 +127,40 @@ def test_each_metadata_file_is_read_once(spark, tmp_path, monkeypatch):
     monkeypatch.setattr(HadoopFs, "read_text", counted)
     read_pipeline_model(str(tmp_path / "m"))
     assert len(read) == 1 + 3 and len(set(read)) == len(read)
+
+
+@pytest.mark.parametrize(
+    ("named", "said"),
+    [
+        (
+            "this.Zen",
+            "is neither Spark ML's nor ctr_lab's, and is not imported",
+        ),  # prints on import
+        ("pyspark.mlx.Stage", "is neither Spark ML's nor ctr_lab's, and is not imported"),
+        ("ctr_lab.train.stages.NoSuchStage", "does not exist here"),
+        ("pyspark.ml.nosuch.Stage", "does not exist here"),
+        ("ctr_lab.train.store.fit_or_load", "does not exist here"),  # a function, not a class
+    ],
+)
+def test_a_stage_class_from_elsewhere_is_refused_before_it_is_imported(
+    spark, tmp_path, capsys, named, said
+):
+    """A model folder is data a student hands in: its metadata must not make the grader import
+    a module of its choosing (``this`` prints the Zen of Python when imported)."""
+    import sys
+
+    from ctr_lab.errors import CtrLabError
+
+    folder = tmp_path / "m"
+    write_pipeline_model(_python_stages_model(), str(folder))
+    part = sorted(folder.glob("stages/1_*/metadata/part-00000"))[0]
+    meta = json.loads(part.read_text())
+    part.write_text(json.dumps({**meta, "class": named}) + "\n")
+    (part.parent / f".{part.name}.crc").unlink()  # Hadoop's checksum of the file as written
+    with pytest.raises(CtrLabError) as info:
+        read_pipeline_model(str(folder))
+    assert str(info.value) == (
+        f"{part.parent.parent}: the stage class {named!r} {said}. "
+        "Fix: save the model again with fit_or_load, tune or ctr-lab train"
+    )
+    assert "this" not in sys.modules and "Beautiful is better" not in capsys.readouterr().out
