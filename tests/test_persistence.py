@@ -132,10 +132,7 @@ def test_each_metadata_file_is_read_once(spark, tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("named", "said"),
     [
-        (
-            "this.Zen",
-            "is neither Spark ML's nor ctr_lab's, and is not imported",
-        ),  # prints on import
+        ("this.Zen", "is neither Spark ML's nor ctr_lab's, and is not imported"),
         ("pyspark.mlx.Stage", "is neither Spark ML's nor ctr_lab's, and is not imported"),
         ("ctr_lab.train.stages.NoSuchStage", "does not exist here"),
         ("pyspark.ml.nosuch.Stage", "does not exist here"),

@@ -308,7 +308,6 @@ def small_df(sample_df):
     df.unpersist()
 
 
-@pytest.mark.own_logic
 def _kept(models: Path) -> dict:
     """The models kept beside others in ``models`` (``<dir>.v-ID``), by folder: fingerprint."""
     return {
@@ -318,6 +317,7 @@ def _kept(models: Path) -> dict:
     }
 
 
+@pytest.mark.own_logic
 def test_fit_or_load_reloads_refits_on_change_and_ignores_half_saved_models(
     spark, small_df, tmp_path, pipeline_fits, monkeypatch
 ):
