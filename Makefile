@@ -134,9 +134,8 @@ notebooks: $(KERNELS) ## Re-execute every notebook (student version) with the lo
 	@$(VENV)/bin/ctr-lab run --in-place
 
 # The lab environment's Spark tests that `make test` runs in its second lane, after the PySpark 4
-# pass, so that both lanes end about together (test_session last: it restarts the session's JVM).
-# `test_cli` moved to lane 1 on 2026-12-07: lane 2 had ended 78-125 s after lane 1 in three runs.
-UNIT_LATE := tests/test_docstrings.py tests/test_grade.py tests/test_session.py
+# pass, so that both lanes end about together.
+UNIT_LATE := tests/test_cli.py tests/test_docstrings.py tests/test_grade.py tests/test_session.py
 
 # `make test`'s first lane sets up .venv (the lint, the JVM archive, the kernels) while the second
 # installs .venv-spark4 and runs the PySpark 4 pass; the second waits for one of these files
