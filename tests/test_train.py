@@ -343,8 +343,9 @@ def test_fit_or_load_reloads_refits_on_change_and_ignores_half_saved_models(
     assert list(_kept(models).values()) == [info1["fingerprint"]]
     back, info_back = train.fit_or_load("course_baseline", small_df, model_dir, **settings)
     assert info_back["loaded"] is True and len(fits) == 2
-    assert Path(info_back["restored_from"].split(":", 1)[-1]).name.startswith("baseline.v-")
-    assert not Path(info_back["restored_from"].split(":", 1)[-1]).exists()  # moved, not copied
+    restored_from = Path(info_back["restored_from"].split(":", 1)[-1])  # a file: URI
+    assert restored_from.name.startswith("baseline.v-")
+    assert not restored_from.exists()  # moved, not copied
     assertDataFrameEqual(_p_hat(model1, small_df), _p_hat(back, small_df), rtol=1e-9)
     assert list(_kept(models).values()) == [info3["fingerprint"]]
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import time
 import uuid
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -316,6 +315,11 @@ def _name(path: str) -> str:
     return path.rstrip("/").rsplit("/", 1)[-1]
 
 
+def _rename(fs: _Fs, src: str, dst: str) -> None:
+    if not fs.rename(src, dst):
+        raise CtrLabError(f"fit_or_load: could not rename {src} to {dst}")
+
+
 def _kept_versions(fs: _Fs, model_dir: str) -> List[Tuple[str, float]]:
     """The models kept beside ``model_dir`` (``<dir>.v-ID``), each with its age in seconds."""
     return fs.glob(model_dir + ".v-" + _SAVE_ID)
@@ -331,8 +335,7 @@ def _restore_kept(fs: _Fs, model_dir: str, key: str, value: str) -> Optional[str
         if _saved_marker(fs, path).get(key) != value:
             continue
         _move_aside(fs, model_dir, spare=path)
-        if not fs.rename(path, model_dir):
-            raise CtrLabError(f"fit_or_load: could not rename {path} to {model_dir}")
+        _rename(fs, path, model_dir)
         return path
     return None
 
@@ -346,7 +349,7 @@ def _move_aside(fs: _Fs, model_dir: str, spare: str = "") -> None:
         return
     marker = _saved_marker(fs, model_dir)
     fingerprint = marker.get("fingerprint")
-    if not isinstance(fingerprint, str) or not re.fullmatch("[0-9a-f]{64}", fingerprint):
+    if not isinstance(fingerprint, str) or not fingerprint:
         old_dir = f"{model_dir}.old-{uuid.uuid4().hex[:_SAVE_ID_LENGTH]}"
         fs.rename(model_dir, old_dir)
         fs.delete(old_dir)
@@ -355,8 +358,7 @@ def _move_aside(fs: _Fs, model_dir: str, spare: str = "") -> None:
     asked = (fingerprint + str(marker.get("search_fingerprint", ""))).encode("utf-8")
     kept = f"{model_dir}.v-{hashlib.sha256(asked).hexdigest()[:_SAVE_ID_LENGTH]}"
     fs.delete(kept)  # an older copy of the same model
-    if not fs.rename(model_dir, kept):
-        raise CtrLabError(f"fit_or_load: could not rename {model_dir} to {kept}")
+    _rename(fs, model_dir, kept)
     staying = {_name(kept), _name(spare)}
     others = [path for path, _age in _kept_versions(fs, model_dir) if _name(path) not in staying]
     others.sort(key=lambda path: _saved_marker(fs, path).get("saved_at", ""), reverse=True)
@@ -498,8 +500,9 @@ def _same_model_beside(fs: _Fs, base: str, fingerprint: str) -> Optional[str]:
     parent = base.rsplit("/", 1)[0] if "/" in base else "."
     for marker, _age in fs.glob(f"{parent}/*/{COMPLETE_MARKER}"):
         folder = marker[: -len(COMPLETE_MARKER) - 1]
-        name = folder.rsplit("/", 1)[-1]
-        if ".tmp-" in name or ".old-" in name or name == base.rsplit("/", 1)[-1]:
+        name = _name(folder)
+        # This folder's own kept models were looked at already (_restore_kept).
+        if ".tmp-" in name or ".old-" in name or name.split(".v-")[0] == _name(base):
             continue
         if _saved_fingerprint(fs, folder) == fingerprint:
             return folder
@@ -541,8 +544,7 @@ def _save_model(
         marker.update(extra or {})
         fs.write_text(_marker(tmp_dir), json.dumps(marker))
         _move_aside(fs, base)
-        if not fs.rename(tmp_dir, base):
-            raise CtrLabError(f"fit_or_load: could not rename {tmp_dir} to {base}")
+        _rename(fs, tmp_dir, base)
     except Exception:
         fs.delete(tmp_dir)
         raise
