@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ctr_lab.errors import CtrLabError
 
@@ -149,14 +149,15 @@ def model_record(model_dir: str, spark) -> Dict[str, Any]:
 def refuse_other_reads(model: Any, model_dir: str, spark) -> None:
     """Refuse a model with a SQL stage that reads a table or file besides the rows it scores.
 
-    A ``SQLTransformer``'s statement may name one relation, ``__THIS__``: the rows given to the
-    model. One that also reads a file (``csv.`path```) or a table could read the test file's
-    clicks in the grader's process, which can read what the students cannot.
+    A ``SQLTransformer``'s statement, in the model or in a pipeline inside it, may name one
+    relation, ``__THIS__``: the rows given to the model. One that also reads a file
+    (``csv.`path```) or a table could read the test file's clicks in the grader's process,
+    which can read what the students cannot.
     """
     from pyspark.ml.feature import SQLTransformer
 
     parser = spark._jsparkSession.sessionState().sqlParser()
-    for stage in model.stages:
+    for stage in _stages_within(model):
         if not isinstance(stage, SQLTransformer):
             continue
         try:  # the parsed plan's text lists every relation, those of subqueries and CTEs too
@@ -170,6 +171,17 @@ def refuse_other_reads(model: Any, model_dir: str, spark) -> None:
                 "besides the rows it scores. Fix: compute columns from each row's own values "
                 "(extra_features over the canonical columns) and train the model again"
             )
+
+
+def _stages_within(model: Any) -> Iterator[Any]:
+    """The stages of a ``PipelineModel``, those of a pipeline inside it in its place."""
+    from pyspark.ml import PipelineModel
+
+    for stage in model.stages:
+        if isinstance(stage, PipelineModel):
+            yield from _stages_within(stage)
+        else:
+            yield stage
 
 
 def check_apart(

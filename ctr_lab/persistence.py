@@ -42,6 +42,7 @@ from pyspark.ml.util import (
     DefaultParamsReader,
     DefaultParamsWritable,
     DefaultParamsWriter,
+    JavaMLReadable,
     JavaMLWritable,
 )
 
@@ -98,6 +99,9 @@ def write_metadata(
 #: The packages a saved stage's class may come from. A model folder is data (a student hands one
 #: in to ``ctr-lab grade``): the class its metadata names is imported only from these.
 _STAGE_PACKAGES = ("pyspark.ml", "ctr_lab")
+_FIX = "Fix: save the model again with fit_or_load, tune or ctr-lab train"
+#: PySpark's reader of a stage Spark implements in the JVM (``JavaMLReader``): the JVM reads it.
+_JVM_READ = JavaMLReadable.read.__func__  # type: ignore[attr-defined]
 
 
 def _python_class(name: str, path: str) -> Any:
@@ -106,18 +110,17 @@ def _python_class(name: str, path: str) -> Any:
     if name.startswith("org.apache.spark."):
         name = "pyspark" + name[len("org.apache.spark") :]
     module, _, attr = name.rpartition(".")
-    fix = "Fix: save the model again with fit_or_load, tune or ctr-lab train"
     if not any(module == p or module.startswith(p + ".") for p in _STAGE_PACKAGES):
         raise CtrLabError(
             f"{path}: the stage class {name!r} is neither Spark ML's nor ctr_lab's, and is not "
-            f"imported. {fix}"
+            f"imported. {_FIX}"
         )
     try:
         cls = getattr(importlib.import_module(module), attr, None)
     except ImportError:
         cls = None
     if not isinstance(cls, type):
-        raise CtrLabError(f"{path}: the stage class {name!r} does not exist here. {fix}")
+        raise CtrLabError(f"{path}: the stage class {name!r} does not exist here. {_FIX}")
     return cls
 
 
@@ -184,13 +187,21 @@ def write_pipeline_model(model: Any, path: str) -> None:
 
 
 def read_pipeline_model(path: str) -> Any:
-    """The ``PipelineModel`` saved in ``path`` (by Spark or :func:`write_pipeline_model`)."""
+    """The ``PipelineModel`` saved in ``path`` (by Spark or :func:`write_pipeline_model`).
+
+    A model folder is data (a student hands one in to ``ctr-lab grade``), so every stage's class,
+    in a pipeline inside the pipeline too, is checked before anything imports or loads it: Spark
+    ML's or ctr_lab's, read by ctr_lab, by the JVM, or by this function for a pipeline inside.
+    PySpark's own reader of a pipeline imports whatever class its folder names
+    (``DefaultParamsReader.loadParamsInstance``), so no stage is read by it.
+    """
     from pyspark.ml import PipelineModel
 
     spark = _active_spark()
     metadata = read_metadata(spark, path)
     params = metadata.get("paramMap", {})
     if params.get("language") != "Python":
+        _check_jvm_stages(spark, path, params)
         return PipelineModel.load(path)  # saved by the JVM: the JVM reads it
     uids = params["stageUids"]
     stages = []
@@ -200,6 +211,40 @@ def read_pipeline_model(path: str) -> Any:
         cls = _python_class(stage_metadata["class"], stage_path)
         if issubclass(cls, ParamsReadable):  # ctr_lab's reader: the metadata is all it reads
             stages.append(read_params(spark, stage_path, stage_metadata))
-        else:
+        elif cls is PipelineModel:
+            stages.append(read_pipeline_model(stage_path))
+        elif _read_by_the_jvm(cls):
             stages.append(cls.load(stage_path))
+        else:
+            raise CtrLabError(
+                f"{stage_path}: the stage class {stage_metadata['class']!r} is not one a model "
+                f"of ctr_lab holds, and is not read. {_FIX}"
+            )
     return PipelineModel(stages=stages)._resetUid(metadata["uid"])
+
+
+def _read_by_the_jvm(cls: type) -> bool:
+    """Whether PySpark reads ``cls`` through the JVM's reader of the class's own JVM twin."""
+    read = getattr(cls, "read", None)
+    return issubclass(cls, JavaMLReadable) and getattr(read, "__func__", None) is _JVM_READ
+
+
+def _check_jvm_stages(spark: Any, path: str, params: Dict[str, Any]) -> None:
+    """Refuse a pipeline the JVM saved whose stages name a class outside Spark ML.
+
+    The JVM's reader loads the class each stage's metadata names
+    (``DefaultParamsReader.loadParamsInstance`` in Spark's ``ReadWrite.scala``); a pipeline
+    inside is checked the same way.
+    """
+    uids = params.get("stageUids") or []
+    for index, uid in enumerate(uids):
+        stage_path = _stage_path(uid, index, len(uids), path)
+        stage = read_metadata(spark, stage_path)
+        name = str(stage.get("class", ""))
+        if not name.startswith("org.apache.spark.ml."):
+            raise CtrLabError(
+                f"{stage_path}: the stage class {name!r} is not Spark ML's, and is not "
+                f"loaded. {_FIX}"
+            )
+        if name == "org.apache.spark.ml.PipelineModel":
+            _check_jvm_stages(spark, stage_path, stage.get("paramMap", {}))

@@ -514,12 +514,27 @@ def test_route_g_a_model_that_reads_a_file_in_the_grader_is_refused(spark, files
     cl.train.fit_or_load(
         "course_baseline", train_df, str(model_dir), maxIter=10, extra_features=reading
     )
-    out = files.dir / "cheat_g.json"
-    assert main(_grade(files, model_dir, out)) == 1
-    line = _one_line(capsys.readouterr().err)
-    assert line.startswith(f"ctr-lab: error: {model_dir}: the model's SQL stage SQLTransformer_")
-    assert f"reads csv, {files.test} besides the rows it scores" in line and "Fix:" in line
-    assert json.loads(out.read_text())["refused"] is True
+    # The same stage inside a pipeline inside the model, saved with the model's marker.
+    from pyspark.ml import PipelineModel
+    from pyspark.ml.feature import SQLTransformer
+
+    from ctr_lab.persistence import read_pipeline_model, write_pipeline_model
+
+    nested_dir = files.dir / "reads_a_file_inside"
+    stages = read_pipeline_model(str(model_dir)).stages
+    sql = [i for i, s in enumerate(stages) if isinstance(s, SQLTransformer)]
+    reads = [i for i in sql if "csv." in stages[i].getStatement()]
+    assert len(reads) == 1
+    stages[reads[0]] = PipelineModel(stages=[stages[reads[0]]])
+    write_pipeline_model(PipelineModel(stages=stages), str(nested_dir))
+    shutil.copy(model_dir / COMPLETE_MARKER, nested_dir / COMPLETE_MARKER)
+    for folder, name in ((model_dir, "cheat_g.json"), (nested_dir, "cheat_g_inside.json")):
+        out = files.dir / name
+        assert main(_grade(files, folder, out)) == 1
+        line = _one_line(capsys.readouterr().err)
+        assert line.startswith(f"ctr-lab: error: {folder}: the model's SQL stage SQLTransformer_")
+        assert f"reads csv, {files.test} besides the rows it scores" in line and "Fix:" in line
+        assert json.loads(out.read_text())["refused"] is True
 
 
 def test_probabilities_that_are_nan_or_outside_0_1_are_refused_not_clipped(spark, files):

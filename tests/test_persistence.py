@@ -129,6 +129,13 @@ def test_each_metadata_file_is_read_once(spark, tmp_path, monkeypatch):
     assert len(read) == 1 + 3 and len(set(read)) == len(read)
 
 
+def _retag(part: Path, named: str) -> None:
+    """Make the metadata in ``part`` name another class, as an edited folder would."""
+    meta = json.loads(part.read_text())
+    part.write_text(json.dumps({**meta, "class": named}) + "\n")
+    (part.parent / f".{part.name}.crc").unlink()  # Hadoop's checksum of the file as written
+
+
 @pytest.mark.parametrize(
     ("named", "said"),
     [
@@ -151,9 +158,73 @@ def test_a_stage_class_from_elsewhere_is_refused_before_it_is_imported(
     folder = tmp_path / "m"
     write_pipeline_model(_python_stages_model(), str(folder))
     part = sorted(folder.glob("stages/1_*/metadata/part-00000"))[0]
-    meta = json.loads(part.read_text())
-    part.write_text(json.dumps({**meta, "class": named}) + "\n")
-    (part.parent / f".{part.name}.crc").unlink()  # Hadoop's checksum of the file as written
+    _retag(part, named)
+    with pytest.raises(CtrLabError) as info:
+        read_pipeline_model(str(folder))
+    assert str(info.value) == (
+        f"{part.parent.parent}: the stage class {named!r} {said}. "
+        "Fix: save the model again with fit_or_load, tune or ctr-lab train"
+    )
+    assert "this" not in sys.modules and "Beautiful is better" not in capsys.readouterr().out
+
+
+def _nested_python_model() -> PipelineModel:
+    """ctr_lab's stages with a pipeline of ctr_lab's stages inside (PySpark saves that one)."""
+    return PipelineModel(stages=[RowFeatures(), _python_stages_model()])
+
+
+def _jvm_model() -> PipelineModel:
+    """A pipeline of Spark ML's stages only: the JVM saves it and the JVM reads it."""
+    from pyspark.ml.feature import SQLTransformer
+
+    return PipelineModel(stages=[SQLTransformer(statement="SELECT * FROM __THIS__")])
+
+
+def test_a_pipeline_inside_a_pipeline_round_trips(spark, tmp_path):
+    def params(stages) -> list:
+        return [
+            (type(s), s.uid, {p.name: v for p, v in s.extractParamMap().items()}) for s in stages
+        ]
+
+    model, folder = _nested_python_model(), tmp_path / "m"
+    write_pipeline_model(model, str(folder))
+    got = read_pipeline_model(str(folder))
+    assert isinstance(got.stages[1], PipelineModel) and got.stages[1].uid == model.stages[1].uid
+    assert params(got.stages[1].stages) == params(model.stages[1].stages)
+    assert params(got.stages[:1]) == params(model.stages[:1])
+
+
+@pytest.mark.parametrize(
+    ("model", "stage", "named", "said"),
+    [
+        # PySpark's reader of a pipeline imports whatever class its stages' folders name.
+        (
+            _nested_python_model,
+            "stages/1_*/stages/1_*",
+            "this.Zen",
+            "is neither Spark ML's nor ctr_lab's, and is not imported",
+        ),
+        (
+            _nested_python_model,
+            "stages/1_*/stages/1_*",
+            "pyspark.ml.tuning.CrossValidatorModel",  # read by PySpark's reader of its folder
+            "is not one a model of ctr_lab holds, and is not read",
+        ),
+        # The JVM's reader loads whatever class a stage's folder names.
+        (_jvm_model, "stages/0_*", "java.lang.Runtime", "is not Spark ML's, and is not loaded"),
+    ],
+)
+def test_a_stage_class_inside_a_pipeline_or_read_by_the_jvm_is_checked_before_it_is_loaded(
+    spark, tmp_path, capsys, model, stage, named, said
+):
+    import sys
+
+    from ctr_lab.errors import CtrLabError
+
+    folder = tmp_path / "m"
+    write_pipeline_model(model(), str(folder))
+    part = sorted(folder.glob(f"{stage}/metadata/part-*"))[0]  # Spark 4 adds a uuid
+    _retag(part, named)
     with pytest.raises(CtrLabError) as info:
         read_pipeline_model(str(folder))
     assert str(info.value) == (
