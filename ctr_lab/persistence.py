@@ -191,7 +191,8 @@ def read_pipeline_model(path: str) -> Any:
 
     A model folder is data (a student hands one in to ``ctr-lab grade``), so every stage's class,
     in a pipeline inside the pipeline too, is checked before anything imports or loads it: Spark
-    ML's or ctr_lab's, read by ctr_lab, by the JVM, or by this function for a pipeline inside.
+    ML's or ctr_lab's, read by ctr_lab's readers, by the JVM, or by this function for a pipeline
+    inside.
     PySpark's own reader of a pipeline imports whatever class its folder names
     (``DefaultParamsReader.loadParamsInstance``), so no stage is read by it.
     """
@@ -213,8 +214,8 @@ def read_pipeline_model(path: str) -> Any:
             stages.append(read_params(spark, stage_path, stage_metadata))
         elif cls is PipelineModel:
             stages.append(read_pipeline_model(stage_path))
-        elif _read_by_the_jvm(cls):
-            stages.append(cls.load(stage_path))
+        elif cls.__module__.split(".")[0] == "ctr_lab" or _read_by_the_jvm(cls):
+            stages.append(cls.load(stage_path))  # ctr_lab's readers read params as above
         else:
             raise CtrLabError(
                 f"{stage_path}: the stage class {stage_metadata['class']!r} is not one a model "
