@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ctr_lab.errors import CtrLabError, DataLoadError, spark_problem
 
@@ -196,6 +196,21 @@ class HadoopFs:
             if child.getName() != skip:
                 target = self.path_cls(self.p(dst), child.getName())
                 util.copy(self.fs, child, self.fs, target, False, conf)
+
+    def tree(self, path: str) -> Dict[str, int]:
+        """Every file under folder ``path``, by its path below ``path``, with its size in bytes.
+
+        Hadoop's checksum files (``.<name>.crc``, which only local disks keep) are left out.
+        """
+        base = str(self.fs.makeQualified(self.p(path)).toUri().getPath()).rstrip("/") + "/"
+        files: Dict[str, int] = {}
+        found = self.fs.listFiles(self.p(path), True)
+        while found.hasNext():
+            status = found.next()
+            name = str(status.getPath().getName())
+            if not (name.startswith(".") and name.endswith(".crc")):
+                files[str(status.getPath().toUri().getPath())[len(base) :]] = int(status.getLen())
+        return files
 
     def glob(self, pattern: str) -> List[Tuple[str, float]]:
         """The paths matching ``pattern``, each with its age in seconds."""

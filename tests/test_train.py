@@ -507,6 +507,37 @@ def test_fit_or_load_restores_a_model_a_killed_save_left_aside_and_sweeps_the_re
 
 
 @pytest.mark.own_logic
+def test_a_folder_without_every_file_its_marker_lists_is_neither_loaded_nor_moved_back(
+    spark, small_df, tmp_path, pipeline_fits
+):
+    """On S3 a rename copies a folder file by file, the marker's name first in S3's order: a copy
+    stopped partway leaves the marker with part of the model, in place or kept beside it."""
+    fits = pipeline_fits
+    models = tmp_path / "models"
+    model_dir = models / "baseline"
+
+    def cut(folder: Path) -> None:  # the copy stopped before the LR's coefficients
+        coefficients = list(folder.glob("stages/*LogisticRegression*/data/part-*"))
+        assert coefficients
+        for part in coefficients:
+            part.unlink()
+
+    model, _ = train.fit_or_load("course_baseline", small_df, str(model_dir), maxIter=5)
+    expected = _p_hat(model, small_df)
+    cut(model_dir)
+    again, info = train.fit_or_load("course_baseline", small_df, str(model_dir), maxIter=5)
+    assert info["loaded"] is False and len(fits) == 2
+    assert _kept(models) == {}  # not kept either: it is no model
+    assertDataFrameEqual(_p_hat(again, small_df), expected, rtol=1e-9)
+
+    train.fit_or_load("course_baseline", small_df, str(model_dir), maxIter=6)
+    assert len(fits) == 3 and list(_kept(models).values()) == [info["fingerprint"]]
+    cut(next(models.glob("baseline.v-*")))
+    _, info = train.fit_or_load("course_baseline", small_df, str(model_dir), maxIter=5)
+    assert info["loaded"] is False and "restored_from" not in info and len(fits) == 4
+
+
+@pytest.mark.own_logic
 def test_fit_or_load_copies_the_same_model_from_a_folder_beside_it(
     spark, small_df, tmp_path, pipeline_fits
 ):

@@ -179,7 +179,15 @@ KEPT_MODELS = 4
 
 
 def _saved_marker(fs: _Fs, model_dir: str) -> Dict[str, Any]:
-    """The completion marker of the model in ``model_dir``; empty when there is none."""
+    """The completion marker of the model in ``model_dir``; empty when there is none, or when
+    the folder does not hold the very files the marker lists.
+
+    A rename is a copy on S3, file by file, and a copy stopped partway (the session killed) can
+    leave the marker without the rest: Hadoop's S3A documentation says directory renames "can
+    fail partway through" (``hadoop-aws`` ``index.md``), and S3 lists the marker's name before
+    ``metadata/`` and ``stages/``. So the marker lists every file of the model it completes
+    (:func:`_save_model`); a marker from before that list is taken at its word, as before.
+    """
     saved = fs.read_text(_marker(model_dir))
     if saved is None:
         return {}
@@ -187,7 +195,15 @@ def _saved_marker(fs: _Fs, model_dir: str) -> Dict[str, Any]:
         marker = json.loads(saved)
     except ValueError:
         return {}
-    return marker if isinstance(marker, dict) else {}
+    if not isinstance(marker, dict):
+        return {}
+    files = marker.get("files")
+    if files is not None:
+        held = fs.tree(model_dir)
+        held.pop(COMPLETE_MARKER, None)
+        if held != files:
+            return {}
+    return marker
 
 
 def saved_record(model_dir: str, spark) -> Dict[str, Any]:
@@ -381,8 +397,9 @@ def fit_or_load(
     loaded only when its folder holds the completion marker (:data:`COMPLETE_MARKER`) with the
     same fingerprint. Saving is atomic: the model is written to a temporary sibling folder, the
     marker is written last, and the folder is renamed into place (atomic on local disks and
-    HDFS; on S3 a rename is a copy, but a half-copied folder has no marker, so it is never
-    loaded). A folder without the marker (a crash mid-save) is deleted and refitted. A
+    HDFS; on S3 a rename is a copy, file by file, and the marker lists the model's files, so a
+    half-copied folder is never loaded). A folder without a marker, or without every file its
+    marker lists (a crash mid-save or mid-copy), is deleted and refitted. A
     complete model that a killed save left beside the folder (``<model_dir>.old-*`` or
     ``.tmp-*``, with the marker) is moved back and loaded when its fingerprint matches; what
     killed saves left otherwise is deleted (``.tmp-*`` once :data:`STALE_SAVE_SECONDS` old).
@@ -542,6 +559,7 @@ def _save_model(
         if copy_of is not None:
             marker["copied_from"] = copy_of
         marker.update(extra or {})
+        marker["files"] = fs.tree(tmp_dir)  # what a copy of the folder must hold (_saved_marker)
         fs.write_text(_marker(tmp_dir), json.dumps(marker))
         _move_aside(fs, base)
         _rename(fs, tmp_dir, base)
