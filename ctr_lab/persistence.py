@@ -192,9 +192,8 @@ def read_pipeline_model(path: str) -> Any:
     A model folder is data (a student hands one in to ``ctr-lab grade``), so every stage's class,
     in a pipeline inside the pipeline too, is checked before anything imports or loads it: Spark
     ML's or ctr_lab's, read by ctr_lab's readers, by the JVM, or by this function for a pipeline
-    inside.
-    PySpark's own reader of a pipeline imports whatever class its folder names
-    (``DefaultParamsReader.loadParamsInstance``), so no stage is read by it.
+    inside. PySpark's own reader of a pipeline imports whatever class its stages' folders name
+    (``DefaultParamsReader.loadParamsInstance``), so it reads none of them.
     """
     from pyspark.ml import PipelineModel
 

@@ -211,8 +211,9 @@ def saved_record(model_dir: str, spark) -> Dict[str, Any]:
 
     Empty when the folder holds no readable marker: not a model :func:`fit_or_load` or
     :func:`tune` saved, or a save that never finished. The marker has ``fingerprint``,
-    ``saved_at``, and, for a model saved by this version, ``ctr_lab`` (the version) and
-    ``training_data`` (:func:`training_record`: rows, checksum, first and last hour).
+    ``saved_at``, and, for a model saved by this version, ``ctr_lab`` (the version),
+    ``training_data`` (:func:`training_record`: rows, checksum, first and last hour) and
+    ``files`` (each file of the model with its size; a folder missing one of them has none).
 
     Examples
     --------
