@@ -118,11 +118,11 @@ def model_record(model_dir: str, spark) -> Dict[str, Any]:
     """What the saved model in ``model_dir`` recorded about its training rows.
 
     Raises :class:`GradingRefused` for a folder that does not exist, one that is not a model
-    ``ctr_lab`` saved, or one saved without the training period (by a version before it was
-    recorded).
+    ``ctr_lab`` saved, one whose files differ from those its marker lists (copied partway), or
+    one saved without the training period (by a version before it was recorded).
     """
     from ctr_lab.fs import HadoopFs
-    from ctr_lab.train.store import COMPLETE_MARKER, saved_record
+    from ctr_lab.train.store import COMPLETE_MARKER, files_not_as_listed, saved_record
 
     if not HadoopFs(spark, model_dir).exists(model_dir):
         raise GradingRefused(
@@ -131,6 +131,13 @@ def model_record(model_dir: str, spark) -> Dict[str, Any]:
             "--model-dir DIR`)"
         )
     marker = saved_record(model_dir, spark)
+    differ = [] if marker else files_not_as_listed(model_dir, spark)
+    if differ:
+        raise GradingRefused(
+            f"{model_dir}: the model is not whole: {len(differ)} of its files differ from the "
+            f"list in its {COMPLETE_MARKER} (first {differ[0]}). Fix: copy the whole folder "
+            "again, or save the model again (`ctr-lab train --split none --model-dir DIR`)"
+        )
     if not marker.get("fingerprint"):
         raise GradingRefused(
             f"{model_dir}: not a model ctr_lab saved (no {COMPLETE_MARKER} with its "

@@ -435,14 +435,41 @@ def test_a_pass_mark_that_is_not_a_finite_number_is_refused(files, capsys, mark)
 def test_a_model_that_cannot_be_read_is_refused_with_a_json_grade(honest, files, capsys):
     broken = files.dir / "broken"
     shutil.copytree(honest.dir, broken)
-    shutil.rmtree(broken / "stages")
+    shutil.rmtree(broken / "stages")  # as a copy that stopped before them leaves the folder
+    stages = sorted(
+        str(p.relative_to(honest.dir)) for p in (honest.dir / "stages").rglob("*") if _listed(p)
+    )
     out = files.dir / "broken.json"
+    assert main(_grade(files, broken, out)) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(
+        f"ctr-lab: error: {broken}: the model is not whole: {len(stages)} of its files differ "
+        f"from the list in its {COMPLETE_MARKER} (first {stages[0]}). Fix: copy the whole folder"
+    ), line
+    # A marker is the student's file: one listing what the folder holds still needs a model.
+    _list_the_files(broken)
     assert main(_grade(files, broken, out)) == 1
     line = _one_line(capsys.readouterr().err)
     assert line.startswith(f"ctr-lab: error: {broken}: not a saved PipelineModel")
     graded = json.loads(out.read_text())
     assert (graded["pass"], graded["score"], graded["refused"]) == (False, None, True)
     assert graded["reasons"] == [line[len("ctr-lab: error: ") :]]
+
+
+def _listed(path: Path) -> bool:
+    """Whether a completion marker lists ``path``: a file, not Hadoop's checksum, not itself."""
+    crc = path.name.startswith(".") and path.name.endswith(".crc")
+    return path.is_file() and not crc and path.name != COMPLETE_MARKER
+
+
+def _list_the_files(folder: Path) -> None:
+    """Make the completion marker in ``folder`` list the files the folder holds now."""
+    marker = json.loads((folder / COMPLETE_MARKER).read_text())
+    marker["files"] = {
+        str(p.relative_to(folder)): p.stat().st_size for p in folder.rglob("*") if _listed(p)
+    }
+    (folder / COMPLETE_MARKER).write_text(json.dumps(marker))
+    (folder / f".{COMPLETE_MARKER}.crc").unlink(missing_ok=True)  # Hadoop's checksum of the old
 
 
 def test_the_sessions_grade_of_a_folder_without_a_model_says_so_before_fitting_the_baseline(
@@ -528,6 +555,7 @@ def test_route_g_a_model_that_reads_a_file_in_the_grader_is_refused(spark, files
     stages[reads[0]] = PipelineModel(stages=[stages[reads[0]]])
     write_pipeline_model(PipelineModel(stages=stages), str(nested_dir))
     shutil.copy(model_dir / COMPLETE_MARKER, nested_dir / COMPLETE_MARKER)
+    _list_the_files(nested_dir)
     for folder, name in ((model_dir, "cheat_g.json"), (nested_dir, "cheat_g_inside.json")):
         out = files.dir / name
         assert main(_grade(files, folder, out)) == 1

@@ -195,15 +195,36 @@ def _saved_marker(fs: _Fs, model_dir: str) -> Dict[str, Any]:
         marker = json.loads(saved)
     except ValueError:
         return {}
-    if not isinstance(marker, dict):
+    if not isinstance(marker, dict) or _not_as_listed(fs, model_dir, marker):
         return {}
-    files = marker.get("files")
-    if files is not None:
-        held = fs.tree(model_dir)
-        held.pop(COMPLETE_MARKER, None)
-        if held != files:
-            return {}
     return marker
+
+
+def _not_as_listed(fs: _Fs, model_dir: str, marker: Dict[str, Any]) -> List[str]:
+    """The files ``marker`` lists that ``model_dir`` lacks or holds at another size, and those
+    it holds that the marker does not list, sorted; none for a marker without the list."""
+    files = marker.get("files")
+    if not isinstance(files, dict):
+        return []
+    held = fs.tree(model_dir)
+    held.pop(COMPLETE_MARKER, None)
+    return sorted(name for name in set(files) | set(held) if files.get(name) != held.get(name))
+
+
+def files_not_as_listed(model_dir: str, spark) -> List[str]:
+    """The files of ``model_dir`` that differ from what its completion marker lists.
+
+    Those the marker lists and the folder lacks or holds at another size, and those the folder
+    holds that the marker does not list: a model copied partway, or changed after its save.
+    Empty when the folder has no marker, or one without the list (saved before it was kept).
+    """
+    fs = _Fs(spark, model_dir)
+    base = model_dir.rstrip("/")
+    try:
+        marker = json.loads(fs.read_text(_marker(base)) or "{}")
+    except ValueError:
+        return []
+    return _not_as_listed(fs, base, marker) if isinstance(marker, dict) else []
 
 
 def saved_record(model_dir: str, spark) -> Dict[str, Any]:
