@@ -134,8 +134,9 @@ def model_record(model_dir: str, spark) -> Dict[str, Any]:
     differ = [] if marker else files_not_as_listed(model_dir, spark)
     if differ:
         raise GradingRefused(
-            f"{model_dir}: the model is not whole: {len(differ)} of its files differ from the "
-            f"list in its {COMPLETE_MARKER} (first {differ[0]}). Fix: copy the whole folder "
+            f"{model_dir}: the model is not whole: {len(differ)} of the files its "
+            f"{COMPLETE_MARKER} lists are missing or of another size (first {differ[0]}). "
+            "Fix: copy the whole folder "
             "again, or save the model again (`ctr-lab train --split none --model-dir DIR`)"
         )
     if not marker.get("fingerprint"):

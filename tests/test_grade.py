@@ -443,8 +443,9 @@ def test_a_model_that_cannot_be_read_is_refused_with_a_json_grade(honest, files,
     assert main(_grade(files, broken, out)) == 1
     line = _one_line(capsys.readouterr().err)
     assert line.startswith(
-        f"ctr-lab: error: {broken}: the model is not whole: {len(stages)} of its files differ "
-        f"from the list in its {COMPLETE_MARKER} (first {stages[0]}). Fix: copy the whole folder"
+        f"ctr-lab: error: {broken}: the model is not whole: {len(stages)} of the files its "
+        f"{COMPLETE_MARKER} lists are missing or of another size (first {stages[0]}). Fix: copy "
+        "the whole folder"
     ), line
     # A marker is the student's file: one listing what the folder holds still needs a model.
     _list_the_files(broken)

@@ -524,6 +524,9 @@ def test_a_folder_without_every_file_its_marker_lists_is_neither_loaded_nor_move
 
     model, _ = train.fit_or_load("course_baseline", small_df, str(model_dir), maxIter=5)
     expected = _p_hat(model, small_df)
+    (model_dir / "stages" / ".DS_Store").write_bytes(b"\0" * 6148)  # a file browser's: no harm
+    _, info = train.fit_or_load("course_baseline", small_df, str(model_dir), maxIter=5)
+    assert info["loaded"] is True and len(fits) == 1
     cut(model_dir)
     again, info = train.fit_or_load("course_baseline", small_df, str(model_dir), maxIter=5)
     assert info["loaded"] is False and len(fits) == 2

@@ -201,21 +201,20 @@ def _saved_marker(fs: _Fs, model_dir: str) -> Dict[str, Any]:
 
 
 def _not_as_listed(fs: _Fs, model_dir: str, marker: Dict[str, Any]) -> List[str]:
-    """The files ``marker`` lists that ``model_dir`` lacks or holds at another size, and those
-    it holds that the marker does not list, sorted; none for a marker without the list."""
+    """The files ``marker`` lists that ``model_dir`` lacks or holds at another size, sorted;
+    none for a marker without the list. A file the marker does not list (a file browser's
+    ``.DS_Store``) does not count: Spark's readers pass over it."""
     files = marker.get("files")
     if not isinstance(files, dict):
         return []
     held = fs.tree(model_dir)
-    held.pop(COMPLETE_MARKER, None)
-    return sorted(name for name in set(files) | set(held) if files.get(name) != held.get(name))
+    return sorted(name for name, size in files.items() if held.get(name) != size)
 
 
 def files_not_as_listed(model_dir: str, spark) -> List[str]:
-    """The files of ``model_dir`` that differ from what its completion marker lists.
+    """The files the completion marker of ``model_dir`` lists that the folder lacks or holds at
+    another size: a model copied partway, or changed after its save.
 
-    Those the marker lists and the folder lacks or holds at another size, and those the folder
-    holds that the marker does not list: a model copied partway, or changed after its save.
     Empty when the folder has no marker, or one without the list (saved before it was kept).
     """
     fs = _Fs(spark, model_dir)
