@@ -136,8 +136,8 @@ def model_record(model_dir: str, spark) -> Dict[str, Any]:
         raise GradingRefused(
             f"{model_dir}: the model is not whole: {len(differ)} of the files its "
             f"{COMPLETE_MARKER} lists are missing or of another size (first {differ[0]}). "
-            "Fix: copy the whole folder "
-            "again, or save the model again (`ctr-lab train --split none --model-dir DIR`)"
+            "Fix: copy the whole folder again, or save the model again "
+            "(`ctr-lab train --split none --model-dir DIR`)"
         )
     if not marker.get("fingerprint"):
         raise GradingRefused(

@@ -188,6 +188,12 @@ def _saved_marker(fs: _Fs, model_dir: str) -> Dict[str, Any]:
     ``metadata/`` and ``stages/``. So the marker lists every file of the model it completes
     (:func:`_save_model`); a marker from before that list is taken at its word, as before.
     """
+    marker = _marker_as_written(fs, model_dir)
+    return {} if _not_as_listed(fs, model_dir, marker) else marker
+
+
+def _marker_as_written(fs: _Fs, model_dir: str) -> Dict[str, Any]:
+    """The JSON object in the marker file of ``model_dir``; empty when there is none."""
     saved = fs.read_text(_marker(model_dir))
     if saved is None:
         return {}
@@ -195,9 +201,7 @@ def _saved_marker(fs: _Fs, model_dir: str) -> Dict[str, Any]:
         marker = json.loads(saved)
     except ValueError:
         return {}
-    if not isinstance(marker, dict) or _not_as_listed(fs, model_dir, marker):
-        return {}
-    return marker
+    return marker if isinstance(marker, dict) else {}
 
 
 def _not_as_listed(fs: _Fs, model_dir: str, marker: Dict[str, Any]) -> List[str]:
@@ -217,13 +221,8 @@ def files_not_as_listed(model_dir: str, spark) -> List[str]:
 
     Empty when the folder has no marker, or one without the list (saved before it was kept).
     """
-    fs = _Fs(spark, model_dir)
-    base = model_dir.rstrip("/")
-    try:
-        marker = json.loads(fs.read_text(_marker(base)) or "{}")
-    except ValueError:
-        return []
-    return _not_as_listed(fs, base, marker) if isinstance(marker, dict) else []
+    fs, base = _Fs(spark, model_dir), model_dir.rstrip("/")
+    return _not_as_listed(fs, base, _marker_as_written(fs, base))
 
 
 def saved_record(model_dir: str, spark) -> Dict[str, Any]:
@@ -315,8 +314,14 @@ def refuse_other_content(model_dir: str, spark) -> None:
     _refuse_other_content(_Fs(spark, model_dir), model_dir)
 
 
-def _saved_fingerprint(fs: _Fs, model_dir: str) -> Optional[str]:
-    return _saved_marker(fs, model_dir).get("fingerprint")
+def _holds(fs: _Fs, model_dir: str, key: str, value: str) -> bool:
+    """Whether ``model_dir`` holds a whole model whose marker has ``key`` = ``value``.
+
+    The folder is listed (:func:`_not_as_listed`) only when the marker matches: a search
+    through the folders beside a model reads their markers, not their files.
+    """
+    marker = _marker_as_written(fs, model_dir)
+    return marker.get(key) == value and not _not_as_listed(fs, model_dir, marker)
 
 
 def _restore_left_over(fs: _Fs, model_dir: str, fingerprint: str) -> bool:
@@ -328,7 +333,7 @@ def _restore_left_over(fs: _Fs, model_dir: str, fingerprint: str) -> bool:
     """
     for pattern in (".old-" + _SAVE_ID, ".tmp-" + _SAVE_ID):
         for path, _age in fs.glob(model_dir + pattern):
-            if _saved_fingerprint(fs, path) != fingerprint:
+            if not _holds(fs, path, "fingerprint", fingerprint):
                 continue
             if fs.exists(model_dir):
                 fs.rename(model_dir, f"{model_dir}.old-{uuid.uuid4().hex[:12]}")
@@ -369,7 +374,7 @@ def _restore_kept(fs: _Fs, model_dir: str, key: str, value: str) -> Optional[str
     the other, moves models and never fits them again.
     """
     for path, _age in _kept_versions(fs, model_dir):
-        if _saved_marker(fs, path).get(key) != value:
+        if not _holds(fs, path, key, value):
             continue
         _move_aside(fs, model_dir, spare=path)
         _rename(fs, path, model_dir)
@@ -398,7 +403,7 @@ def _move_aside(fs: _Fs, model_dir: str, spare: str = "") -> None:
     _rename(fs, model_dir, kept)
     staying = {_name(kept), _name(spare)}
     others = [path for path, _age in _kept_versions(fs, model_dir) if _name(path) not in staying]
-    others.sort(key=lambda path: _saved_marker(fs, path).get("saved_at", ""), reverse=True)
+    others.sort(key=lambda path: _marker_as_written(fs, path).get("saved_at", ""), reverse=True)
     for path in others[max(KEPT_MODELS - 1, 0) :]:
         fs.delete(path)
 
@@ -496,7 +501,8 @@ def fit_or_load(
 
     base = model_dir.rstrip("/")
     kept: Optional[str] = None
-    found = _saved_fingerprint(fs, base) == fingerprint or _restore_left_over(fs, base, fingerprint)
+    found = _holds(fs, base, "fingerprint", fingerprint)
+    found = found or _restore_left_over(fs, base, fingerprint)
     if not found:
         kept = _restore_kept(fs, base, "fingerprint", fingerprint)
     if found or kept is not None:
@@ -542,7 +548,7 @@ def _same_model_beside(fs: _Fs, base: str, fingerprint: str) -> Optional[str]:
         # This folder's own kept models were looked at already (_restore_kept).
         if ".tmp-" in name or ".old-" in name or name.split(".v-")[0] == _name(base):
             continue
-        if _saved_fingerprint(fs, folder) == fingerprint:
+        if _holds(fs, folder, "fingerprint", fingerprint):
             return folder
     return None
 
