@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ctr_lab.errors import CtrLabError, DataLoadError, spark_problem
 
@@ -204,13 +204,33 @@ class HadoopFs:
         """
         base = str(self.fs.makeQualified(self.p(path)).toUri().getPath()).rstrip("/") + "/"
         files: Dict[str, int] = {}
-        found = self.fs.listFiles(self.p(path), True)
-        while found.hasNext():
-            status = found.next()
+        for status in self._files_below(path):
             name = str(status.getPath().getName())
             if not (name.startswith(".") and name.endswith(".crc")):
                 files[str(status.getPath().toUri().getPath())[len(base) :]] = int(status.getLen())
         return files
+
+    def _files_below(self, path: str) -> Iterator[Any]:
+        """The FileStatus of every file under folder ``path``, in the fewest calls for its store.
+
+        An object store's recursive ``listFiles`` is one listing of the prefix, a request per 1,000
+        keys (S3A since HADOOP-13208), where folder by folder would be a request per folder. A
+        local disk's ``listFiles`` looks up each file's block locations: its folders listed one by
+        one take a quarter of the time (``recommended``'s 39 files: 72 against 304 ms,
+        BENCHMARKS.md).
+        """
+        if str(self.fs.getScheme()) != "file":
+            found = self.fs.listFiles(self.p(path), True)
+            while found.hasNext():
+                yield found.next()
+            return
+        folders = [self.p(path)]
+        while folders:
+            for status in self.fs.listStatus(folders.pop()):
+                if status.isDirectory():
+                    folders.append(status.getPath())
+                else:
+                    yield status
 
     def glob(self, pattern: str) -> List[Tuple[str, float]]:
         """The paths matching ``pattern``, each with its age in seconds."""
