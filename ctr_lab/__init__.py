@@ -3,10 +3,13 @@
 Notebooks use it as ``import ctr_lab as cl``: ``cl.load(...)``, ``cl.features.with_publisher``,
 ``cl.evaluate.metrics(...)``, ``cl.plots.roc_curve(...)``. Importing it does not start Spark;
 everything loads on first use, so ``import ctr_lab`` needs neither PySpark nor pandas (a machine
-that only runs ``ctr-lab emr`` or the generator has neither).
+that only runs ``ctr-lab emr`` or the generator has neither). In a Livy session it shows what
+it did in the cells' output (:mod:`ctr_lab.livy_output`).
 """
 
 import importlib
+
+from ctr_lab.livy_output import show_in_cells
 
 __version__ = "0.1.0"
 
@@ -53,6 +56,9 @@ def __getattr__(name: str):
     if name in _EXPORTS:
         return getattr(importlib.import_module(f"ctr_lab.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module 'ctr_lab' has no attribute {name!r}")
+
+
+show_in_cells()
 
 
 __all__ = [

@@ -210,6 +210,44 @@ def test_show_of_either_spark_line_compares_equal_and_a_changed_row_does_not(tmp
     assert len(differences(changed, committed, sanitize)) == 1
 
 
+def test_every_sanitize_rule_is_one_nbval_reads():
+    """nbval reads a rule only as a ``regex: `` line followed by a ``replace: `` line, each with
+    its space (``get_sanitize_patterns``): a rule whose empty replacement lost its trailing
+    space would be dropped without a word."""
+    from nbval.plugin import get_sanitize_patterns
+
+    text = (REPO / "notebooks" / "nbval_sanitize.cfg").read_text()
+    regexes = re.findall(r"(?m)^regex:", text)
+    assert len(get_sanitize_patterns(text)) == len(regexes) >= 6
+
+
+def test_what_ctr_lab_did_in_a_livy_cell_compares_equal_and_a_changed_metric_does_not(tmp_path):
+    """On EMR the training cell of 03 prints what ``fit_or_load`` did before its metrics
+    (ctr_lab/livy_output.py; the local kernel shows it under the cell, not saved): the
+    sanitize file leaves that line out, and a metric changed still differs."""
+    import nbformat
+
+    from tests.nbval_compare import differences
+
+    committed = REPO / "notebooks" / "03_model_building.ipynb"
+    sanitize = REPO / "notebooks" / "nbval_sanitize.cfg"
+    nb = nbformat.read(committed, as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    training = [c for c in cells if "train_and_evaluate(" in c.source]
+    assert len(training) == 1 and len(training[0].outputs) == 1
+    output = training[0].outputs[0]
+    metrics = output.text
+    said = "fit_or_load: reloaded the saved model from s3://lab/models/course_baseline in 2.1 s\n"
+    output.text = said + metrics
+    same = tmp_path / "same.ipynb"
+    nbformat.write(nb, same)
+    assert differences(same, committed, sanitize) == []
+    output.text = said + re.sub(r"0\.(\d)", lambda m: f"0.{(int(m.group(1)) + 1) % 10}", metrics)
+    changed = tmp_path / "changed.ipynb"
+    nbformat.write(nb, changed)
+    assert len(differences(changed, committed, sanitize)) == 1
+
+
 #: The ``ctr_lab`` calls that fit models.
 FITTING_CALLS = ("train_and_evaluate", "fit_or_load", "tune")
 

@@ -24,11 +24,16 @@ import ast
 import base64
 import io
 import json
+import logging
 import os
 import re
 import signal
 import sys
 import traceback
+
+# fake_shell.py, at its import: the root logger's handler on the process's stderr (the session's
+# log), for WARNING and above; a library's own logging is left as it sets it up.
+logging.basicConfig()
 
 #: fake_shell.py ``TOP_FRAME_REGEX``: the frame of the statement itself.
 TOP_FRAME = re.compile(r'\s*File "<stdin>".*in <module>')
@@ -195,6 +200,10 @@ def execute(code):
         sys.stdout, sys.stderr = saved
     result = dict(result or {})
     text = result.pop("text/plain", "") + out.getvalue() + err.getvalue()
+    # fake_shell.py ``clearOutputs``: the statement's streams are closed, not kept: what writes
+    # to one later (a handler that kept it) fails, as on Livy.
+    out.close()
+    err.close()
     text = text.rstrip()
     if text or not result:
         result["text/plain"] = text

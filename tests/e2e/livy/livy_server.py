@@ -443,6 +443,9 @@ class Session:
                 "MPLBACKEND": "Agg",
                 "PYTHONUNBUFFERED": "1",
                 "PYTHONDONTWRITEBYTECODE": "1",
+                # PythonInterpreter.scala sets it for the REPL's Python from the driver's
+                # spark.livy.spark_major_version, which InteractiveSession.scala passes on.
+                "LIVY_SPARK_MAJOR_VERSION": "3",
             }
         )
         env.update(self.env)

@@ -51,9 +51,21 @@ def test_notebook_runs_through_sparkmagic(
     copy = work / notebook.name
     copy.write_bytes(notebook.read_bytes())
     run = run_nbval(copy, sparkmagic_kernel, emr_sparkmagic_conf_dir, notebook_run_dir, strict=True)
+    said = []
     # nbval kills its kernel, so sparkmagic cannot delete the session as a kernel shutdown does
     # (the notebooks end by asking the student for that shutdown): the harness frees it, rather
     # than leaving a Spark driver for the heartbeat timeout while the next notebook starts.
     for session in call(f"{emr_livy_server.url}/sessions")[1]["sessions"]:
+        said += _what_ctr_lab_said(emr_livy_server.url, session["id"])
         call(f"{emr_livy_server.url}/sessions/{session['id']}", "DELETE")
     assert run.returncode == 0, f"{notebook} failed through sparkmagic:\n{run.stdout[-8000:]}"
+    # The sanitize file leaves these lines out of the comparison: the student sees them.
+    fits = sum(cell.source.count("train_and_evaluate(") for cell in nb.cells)
+    assert len([line for line in said if line.startswith("fit_or_load: ")]) >= fits, said
+
+
+def _what_ctr_lab_said(url: str, session: int) -> list:
+    """The lines of a session's statement outputs in which ctr_lab says what it did."""
+    statements = call(f"{url}/sessions/{session}/statements")[1]["statements"]
+    texts = [(s.get("output") or {}).get("data", {}).get("text/plain", "") for s in statements]
+    return [ln for t in texts for ln in t.splitlines() if ln.startswith(("fit_or_load:", "tune:"))]
