@@ -13,7 +13,8 @@ so the server points fd 1 and fd 2 at the session's log file.
 
 Execution follows Livy 0.8's Python REPL: the code is parsed; all statements but the last run in
 ``exec`` mode and the last one in ``single`` mode, so a trailing expression prints its repr; the
-captured stdout + stderr become ``text/plain`` (right-stripped). Only if the code does not parse
+captured stdout + stderr become ``text/plain`` (right-stripped), and what a failed statement
+printed comes at the head of the next one's. Only if the code does not parse
 as Python are lines starting with ``%`` split out as magics (``%matplot VAR``, ``%json VAR``,
 ``%table VAR``). An exception becomes ``{"status": "error", "ename", "evalue", "traceback"}``.
 
@@ -179,31 +180,33 @@ def parse(code):
         return [MagicNode(c) if c.startswith("%") else NormalNode(c) for c in chunks]
 
 
+def clear_outputs():
+    """fake_shell.py ``clearOutputs``: the statement's streams closed (what writes to one later,
+    such as a handler that kept it, fails as on Livy) and new ones in their place."""
+    sys.stdout.close()
+    sys.stderr.close()
+    sys.stdout, sys.stderr = io.StringIO(), io.StringIO()
+
+
 def execute(code):
-    out, err = io.StringIO(), io.StringIO()
-    saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err
+    """fake_shell.py ``execute_request``. ``sys.stdout`` and ``sys.stderr`` are the REPL's own
+    ``StringIO`` (from :func:`main` on), emptied only after a statement that succeeds: what a
+    failed one printed stays, and comes at the head of the next statement's output."""
     try:
-        try:
-            nodes = parse(code)
-        except SyntaxError:
-            return _error_reply(*sys.exc_info()[:2], None)
-        result = None
-        try:
-            for node in nodes:
-                result = node.execute()
-        except UnknownMagic:  # fake_shell.py ``execute_request``: no traceback
-            return _error_reply(*sys.exc_info()[:2], None)
-        except ExecutionError as e:
-            return _error_reply(*e.exc_info)
-    finally:
-        sys.stdout, sys.stderr = saved
+        nodes = parse(code)
+    except SyntaxError:
+        return _error_reply(*sys.exc_info()[:2], None)
+    result = None
+    try:
+        for node in nodes:
+            result = node.execute()
+    except UnknownMagic:  # fake_shell.py ``execute_request``: no traceback
+        return _error_reply(*sys.exc_info()[:2], None)
+    except ExecutionError as e:
+        return _error_reply(*e.exc_info)
     result = dict(result or {})
-    text = result.pop("text/plain", "") + out.getvalue() + err.getvalue()
-    # fake_shell.py ``clearOutputs``: the statement's streams are closed, not kept: what writes
-    # to one later (a handler that kept it) fails, as on Livy.
-    out.close()
-    err.close()
+    text = result.pop("text/plain", "") + sys.stdout.getvalue() + sys.stderr.getvalue()
+    clear_outputs()
     text = text.rstrip()
     if text or not result:
         result["text/plain"] = text
@@ -281,12 +284,17 @@ def main(argv):
         send({"type": "failed", "error": traceback.format_exc()})
         return 1
     app_id = spark.sparkContext.applicationId if spark else f"no-spark-{os.getpid()}"
+    # fake_shell.py ``main``: the statements' stdout and stderr from here on (the process's
+    # own go to the session's log).
+    sys.stdout, sys.stderr = io.StringIO(), io.StringIO()
     send({"type": "ready", "appId": app_id})
     try:
         serve(requests, send)
     finally:
         # fake_shell.py ``main``: ``finally`` stops the SparkContext, also when a reply could
-        # not be encoded and the exception ends the REPL.
+        # not be encoded and the exception ends the REPL, and puts the process's own stdout and
+        # stderr back, where that exception's traceback goes.
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         if spark is not None:
             spark.stop()
     return 0

@@ -109,6 +109,11 @@ def test_statements_behave_like_livys_python_repl(session):
     ]
     syntax = run_statement(base, sid, "def (")["output"]
     assert syntax["status"] == "error" and syntax["ename"] == "SyntaxError"
+    # fake_shell.py ``execute_request`` empties stdout and stderr (``clearOutputs``) only after a
+    # statement that succeeds: what a failed one printed comes before the next one's output.
+    failed = run_statement(base, sid, "print('before')\n1 / 0")["output"]
+    assert failed["status"] == "error" and "before" not in str(failed)
+    assert ok_text(base, sid, "print('after')") == "before\nafter"
     # Magics: %json, %matplot, and an unknown one.
     data = run_statement(base, sid, "d = {'a': [1, 2]}\n%json d")["output"]["data"]
     assert data == {"application/json": {"a": [1, 2]}}
