@@ -34,7 +34,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
-from typing import Any, Dict, Optional, cast
+import re
+from typing import Any, Dict, List, Optional, cast
 
 from pyspark.ml.param import Params
 from pyspark.ml.util import (
@@ -66,6 +67,11 @@ def _active_spark() -> Any:
     return SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
 
 
+#: Where Hadoop's ``LineReader`` ends a line (``sc.textFile``), and no other character does:
+#: the JVM reads the first line of a metadata file this way.
+_HADOOP_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
 def read_metadata(spark: Any, path: str) -> Dict[str, Any]:
     """The metadata Spark ML saved for the stage or pipeline in ``path``, as a dict.
 
@@ -78,7 +84,7 @@ def read_metadata(spark: Any, path: str) -> Dict[str, Any]:
     text = fs.read_text(parts[0]) if parts else None
     if not text:
         raise FileNotFoundError(f"{path}: no Spark ML metadata in it (metadata/part-*)")
-    return json.loads(text.splitlines()[0])
+    return json.loads(_HADOOP_LINE_END.split(text, maxsplit=1)[0])
 
 
 def write_metadata(
@@ -201,7 +207,7 @@ def read_pipeline_model(path: str) -> Any:
     metadata = read_metadata(spark, path)
     params = metadata.get("paramMap", {})
     if params.get("language") != "Python":
-        _check_jvm_stages(spark, path, params)
+        _check_jvm_classes(spark, path)
         return PipelineModel.load(path)  # saved by the JVM: the JVM reads it
     uids = params["stageUids"]
     stages = []
@@ -229,22 +235,34 @@ def _read_by_the_jvm(cls: type) -> bool:
     return issubclass(cls, JavaMLReadable) and getattr(read, "__func__", None) is _JVM_READ
 
 
-def _check_jvm_stages(spark: Any, path: str, params: Dict[str, Any]) -> None:
-    """Refuse a pipeline the JVM saved whose stages name a class outside Spark ML.
+def _check_jvm_classes(spark: Any, path: str) -> None:
+    """Refuse a model the JVM saved in which any instance it holds names a class outside Spark ML.
 
-    The JVM's reader loads the class each stage's metadata names
-    (``DefaultParamsReader.loadParamsInstance`` in Spark's ``ReadWrite.scala``); a pipeline
-    inside is checked the same way.
+    The JVM reads a pipeline's stages, and the instances a stage holds (a pipeline's stages,
+    ``OneVsRestModel``'s models, a tuning model's best model), with
+    ``DefaultParamsReader.loadParamsInstance`` (Spark's ``ReadWrite.scala``): it loads the class
+    the first line of the instance's ``metadata`` folder names (``sc.textFile(...).first()``: of
+    whichever of the folder's files comes first) and calls its ``read``. So each folder below the
+    pipeline's own with a ``metadata`` folder must have one file there besides those Hadoop's
+    readers pass over (named ``_*`` or ``.*``), as Spark writes it, naming a class of Spark ML.
     """
-    uids = params.get("stageUids") or []
-    for index, uid in enumerate(uids):
-        stage_path = _stage_path(uid, index, len(uids), path)
-        stage = read_metadata(spark, stage_path)
-        name = str(stage.get("class", ""))
+    held: Dict[str, List[str]] = {}
+    for name in HadoopFs(spark, path).tree(path):
+        folder, _, file = name.rpartition("/")
+        owner, _, last = folder.rpartition("/")
+        if file == "metadata":  # a file where Spark writes a folder: sc.textFile reads it alike
+            owner, last = folder, file
+        if last == "metadata" and owner and not file.startswith(("_", ".")):
+            held.setdefault(owner, []).append(file)
+    for folder, files in sorted(held.items()):
+        where = f"{path.rstrip('/')}/{folder}"
+        if len(files) != 1 or not files[0].startswith("part-"):
+            raise CtrLabError(
+                f"{where}: its metadata holds {', '.join(sorted(files))} where Spark ML writes one "
+                f"part-* file, and is not loaded. {_FIX}"
+            )
+        name = str(read_metadata(spark, where).get("class", ""))
         if not name.startswith("org.apache.spark.ml."):
             raise CtrLabError(
-                f"{stage_path}: the stage class {name!r} is not Spark ML's, and is not "
-                f"loaded. {_FIX}"
+                f"{where}: the stage class {name!r} is not Spark ML's, and is not loaded. {_FIX}"
             )
-        if name == "org.apache.spark.ml.PipelineModel":
-            _check_jvm_stages(spark, stage_path, stage.get("paramMap", {}))

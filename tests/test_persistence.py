@@ -212,3 +212,58 @@ def test_a_stage_class_a_folder_names_is_checked_before_anything_imports_or_load
         "Fix: save the model again with fit_or_load, tune or ctr-lab train"
     )
     assert "this" not in sys.modules and "Beautiful is better" not in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def jvm_model_holding_models(spark, tmp_path_factory) -> Path:
+    """A pipeline the JVM saved whose stage holds models of its own: ``OneVsRestModel``'s, one
+    ``LogisticRegressionModel`` per class, each read with ``loadParamsInstance``."""
+    from pyspark.ml.classification import LogisticRegression, OneVsRest
+    from pyspark.ml.linalg import Vectors
+
+    rows = [(float(i % 2), Vectors.dense([float(i % 2), 1.0])) for i in range(4)]
+    df = spark.createDataFrame(rows, ["label", "features"])
+    held = OneVsRest(classifier=LogisticRegression(maxIter=1)).fit(df)
+    folder = tmp_path_factory.mktemp("jvm") / "m"
+    PipelineModel(stages=[held])._to_java().write().save(str(folder))  # as the JVM saves it
+    return folder
+
+
+@pytest.mark.parametrize("change", ["retagged", "a file beside", "a file for the folder"])
+def test_a_class_a_stage_the_jvm_reads_holds_is_checked_before_the_jvm_loads_it(
+    spark, tmp_path, jvm_model_holding_models, change
+):
+    """The JVM reads ``OneVsRestModel``'s models (and a tuning model's best model) with
+    ``loadParamsInstance``, which loads the class the first line of their metadata names: a
+    class of the student's choosing, even if the stage's own is Spark ML's."""
+    import shutil
+
+    from ctr_lab.errors import CtrLabError
+
+    folder = tmp_path / "m"
+    shutil.copytree(jvm_model_holding_models, folder)
+    assert type(read_pipeline_model(str(folder)).stages[0]).__name__ == "OneVsRestModel"
+    held = next(folder.glob("stages/0_*/model_0"))
+    part = sorted(held.glob("metadata/part-*"))[0]  # Spark 4 adds a uuid
+    if change == "retagged":
+        _retag(part, "java.lang.Runtime")
+        said = "the stage class 'java.lang.Runtime' is not Spark ML's"
+    elif change == "a file beside":  # the JVM reads the first file the folder's listing gives
+        (part.parent / "a").write_text(
+            part.read_text().replace(
+                "org.apache.spark.ml.classification.LogisticRegressionModel", "java.lang.Runtime"
+            )
+        )
+        said = f"its metadata holds a, {part.name} where Spark ML writes one part-* file"
+    else:  # sc.textFile reads a file named metadata as it reads the folder
+        _retag(part, "java.lang.Runtime")
+        text = part.read_text()
+        shutil.rmtree(part.parent)
+        (held / "metadata").write_text(text)
+        said = "its metadata holds metadata where Spark ML writes one part-* file"
+    with pytest.raises(CtrLabError) as info:
+        read_pipeline_model(str(folder))
+    assert str(info.value) == (
+        f"{held}: {said}, and is not loaded. "
+        "Fix: save the model again with fit_or_load, tune or ctr-lab train"
+    )
