@@ -207,10 +207,11 @@ def read_pipeline_model(path: str) -> Any:
     metadata = read_metadata(spark, path)
     params = metadata.get("paramMap", {})
     if params.get("language") != "Python":
-        _check_jvm_classes(spark, path)
+        _check_jvm_classes(spark, path, _metadata_below(spark, path))
         return PipelineModel.load(path)  # saved by the JVM: the JVM reads it
     uids = params["stageUids"]
     stages = []
+    held: Optional[Dict[str, List[str]]] = None  # listed once, for the first stage the JVM reads
     for index, uid in enumerate(uids):
         stage_path = _stage_path(uid, index, len(uids), path)
         stage_metadata = read_metadata(spark, stage_path)
@@ -219,8 +220,13 @@ def read_pipeline_model(path: str) -> Any:
             stages.append(read_params(spark, stage_path, stage_metadata))
         elif cls is PipelineModel:
             stages.append(read_pipeline_model(stage_path))
-        elif cls.__module__.split(".")[0] == "ctr_lab" or _read_by_the_jvm(cls):
+        elif cls.__module__.split(".")[0] == "ctr_lab":
             stages.append(cls.load(stage_path))  # ctr_lab's readers read params as above
+        elif _read_by_the_jvm(cls):  # the JVM checks the stage's own class: what it holds here
+            held = held if held is not None else _metadata_below(spark, path)
+            within = f"stages/{os.path.basename(stage_path)}/"
+            _check_jvm_classes(spark, path, held, within)
+            stages.append(cls.load(stage_path))
         else:
             raise CtrLabError(
                 f"{stage_path}: the stage class {stage_metadata['class']!r} is not one a model "
@@ -235,26 +241,35 @@ def _read_by_the_jvm(cls: type) -> bool:
     return issubclass(cls, JavaMLReadable) and getattr(read, "__func__", None) is _JVM_READ
 
 
-def _check_jvm_classes(spark: Any, path: str) -> None:
-    """Refuse a model the JVM saved in which any instance it holds names a class outside Spark ML.
-
-    The JVM reads a pipeline's stages, and the instances a stage holds (a pipeline's stages,
-    ``OneVsRestModel``'s models, a tuning model's best model), with
-    ``DefaultParamsReader.loadParamsInstance`` (Spark's ``ReadWrite.scala``): it loads the class
-    the first line of the instance's ``metadata`` folder names (``sc.textFile(...).first()``: of
-    whichever of the folder's files comes first) and calls its ``read``. So each folder below the
-    pipeline's own with a ``metadata`` folder must have one file there besides those Hadoop's
-    readers pass over (named ``_*`` or ``.*``), as Spark writes it, naming a class of Spark ML.
-    """
+def _metadata_below(spark: Any, path: str) -> Dict[str, List[str]]:
+    """Each folder below model folder ``path`` with a metadata of its own (by its path below
+    ``path``), and the files of that metadata that Hadoop's readers read: not those named
+    ``_*`` or ``.*``. A file named ``metadata`` counts as one: ``sc.textFile`` reads it alike."""
     held: Dict[str, List[str]] = {}
     for name in HadoopFs(spark, path).tree(path):
         folder, _, file = name.rpartition("/")
         owner, _, last = folder.rpartition("/")
-        if file == "metadata":  # a file where Spark writes a folder: sc.textFile reads it alike
+        if file == "metadata":
             owner, last = folder, file
         if last == "metadata" and owner and not file.startswith(("_", ".")):
             held.setdefault(owner, []).append(file)
+    return held
+
+
+def _check_jvm_classes(spark: Any, path: str, held: Dict[str, List[str]], within: str = "") -> None:
+    """Refuse a model in which an instance the JVM reads names a class outside Spark ML.
+
+    The JVM reads a pipeline's stages, and the instances a stage holds (a pipeline's stages,
+    ``OneVsRestModel``'s models, ``RFormulaModel``'s pipeline, a tuning model's best model),
+    with ``DefaultParamsReader.loadParamsInstance`` (Spark's ``ReadWrite.scala``): it loads the
+    class the first line of the instance's ``metadata`` names (``sc.textFile(...).first()``: of
+    whichever of its files the listing gives first) and calls its ``read``. So each folder of
+    ``held`` (:func:`_metadata_below`) below ``within`` must have one ``part-*`` file there, as
+    Spark writes it, naming a class of Spark ML.
+    """
     for folder, files in sorted(held.items()):
+        if not folder.startswith(within):
+            continue
         where = f"{path.rstrip('/')}/{folder}"
         if len(files) != 1 or not files[0].startswith("part-"):
             raise CtrLabError(

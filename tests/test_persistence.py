@@ -8,6 +8,7 @@ stages back PySpark's ``DefaultParamsWritable.write`` and ``DefaultParamsReadabl
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -215,45 +216,51 @@ def test_a_stage_class_a_folder_names_is_checked_before_anything_imports_or_load
 
 
 @pytest.fixture(scope="module")
-def jvm_model_holding_models(spark, tmp_path_factory) -> Path:
-    """A pipeline the JVM saved whose stage holds models of its own: ``OneVsRestModel``'s, one
-    ``LogisticRegressionModel`` per class, each read with ``loadParamsInstance``."""
+def models_holding_models(spark, tmp_path_factory) -> Dict[str, Path]:
+    """Spark ML stages that hold instances of their own, which the JVM reads with
+    ``loadParamsInstance``: in a pipeline the JVM saved, ``OneVsRestModel`` (a model per class);
+    in one of ctr_lab's stages, ``RFormulaModel`` (a pipeline)."""
     from pyspark.ml.classification import LogisticRegression, OneVsRest
+    from pyspark.ml.feature import RFormula
     from pyspark.ml.linalg import Vectors
 
-    rows = [(float(i % 2), Vectors.dense([float(i % 2), 1.0])) for i in range(4)]
-    df = spark.createDataFrame(rows, ["label", "features"])
-    held = OneVsRest(classifier=LogisticRegression(maxIter=1)).fit(df)
-    folder = tmp_path_factory.mktemp("jvm") / "m"
-    PipelineModel(stages=[held])._to_java().write().save(str(folder))  # as the JVM saves it
-    return folder
+    folders = tmp_path_factory.mktemp("held")
+    rows = [(float(i % 2), Vectors.dense([float(i % 2), 1.0]), float(i)) for i in range(4)]
+    df = spark.createDataFrame(rows, ["label", "features", "x"])
+    one_vs_rest = OneVsRest(classifier=LogisticRegression(maxIter=1)).fit(df)
+    PipelineModel(stages=[one_vs_rest])._to_java().write().save(str(folders / "jvm"))
+    formula = RFormula(formula="label ~ x", featuresCol="f").fit(df)
+    write_pipeline_model(PipelineModel(stages=[RowFeatures(), formula]), str(folders / "python"))
+    return {"jvm": folders / "jvm", "python": folders / "python"}
 
 
-@pytest.mark.parametrize("change", ["retagged", "a file beside", "a file for the folder"])
+@pytest.mark.parametrize(
+    ("layout", "held", "change"),
+    [
+        *[("jvm", "stages/0_*/model_0", c) for c in ("retag", "a file beside", "a file for it")],
+        ("python", "stages/1_*/pipelineModel/stages/1_*", "retag"),
+    ],
+)
 def test_a_class_a_stage_the_jvm_reads_holds_is_checked_before_the_jvm_loads_it(
-    spark, tmp_path, jvm_model_holding_models, change
+    spark, tmp_path, models_holding_models, layout, held, change
 ):
-    """The JVM reads ``OneVsRestModel``'s models (and a tuning model's best model) with
-    ``loadParamsInstance``, which loads the class the first line of their metadata names: a
-    class of the student's choosing, even if the stage's own is Spark ML's."""
+    """The JVM loads the class the first line of a held instance's metadata names: a class of
+    the student's choosing, where the stage's own class is Spark ML's."""
     import shutil
 
     from ctr_lab.errors import CtrLabError
 
     folder = tmp_path / "m"
-    shutil.copytree(jvm_model_holding_models, folder)
-    assert type(read_pipeline_model(str(folder)).stages[0]).__name__ == "OneVsRestModel"
-    held = next(folder.glob("stages/0_*/model_0"))
+    shutil.copytree(models_holding_models[layout], folder)
+    read_pipeline_model(str(folder))  # as saved
+    held = next(folder.glob(held))
     part = sorted(held.glob("metadata/part-*"))[0]  # Spark 4 adds a uuid
-    if change == "retagged":
+    if change == "retag":
         _retag(part, "java.lang.Runtime")
         said = "the stage class 'java.lang.Runtime' is not Spark ML's"
     elif change == "a file beside":  # the JVM reads the first file the folder's listing gives
-        (part.parent / "a").write_text(
-            part.read_text().replace(
-                "org.apache.spark.ml.classification.LogisticRegressionModel", "java.lang.Runtime"
-            )
-        )
+        runtime = re.sub(r'"class": ?"[^"]*"', '"class":"java.lang.Runtime"', part.read_text())
+        (part.parent / "a").write_text(runtime)
         said = f"its metadata holds a, {part.name} where Spark ML writes one part-* file"
     else:  # sc.textFile reads a file named metadata as it reads the folder
         _retag(part, "java.lang.Runtime")
