@@ -2,7 +2,7 @@
 
 ctr_lab says what it did as INFO records of its ``ctr_lab`` logger: ``fit_or_load: reloaded the
 saved model from s3://... in 2.1 s``, ``fit_or_load: trained in 41.3 s, saved to ...``, ``tune:
-tried 3 settings in ...``. The local kernel shows them under the cell, after Spark's progress
+tried 3 settings in ...``. The local kernel shows them in the line that shows Spark's progress
 (:mod:`ctr_lab.tools.magics`). Livy's Python REPL (``fake_shell.py``, Livy 0.8) shows nothing
 of them: it sets up logging with ``logging.basicConfig()`` (WARNING and above, to the driver's
 log), and a cell's output is only the statement's stdout and stderr, which it replaces with a
