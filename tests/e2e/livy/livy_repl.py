@@ -8,8 +8,11 @@ It builds a SparkSession from the settings (``master``, ``conf``, ``pyFiles``, `
 ``spark``, ``sc`` and ``sqlContext``, then answers each request on ``REPLY_FD`` with two JSON
 lines: ``started`` as its code begins, then the reply. A ``cancel`` request, read by a thread of
 its own while a statement runs, cancels the Spark jobs of that statement's job group.
-File descriptor 1 is not the protocol channel: the JVM, py4j and the Python workers write there,
-so the server points fd 1 and fd 2 at the session's log file.
+File descriptor 1 is not the protocol channel: the JVM and the Python workers write there, and
+the server points it at the session's log file. File descriptor 2 is the REPL's own stderr, which
+the server keeps apart, as Livy's ``ProcessInterpreter.scala`` keeps the stderr lines of
+``fake_shell.py``'s process for the error of a statement the REPL dies under; the JVM, which
+here is the REPL's child (on Livy the REPL's parent), writes its stderr to fd 1 as well.
 
 Execution follows Livy 0.8's Python REPL: the code is parsed; all statements but the last run in
 ``exec`` mode and the last one in ``single`` mode, so a trailing expression prints its repr; the
@@ -32,19 +35,19 @@ import signal
 import sys
 import traceback
 
-# fake_shell.py, at its import: the root logger's handler on the process's stderr (the session's
-# log), for WARNING and above; a library's own logging is left as it sets it up.
+# fake_shell.py, at its import: the root logger's handler on the process's stderr (the lines
+# Livy keeps), for WARNING and above; a library's own logging is left as it sets it up.
 logging.basicConfig()
+LOG = logging.getLogger("fake_shell")
 
 #: fake_shell.py ``TOP_FRAME_REGEX``: the frame of the statement itself.
 TOP_FRAME = re.compile(r'\s*File "<stdin>".*in <module>')
 
 
 class ExecutionError(Exception):
-    """Wraps the exc_info of a failure in user code."""
+    """Wraps the exc_info of a failure in user code (fake_shell.py's, its ``args`` included)."""
 
     def __init__(self, exc_info):
-        super().__init__(str(exc_info[1]))
         self.exc_info = exc_info
 
 
@@ -56,6 +59,9 @@ GLOBALS = {"__name__": "__main__", "__builtins__": __builtins__}
 
 
 def _error_reply(exc_type, exc_value, tb):
+    # fake_shell.py ``execute_reply_error``: the exception being handled (for a failure in the
+    # code, the ExecutionError with the code's exception as its context) logged on the stderr.
+    LOG.error("execute_reply", exc_info=True)
     lines = traceback.format_exception(exc_type, exc_value, tb, chain=False)
     # fake_shell.py ``execute_reply_error``: the "Traceback" header, then the frames below the
     # statement's own (the REPL's frames and the ``<stdin> ... in <module>`` frame dropped).
@@ -84,7 +90,7 @@ class NormalNode:
             for node in body[-1:]:
                 exec(compile(ast.Interactive([node]), "<stdin>", "single"), GLOBALS)
         except BaseException:
-            raise ExecutionError(sys.exc_info()) from None
+            raise ExecutionError(sys.exc_info())  # noqa: B904 (fake_shell.py's, context kept)
         return None
 
 
@@ -93,15 +99,7 @@ def _magic_error():
     is *returned* as ``execute_reply_error(type, value, None)``, so it becomes the data of an
     ``ok`` reply (sparkmagic then finds no ``text/plain`` and fails with a KeyError)."""
     exc_type, exc_value = sys.exc_info()[:2]
-    return {
-        "msg_type": "execute_reply",
-        "content": {
-            "status": "error",
-            "ename": exc_type.__name__,
-            "evalue": str(exc_value),
-            "traceback": traceback.format_exception(exc_type, exc_value, None, chain=False),
-        },
-    }
+    return {"msg_type": "execute_reply", "content": _error_reply(exc_type, exc_value, None)}
 
 
 def _magic_json(name):
@@ -214,14 +212,23 @@ def execute(code):
 
 
 def start_spark(settings):
-    """The session's SparkSession with its conf, and its pyFiles on the path, as Livy does."""
+    """The session's SparkSession with its conf, and its pyFiles on the path, as Livy does.
+
+    The JVM's stderr goes where its stdout goes (fd 1, the session's log), not to the REPL's
+    stderr: on Livy the driver's JVM is not the REPL's child, and its lines are not among the
+    REPL's that Livy hands back when the REPL dies.
+    """
+    import subprocess
+
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
     from pyspark.sql import SparkSession, SQLContext
 
-    builder = SparkSession.builder.master(settings["master"]).appName(settings["name"])
-    for key, value in settings["conf"].items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    sc = spark.sparkContext
+    conf = SparkConf().setMaster(settings["master"]).setAppName(settings["name"])
+    conf.setAll(settings["conf"].items())
+    gateway = launch_gateway(conf, popen_kwargs={"stderr": subprocess.STDOUT})
+    sc = SparkContext(conf=conf, gateway=gateway)
+    spark = SparkSession(sc)
     for path in settings["pyFiles"]:
         sc.addPyFile(path)
     GLOBALS.update(spark=spark, sc=sc, sqlContext=SQLContext(sc))
@@ -273,6 +280,9 @@ def main(argv):
 
     with open(settings_path, encoding="utf-8") as fh:
         settings = json.load(fh)
+    # fake_shell.py ``main``: stdout and stderr are the REPL's own ``StringIO`` from its start;
+    # what Spark's start printed goes to the process's stderr, then the statements' begin.
+    sys.stdout, sys.stderr = io.StringIO(), io.StringIO()
     spark = None
     try:
         if settings.get("spark", True):
@@ -280,13 +290,14 @@ def main(argv):
         else:
             GLOBALS.update({n: NoSpark(n) for n in ("spark", "sc", "sqlContext")})
     except BaseException:
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         traceback.print_exc()
         send({"type": "failed", "error": traceback.format_exc()})
         return 1
     app_id = spark.sparkContext.applicationId if spark else f"no-spark-{os.getpid()}"
-    # fake_shell.py ``main``: the statements' stdout and stderr from here on (the process's
-    # own go to the session's log).
-    sys.stdout, sys.stderr = io.StringIO(), io.StringIO()
+    print(sys.stdout.getvalue(), file=sys.__stderr__)
+    print(sys.stderr.getvalue(), file=sys.__stderr__)
+    clear_outputs()
     send({"type": "ready", "appId": app_id})
     try:
         serve(requests, send)

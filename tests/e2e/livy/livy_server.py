@@ -306,6 +306,10 @@ class Session:
         self.pipe_lock = threading.Lock()  # one writer at a time on the REPL's request pipe
         self.running: Optional[Statement] = None
         self.proc: Optional[subprocess.Popen] = None
+        #: The REPL's stderr lines not yet taken, and the thread that reads them.
+        self.stderr_lines: List[str] = []
+        self.stderr_lock = threading.Lock()
+        self.stderr_reader: Optional[threading.Thread] = None
         self.request_w: Optional[Any] = None
         self.reply_r: Optional[Any] = None
         self.last_activity = time.monotonic()
@@ -459,14 +463,49 @@ class Session:
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
-                stderr=subprocess.STDOUT,
+                stderr=subprocess.PIPE,
                 pass_fds=(req_r, rep_w),
                 start_new_session=True,
             )
+        self.stderr_reader = threading.Thread(
+            target=self._read_stderr, args=(self.proc,), name=f"stderr-{self.id}", daemon=True
+        )
+        self.stderr_reader.start()
         os.close(req_r)
         os.close(rep_w)
         self.request_w = os.fdopen(req_w, "w", encoding="utf-8")
         self.reply_r = os.fdopen(rep_r, "r", encoding="utf-8")
+
+    def _read_stderr(self, proc: subprocess.Popen) -> None:
+        """repl/.../ProcessInterpreter.scala: a thread keeps every line the REPL writes to its
+        stderr (``stderrThread``); when the REPL exits with a code other than 0, the lines go to
+        the driver's log (``processWatcherThread``: "Process has died with N", then them all,
+        taken or not; a JVM's ``waitFor`` gives 128 + the signal of a killed process)."""
+        assert proc.stderr is not None
+        kept: List[str] = []
+        for raw in proc.stderr:
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            kept.append(line)
+            with self.stderr_lock:
+                self.stderr_lines.append(line)
+        code = proc.wait()
+        if code != 0:
+            with contextlib.suppress(OSError):  # a deleted session's folder may be gone
+                self._log(f"Process has died with {code if code > 0 else 128 - code}")
+                with open(self.log_path, "a", encoding="utf-8") as fh:
+                    fh.writelines(f"{line}\n" for line in kept)
+
+    def take_error_lines(self) -> str:
+        """ProcessInterpreter.scala ``takeErrorLines``: the stderr lines since the last take.
+
+        Livy takes them as soon as the REPL's reply pipe ends, while its stderr thread may still
+        be reading; here the reader is let finish first, so the message is whole every time.
+        """
+        if self.stderr_reader is not None:
+            self.stderr_reader.join(timeout=10)
+        with self.stderr_lock:
+            lines, self.stderr_lines = self.stderr_lines, []
+        return "\n".join(lines)
 
     def _read_message(self) -> Optional[Dict[str, Any]]:
         assert self.reply_r is not None
@@ -480,6 +519,8 @@ class Session:
         except Exception as exc:
             self._log(f"session could not start: {exc}")
             first = None
+        if (not first or first.get("type") != "ready") and self.stderr_reader is not None:
+            self.stderr_reader.join(timeout=10)  # the REPL's lines logged before the line below
         with self.lock:
             if self.state != "starting":  # deleted while starting: the REPL may be newer
                 self.server.terminate(self, wait=False)
@@ -506,7 +547,6 @@ class Session:
                 self.running = stmt
                 if self.state != "error":
                     self.state = "busy"
-                log_mark = len(self.log_lines())
             message = None
             if self.state != "error":
                 try:
@@ -519,6 +559,7 @@ class Session:
             if message is None and self._driver_lost():
                 self.lost_driver()  # the statement never completes: see lost_driver
                 return
+            died = "Interpreter died:\n" + self.take_error_lines() if message is None else ""
             with self.lock:
                 self.running = None
                 stmt.completed = now_ms()
@@ -527,16 +568,18 @@ class Session:
                 if message is None:
                     # The Python REPL exited under the statement while the driver lives on:
                     # PythonInterpreter.scala ``sendExecuteRequest`` gets no reply line ->
-                    # ``ExecuteAborted(stderr lines)``, and repl/.../Session.scala
-                    # ``executeCode`` answers "Interpreter died" and moves the session to
-                    # ``error``. Later statements meet the same dead interpreter (no new lines).
+                    # ``ExecuteAborted(takeErrorLines())``: every stderr line of the REPL's
+                    # (fake_shell.py logs each failed statement's traceback there), and
+                    # repl/.../Session.scala ``executeCode`` answers "Interpreter died" and
+                    # moves the session to ``error``. Later statements meet the same dead
+                    # interpreter (no new lines).
                     # Output before state, as Session.scala ``execute`` does: a reader never
                     # sees an ``available`` statement without its output.
                     stmt.output = {
                         "status": "error",
                         "execution_count": stmt.id,
                         "ename": "Error",
-                        "evalue": "Interpreter died:\n" + "\n".join(self.log_lines()[log_mark:]),
+                        "evalue": died,
                         "traceback": [],
                     }
                     stmt.state = "available"

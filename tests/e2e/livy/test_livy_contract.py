@@ -199,16 +199,29 @@ def test_matplot_and_json_of_a_missing_variable_are_ok_data(livy):
     assert state(base, sid) == "idle"
 
 
+TRACEBACK = "Traceback (most recent call last):"
+
+
 def test_json_of_a_value_json_cannot_encode_kills_the_repl(make_server):
     server = make_server(idle_timeout=1, retain_seconds=1)
     base = server.url
     sid = started(base, {"name": "json-set"})
+    assert run_statement(base, sid, "1 / 0", timeout=10)["output"]["status"] == "error"
     died = run_statement(base, sid, "s = {1, 2}\n%json s", timeout=20)
     out = died["output"]
-    # PythonInterpreter.scala: no reply line -> ExecuteAborted; Session.scala -> error state.
+    # PythonInterpreter.scala: no reply line -> ExecuteAborted(takeErrorLines()); Session.scala
+    # -> error state. The lines are every one the REPL wrote to its stderr (ProcessInterpreter
+    # .scala): fake_shell.py ``main``'s two lines of what its start printed (nothing here), its
+    # log of the failed statement before (``execute_reply_error``, basicConfig's format), then
+    # the traceback of the TypeError that ended the REPL.
     assert died["state"] == "available" and out["status"] == "error", died
     assert (out["ename"], out["traceback"]) == ("Error", [])
-    assert out["evalue"].startswith("Interpreter died:\n") and "TypeError" in out["evalue"]
+    lines = out["evalue"].split("\n")
+    expected = ["Interpreter died:", "", "", "ERROR:fake_shell:execute_reply", TRACEBACK]
+    assert lines[:5] == expected, lines
+    assert "ZeroDivisionError: division by zero" in lines
+    assert lines.count(TRACEBACK) == 3  # the statement's, its ExecutionError's, the REPL's end
+    assert lines[-1] == "TypeError: Object of type set is not JSON serializable", lines
     assert state(base, sid) == "error"
     # The dead interpreter answers every later statement the same way, with no new lines.
     again = run_statement(base, sid, "1 + 1", timeout=10)["output"]

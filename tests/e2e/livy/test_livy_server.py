@@ -82,8 +82,12 @@ def test_session_view_and_settings(session, livy_server):
     assert log["id"] == sid and isinstance(log["log"], list)
 
 
-def test_statements_behave_like_livys_python_repl(session):
+def test_statements_behave_like_livys_python_repl(session, livy_server):
     base, sid = session
+    repl = livy_server.get(sid)
+    assert repl is not None
+    with repl.stderr_lock:
+        mark = len(repl.stderr_lines)
     # Only the last statement echoes; stdout and stderr come back, right-stripped.
     assert ok_text(base, sid, "1\n2") == "2"
     assert ok_text(
@@ -129,6 +133,15 @@ def test_statements_behave_like_livys_python_repl(session):
     listed = call(f"{base}/sessions/{sid}/statements")[1]
     codes = [s["code"] for s in listed["statements"]]
     assert "1\n2" in codes and listed["total_statements"] == len(codes)
+    # The driver JVM's stderr is its log's, not the statement's output or the REPL's stderr.
+    assert ok_text(base, sid, "sc._jvm.java.lang.System.err.println('from the JVM')") == ""
+    wait_for(lambda: "from the JVM" in repl.log_lines(), 10, "the JVM's line in the log")
+    # What Livy keeps for the error of a REPL that dies (ProcessInterpreter.scala ``stderrLines``):
+    # fake_shell.py's log of each failed statement (``execute_reply_error``), here four.
+    with repl.stderr_lock:
+        kept = repl.stderr_lines[mark:]
+    assert kept.count("ERROR:fake_shell:execute_reply") == 4, kept
+    assert "from the JVM" not in kept
 
 
 def test_busy_while_running_and_cancel(session):
