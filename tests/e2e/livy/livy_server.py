@@ -478,22 +478,24 @@ class Session:
 
     def _read_stderr(self, proc: subprocess.Popen) -> None:
         """repl/.../ProcessInterpreter.scala: a thread keeps every line the REPL writes to its
-        stderr (``stderrThread``); when the REPL exits with a code other than 0, the lines go to
-        the driver's log (``processWatcherThread``: "Process has died with N", then them all,
-        taken or not; a JVM's ``waitFor`` gives 128 + the signal of a killed process)."""
+        stderr (``stderrThread``); when the REPL exits with a code other than 0, the lines not
+        yet taken go to the driver's log (``processWatcherThread``: "Process has died with N",
+        then ``stderrLines``; a JVM's ``waitFor`` gives 128 + the signal of a killed process).
+        Here this runs before :meth:`take_error_lines` takes them, one of the two orders Livy's
+        threads can run in."""
         assert proc.stderr is not None
-        kept: List[str] = []
         for raw in proc.stderr:
             line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            kept.append(line)
             with self.stderr_lock:
                 self.stderr_lines.append(line)
         code = proc.wait()
         if code != 0:
+            with self.stderr_lock:
+                lines = list(self.stderr_lines)
             with contextlib.suppress(OSError):  # a deleted session's folder may be gone
                 self._log(f"Process has died with {code if code > 0 else 128 - code}")
                 with open(self.log_path, "a", encoding="utf-8") as fh:
-                    fh.writelines(f"{line}\n" for line in kept)
+                    fh.writelines(f"{line}\n" for line in lines)
 
     def take_error_lines(self) -> str:
         """ProcessInterpreter.scala ``takeErrorLines``: the stderr lines since the last take.
