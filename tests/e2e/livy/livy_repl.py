@@ -26,6 +26,8 @@ This file must run on the remote Python alone: standard library and PySpark only
 
 import ast
 import base64
+import datetime
+import decimal
 import io
 import json
 import logging
@@ -121,20 +123,95 @@ def _magic_matplot(name):
     return {"image/png": encoded, "text/plain": ""}
 
 
+def _table_cell(value):
+    """fake_shell.py ``magic_table_convert``: a cell's type by its Python type, matched exactly
+    (a bool is not an int; a numpy number, a Row or a set is text)."""
+    return TABLE_TYPES.get(type(value), TABLE_TYPES[str])(value)
+
+
+def _table_seq(items):
+    """fake_shell.py ``magic_table_convert_seq``: an array of items of one type. The ValueError
+    of another type is caught nowhere in ``fake_shell.py``: the REPL ends."""
+    last, converted = None, []
+    for item in items:
+        item_type, item = _table_cell(item)
+        if last is None:
+            last = item_type
+        elif last != item_type:
+            raise ValueError("value has inconsistent types")
+        converted.append(item)
+    return "ARRAY_TYPE", converted
+
+
+def _table_map(m):
+    """fake_shell.py ``magic_table_convert_map`` as written: ``for key, value in m`` walks a
+    dict's keys and unpacks each one, so a dict in a cell mostly ends the REPL."""
+    last_key, last_value, converted = None, None, {}
+    for key, value in m:
+        key_type, key = _table_cell(key)
+        value_type, value = _table_cell(value)
+        if last_key is None:
+            last_key = key_type
+        elif last_value != value_type:
+            raise ValueError("value has inconsistent types")
+        if last_value is None:
+            last_value = value_type
+        elif last_value != value_type:
+            raise ValueError("value has inconsistent types")
+        converted[key] = value
+    return "MAP_TYPE", converted
+
+
+TABLE_TYPES = {
+    type(None): lambda x: ("NULL_TYPE", x),
+    bool: lambda x: ("BOOLEAN_TYPE", x),
+    int: lambda x: ("INT_TYPE", x),
+    float: lambda x: ("DOUBLE_TYPE", x),
+    str: lambda x: ("STRING_TYPE", str(x)),
+    datetime.date: lambda x: ("DATE_TYPE", str(x)),
+    datetime.datetime: lambda x: ("TIMESTAMP_TYPE", str(x)),
+    decimal.Decimal: lambda x: ("DECIMAL_TYPE", str(x)),
+    tuple: _table_seq,
+    list: _table_seq,
+    dict: _table_map,
+}
+
+
 def _magic_table(name):
+    """fake_shell.py ``magic_table``: a value that is not a list or tuple is one row; a Row is
+    its dict, a dict's cells go by sorted key, a list's or tuple's by position, anything else
+    is a row of one cell. A column takes its first cell's type (a ``NULL_TYPE`` column the
+    first other type); a cell of another type makes the reply an error, as data."""
     try:
         value = GLOBALS[name]
     except KeyError:
         return _magic_error()
-    try:
-        rows = [r.asDict() if hasattr(r, "asDict") else r for r in value]
-        headers = sorted({k for r in rows for k in r})
-        data = [[r.get(h) for h in headers] for r in rows]
-    except BaseException:
-        raise ExecutionError(sys.exc_info()) from None
+    if not isinstance(value, (list, tuple)):
+        value = [value]
+    headers, data = {}, []
+    for row in value:
+        cells = []
+        data.append(cells)
+        if type(row).__name__ == "Row":
+            row = row.asDict()
+        if not isinstance(row, (list, tuple, dict)):
+            row = [row]
+        for key, cell in enumerate(row) if isinstance(row, (list, tuple)) else sorted(row.items()):
+            cell_type, cell = _table_cell(cell)
+            header = headers.get(key)
+            if header is None:
+                headers[key] = {"name": str(key), "type": cell_type}
+            elif cell_type != "NULL_TYPE" and header["type"] != cell_type:
+                if header["type"] != "NULL_TYPE":
+                    # An error reply with no exception being handled: ``str`` is the type
+                    # ``traceback.format_exception`` names, from the message's own type.
+                    reply = _error_reply(Exception, "table rows have different types", None)
+                    return {"msg_type": "execute_reply", "content": reply}
+                header["type"] = cell_type
+            cells.append(cell)
     return {
         "application/vnd.livy.table.v1+json": {
-            "headers": [{"name": h, "type": "STRING_TYPE"} for h in headers],
+            "headers": [header for _, header in sorted(headers.items())],
             "data": data,
         }
     }

@@ -199,6 +199,70 @@ def test_matplot_and_json_of_a_missing_variable_are_ok_data(livy):
     assert state(base, sid) == "idle"
 
 
+TABLE = "application/vnd.livy.table.v1+json"
+
+
+def test_table_types_each_column_by_its_cells_as_fake_shell_does(livy):
+    """fake_shell.py ``magic_table`` and ``magic_table_convert``: each column typed by its first
+    cell (exact Python types; a ``NULL_TYPE`` column takes the next type), dicts by sorted key,
+    lists by position, Rows as dicts, a value that is not a list one row. A column whose cells
+    differ, or an array of mixed items, ends the REPL."""
+    base = livy.url
+    sid = started(base, {"name": "tables"})
+    values = run_statement(
+        base,
+        sid,
+        "import datetime, decimal\nfrom pyspark.sql import Row\n"
+        "dicts = [{'n': 1, 'x': 0.5, 's': 'a', 'b': None},\n"
+        "         {'n': 2, 'x': 1.5, 's': 'b', 'b': True}]\n"
+        "rows = [Row(d=datetime.date(2026, 12, 7), m=decimal.Decimal('1.50'), l=[1, 2], o={3})]\n"
+        "one = 3\nmixed = [(1, 'a'), ('b', 2)]",
+    )["output"]
+    assert values["status"] == "ok", values
+    typed = {
+        "dicts": {
+            "headers": [
+                {"name": "b", "type": "BOOLEAN_TYPE"},
+                {"name": "n", "type": "INT_TYPE"},
+                {"name": "s", "type": "STRING_TYPE"},
+                {"name": "x", "type": "DOUBLE_TYPE"},
+            ],
+            "data": [[None, 1, "a", 0.5], [True, 2, "b", 1.5]],
+        },
+        "rows": {
+            "headers": [
+                {"name": "d", "type": "DATE_TYPE"},
+                {"name": "l", "type": "ARRAY_TYPE"},
+                {"name": "m", "type": "DECIMAL_TYPE"},
+                {"name": "o", "type": "STRING_TYPE"},
+            ],
+            "data": [["2026-12-07", [1, 2], "1.50", "{3}"]],
+        },
+        "one": {"headers": [{"name": "0", "type": "INT_TYPE"}], "data": [[3]]},
+    }
+    for name, table in typed.items():
+        out = run_statement(base, sid, f"%table {name}", timeout=10)["output"]
+        assert out == {
+            "status": "ok",
+            "execution_count": out["execution_count"],
+            "data": {TABLE: table},
+        }
+    # A column whose cells differ: ``execute_reply_error(Exception, 'table rows have different
+    # types', None)`` gives ``traceback.format_exception`` a str for the exception, which lacks
+    # the attributes an exception has (``__cause__``, ``__suppress_context__``): that
+    # AttributeError is caught nowhere, and the REPL ends.
+    died = run_statement(base, sid, "%table mixed", timeout=20)["output"]
+    last = died["evalue"].split("\n")[-1]
+    assert last.startswith("AttributeError: 'str' object has no attribute '__"), died
+    assert state(base, sid) == "error"
+    # An array of mixed items: ``magic_table_convert_seq``'s ValueError ends the REPL too.
+    sid = started(base, {"name": "tables-2"})
+    run_statement(base, sid, "bad = [{'a': [1, 'x']}]")
+    died = run_statement(base, sid, "%table bad", timeout=20)["output"]
+    assert died["evalue"].endswith("\nValueError: value has inconsistent types"), died
+    assert state(base, sid) == "error"
+
+
 TRACEBACK = "Traceback (most recent call last):"
 
 
