@@ -81,7 +81,11 @@ def read_metadata(spark: Any, path: str) -> Dict[str, Any]:
     pattern = f"{path.rstrip('/')}/metadata/part-*"
     fs = HadoopFs(spark, pattern)
     parts = sorted(found for found, _age in fs.glob(pattern))
-    text = fs.read_text(parts[0]) if parts else None
+    return _first_line(path, fs.read_text(parts[0]) if parts else None)
+
+
+def _first_line(path: str, text: Optional[str]) -> Dict[str, Any]:
+    """The metadata of the stage in ``path`` from the text of its metadata file."""
     if not text:
         raise FileNotFoundError(f"{path}: no Spark ML metadata in it (metadata/part-*)")
     return json.loads(_HADOOP_LINE_END.split(text, maxsplit=1)[0])
@@ -267,6 +271,7 @@ def _check_jvm_classes(spark: Any, path: str, held: Dict[str, List[str]], within
     ``held`` (:func:`_metadata_below`) below ``within`` must have one ``part-*`` file there, as
     Spark writes it, naming a class of Spark ML.
     """
+    fs = HadoopFs(spark, path)
     for folder, files in sorted(held.items()):
         if not folder.startswith(within):
             continue
@@ -276,7 +281,10 @@ def _check_jvm_classes(spark: Any, path: str, held: Dict[str, List[str]], within
                 f"{where}: its metadata holds {', '.join(sorted(files))} where Spark ML writes one "
                 f"part-* file, and is not loaded. {_FIX}"
             )
-        name = str(read_metadata(spark, where).get("class", ""))
+        # The file the listing found, read without listing its folder again.
+        name = str(
+            _first_line(where, fs.read_text(f"{where}/metadata/{files[0]}")).get("class", "")
+        )
         if not name.startswith("org.apache.spark.ml."):
             raise CtrLabError(
                 f"{where}: the stage class {name!r} is not Spark ML's, and is not loaded. {_FIX}"
