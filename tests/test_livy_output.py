@@ -26,7 +26,7 @@ STATEMENTS = [
 REPL = f"""
 import io, json, sys
 import livy_repl
-sys.stdout, sys.stderr = io.StringIO(), io.StringIO()  # livy_repl.main's, once Spark is up
+sys.stdout, sys.stderr = io.StringIO(), io.StringIO()  # as livy_repl.main sets them
 replies = [livy_repl.execute(code) for code in {STATEMENTS!r}]
 sys.__stdout__.write(json.dumps([r["data"]["text/plain"] for r in replies]))
 """
