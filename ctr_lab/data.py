@@ -40,6 +40,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ctr_lab import schema as S
+from ctr_lab import sql
 from ctr_lab.errors import DataLoadError, spark_problem
 from ctr_lab.fs import NO_FILESYSTEM, NO_FILESYSTEM_FIX
 
@@ -224,22 +225,20 @@ def describe_reason(reason: str, fmt: Optional[str] = None) -> str:
     return f"{column}: {text}" if column else text
 
 
-def _rejected_value(reason: str, found: str):
-    """The text a row is rejected for with ``reason``, as a column; None if there is no one.
+def _rejected_value(reason: str, found: str) -> Optional[str]:
+    """The text a row is rejected for with ``reason``, in SQL; None if there is no one.
 
     An empty value or a repeated header has no value to show; a malformed row shows its line.
     """
-    from pyspark.sql import functions as F
-
     key, _, column = reason.partition(":")
     if key == "malformed_row":
-        return F.col(_CORRUPT)
+        return sql.name(_CORRUPT)
     if key == "bad_time" and found == "course":
-        return F.concat_ws("/", *[F.col(n) for n in ("month", "day", "hour")])
+        return f"concat_ws('/', {', '.join(sql.name(n) for n in ('month', 'day', 'hour'))})"
     if found in _REASON_COLUMNS.get(key, {}):
-        return F.col(_REASON_COLUMNS[key][found][0])
+        return sql.name(_REASON_COLUMNS[key][found][0])
     if key in ("not_integer", "out_of_range", "not_number"):
-        return F.col(column)
+        return sql.name(column)
     return None
 
 
@@ -634,20 +633,16 @@ def _load_parquet(spark, spark_path, shown, fmt, cache=None) -> Loaded:
     has_truth = S.TRUTH_COLUMN in pq.columns
     if found == "canonical":
         return _canonical_parquet(pq, shown, ignored, has_truth)
-    from pyspark.sql import functions as F
-
     keep = [c for c in _columns_of(found)] + ([S.TRUTH_COLUMN] if has_truth else [])
-    text_df = pq.select(
-        *[F.col(c).cast("string").alias(c) for c in keep],
-        F.lit(None).cast("string").alias(_CORRUPT),
+    text_df = pq.selectExpr(
+        *[f"CAST({sql.name(c)} AS STRING) AS {sql.name(c)}" for c in keep],
+        f"CAST(NULL AS STRING) AS {sql.name(_CORRUPT)}",
     )
     fixes = [f"{old} -> {new}" for old, new in renames.items()]
     return _validate(text_df, shown, found, "parquet", fixes, ignored, has_truth, cache)
 
 
 def _canonical_parquet(pq, shown, ignored, has_truth) -> Loaded:
-    from pyspark.sql import functions as F
-
     expected = {f.name: f.dataType for f in S.canonical_schema().fields}
     for name, kind in expected.items():
         actual = pq.schema[name].dataType
@@ -659,14 +654,14 @@ def _canonical_parquet(pq, shown, ignored, has_truth) -> Loaded:
                 "re-create the file with ctr_lab.load(...).df.write.parquet(...)",
             )
     cols = list(S.CANONICAL_COLUMNS) + ([S.TRUTH_COLUMN] if has_truth else [])
-    df = pq.select(*cols)
+    df = pq.selectExpr(*sql.names(cols))
     row = _collect_one(
-        df.agg(
-            F.count(F.lit(1)).alias("n"),
-            F.sum("label").alias("clicks"),
+        df.selectExpr(
+            "count(1) AS n",
+            "sum(label) AS clicks",
             # Epoch seconds: PySpark would turn a timestamp into this machine's wall time.
-            F.min("event_time").cast("long").alias("first"),
-            F.max("event_time").cast("long").alias("last"),
+            "CAST(min(event_time) AS BIGINT) AS first",
+            "CAST(max(event_time) AS BIGINT) AS last",
         ),
         shown,
     )
@@ -697,25 +692,24 @@ def _second_look(rows, by_reason, found, shown, utf8: bool) -> Dict[str, List[st
     for each reason of ``by_reason`` that is about a value (the least and the greatest), and,
     with ``utf8``, the file refused when a text column holds U+FFFD, which is how Spark's CSV
     reader reads a byte that is not UTF-8."""
-    from pyspark.sql import functions as F
-
     keys = [k for k in by_reason if _rejected_value(k, found) is not None]
     aggs = []
     for k in keys:
-        value = F.when(F.col("reason") == k, _rejected_value(k, found))
-        aggs += [F.min(value).alias(f"least:{k}"), F.max(value).alias(f"greatest:{k}")]
+        value = f"CASE WHEN reason = {sql.text(k)} THEN {_rejected_value(k, found)} END"
+        aggs += [f"min({value}) AS {sql.name('least:' + k)}"]
+        aggs += [f"max({value}) AS {sql.name('greatest:' + k)}"]
     if utf8:
-        mangled = F.coalesce(
-            *[
-                F.when(F.instr(F.col(n), "\ufffd") > 0, F.concat(F.lit(n + " "), F.col(n)))
-                for n in rows.columns
-                if n != "reason"
-            ]
-        )
-        aggs += [F.count(mangled).alias("not_utf8"), F.min(mangled).alias("not_utf8_example")]
+        tests = [
+            f"CASE WHEN instr({sql.name(n)}, {sql.text(chr(0xFFFD))}) > 0 "
+            f"THEN concat({sql.text(n + ' ')}, {sql.name(n)}) END"
+            for n in rows.columns
+            if n != "reason"
+        ]
+        mangled = f"coalesce({', '.join(tests)})"
+        aggs += [f"count({mangled}) AS not_utf8", f"min({mangled}) AS not_utf8_example"]
     if not aggs:
         return {}
-    row = _collect_one(rows.agg(*aggs), shown).asDict()
+    row = _collect_one(rows.selectExpr(*aggs), shown).asDict()
     if row.get("not_utf8"):
         column, _, value = row["not_utf8_example"].partition(" ")
         raise DataLoadError(
@@ -758,14 +752,21 @@ def _read_error(exc: Exception, shown: str) -> DataLoadError:
     return DataLoadError(shown, f"Spark could not read the file ({problem})", "check the file")
 
 
-def _try_int(name: str):
-    from pyspark.sql import functions as F
+#: The regular expressions of the load's checks, as SQL literals. Each matches up to the text's
+#: very end (``\\z``): ``$`` would also match before a final newline.
+_PADDED_ID = sql.text("^[0-9]{1,7}\\z")  # an id's digits to left-pad with zeros
+_HOUR_SHAPE = sql.text("^ *[0-9]{8} *\\z")  # the raw format's YYMMDDHH
+_DIGITS = sql.text("^[+-]?[0-9]+\\z")  # an integer, whether or not it fits an INT
+_ID_SHAPE = sql.text("^ *[0-9]{1,20} *\\z")  # the raw format's id, an unsigned integer
 
-    return F.expr(f"try_cast(trim(`{name}`) AS INT)")
+
+def _try_int(name: str) -> str:
+    """``name``'s text, trimmed, as an INT in SQL; null where it is not one."""
+    return f"try_cast(trim({sql.name(name)}) AS INT)"
 
 
-def _id_shape(text):
-    """The shape of an id's trimmed ``text``: one of the four ``_HEX_*`` codes.
+def _id_shape(text: str) -> str:
+    """The shape of an id's trimmed ``text`` (SQL): one of the four ``_HEX_*`` codes, in SQL.
 
     The usual shape, eight lowercase hex digits, is checked without a regular expression:
     eight characters, all hex (``unhex`` is null otherwise), none upper case. Spark's ``rlike``
@@ -774,19 +775,17 @@ def _id_shape(text):
     without a regular expression"). The digits to pad are matched up to the text's very end
     (``\\z``): ``$`` would also match before a final newline.
     """
-    from pyspark.sql import functions as F
-
-    hex8 = (F.length(text) == 8) & F.unhex(text).isNotNull()
+    hex8 = f"length({text}) = 8 AND unhex({text}) IS NOT NULL"
     return (
-        F.when(hex8 & (F.lower(text) == text), _HEX_FINE)
-        .when(hex8, _HEX_UPPER)
-        .when(text.rlike("^[0-9]{1,7}\\z"), _HEX_PADDED)
-        .otherwise(_HEX_BAD)
+        f"CASE WHEN {hex8} AND lower({text}) = {text} THEN {_HEX_FINE} "
+        f"WHEN {hex8} THEN {_HEX_UPPER} "
+        f"WHEN {text} RLIKE {_PADDED_ID} THEN {_HEX_PADDED} "
+        f"ELSE {_HEX_BAD} END"
     )
 
 
-def _int_column(name: str):
-    """The typed column of :func:`_try_int`: the same values, without ``trim`` on purpose.
+def _int_column(name: str) -> str:
+    """The typed column of :func:`_try_int` (SQL): the same values, without ``trim`` on purpose.
 
     Spark's cast from text to a number skips spaces and control characters around the digits
     itself (``UTF8String.toInt``), so the value is that of ``_try_int(name)``; but the
@@ -796,9 +795,7 @@ def _int_column(name: str):
     casts of the check projected as they are, a join on the loaded rows planned 2^14 copies of
     the whole check, about 20 s per query on PySpark 3.5.
     """
-    from pyspark.sql import functions as F
-
-    return F.expr(f"try_cast(`{name}` AS INT)")
+    return f"try_cast({sql.name(name)} AS INT)"
 
 
 @contextlib.contextmanager
@@ -825,124 +822,135 @@ def _compiled_by_the_jvm(spark) -> Iterator[None]:
 def _validate(
     text_df, shown, found, container, header_fixes, ignored, has_truth, cache=None
 ) -> Loaded:
-    """Type, repair and account for every row of a text DataFrame in the raw or course format."""
-    from pyspark.sql import functions as F
+    """Type, repair and account for every row of a text DataFrame in the raw or course format.
 
-    c = F.col
-    label_text = F.upper(F.trim(c("click")))
+    Every expression is SQL text, parsed by the JVM in one call per column: built from Python
+    column objects, the same expressions took about 2,500 calls through Py4J per load, a
+    second of a small file's 2.5 s (BENCHMARKS.md, "A load's expressions in SQL").
+    """
+    label_text = f"upper(trim({sql.name('click')}))"
     int_cols = list(S.INT_COLUMNS)
     if found == "course":
         int_cols += ["month", "dayofweek", "day", "hour"]
-        event_time = F.expr(
+        event_time = (
             "try_to_timestamp(format_string('2014-%02d-%02d %02d', "
             "try_cast(trim(month) AS INT), try_cast(trim(day) AS INT), "
             "try_cast(trim(hour) AS INT)), "
             "'yyyy-MM-dd HH')"
         )
-        time_ok = event_time.isNotNull()
     else:
         # Parsed only when it has the shape: try_to_timestamp still raises on some text that
         # does not (e.g. '1410210', or '14102100' and a newline, on Spark 3.5). The shape allows
         # only what ``trim`` removes around the digits, spaces, up to the text's very end (``$``
         # would also match before a final newline; a CSV's reader trims tabs and newlines, but
         # Parquet can hold them).
-        event_time = F.when(
-            c("hour").rlike("^ *[0-9]{8} *\\z"),
-            F.expr("try_to_timestamp(trim(hour), 'yyMMddHH')"),
+        event_time = (
+            f"CASE WHEN hour RLIKE {_HOUR_SHAPE} THEN try_to_timestamp(trim(hour), 'yyMMddHH') END"
         )
-        time_ok = event_time.isNotNull()
     required = list(_columns_of(found))
 
     # The first problem found, in this order, is the row's reason.
     checks = [
-        (c(_CORRUPT).isNotNull(), F.lit("malformed_row")),
-        (F.lower(F.trim(c("click"))) == "click", F.lit("repeated_header")),
+        (f"{sql.name(_CORRUPT)} IS NOT NULL", sql.text("malformed_row")),
+        ("lower(trim(click)) = 'click'", sql.text("repeated_header")),
     ]
     for name in required:
-        checks.append(((c(name).isNull()) | (F.trim(c(name)) == ""), F.lit(f"missing:{name}")))
-    checks.append((~label_text.isin(*_LABEL_TRUE, *_LABEL_FALSE), F.lit("bad_label")))
+        checks.append(
+            (
+                f"{sql.name(name)} IS NULL OR trim({sql.name(name)}) = ''",
+                sql.text(f"missing:{name}"),
+            )
+        )
+    checks.append((f"NOT {sql.is_in(label_text, (*_LABEL_TRUE, *_LABEL_FALSE))}", "'bad_label'"))
     for name in int_cols:
         # Digits that do not fit the column's INT are out of range, not "not an integer".
-        digits = F.trim(c(name)).rlike("^[+-]?[0-9]+\\z")
-        why = F.when(digits, F.lit(f"out_of_range:{name}")).otherwise(F.lit(f"not_integer:{name}"))
-        checks.append((_try_int(name).isNull(), why))
-    checks.append((~time_ok, F.lit("bad_time")))
+        digits = f"trim({sql.name(name)}) RLIKE {_DIGITS}"
+        why = (
+            f"CASE WHEN {digits} THEN {sql.text(f'out_of_range:{name}')} "
+            f"ELSE {sql.text(f'not_integer:{name}')} END"
+        )
+        checks.append((f"{_try_int(name)} IS NULL", why))
+    checks.append((f"({event_time}) IS NULL", "'bad_time'"))
     if found == "raw":
         # The same rule as the time's shape: the stored id is trimmed of spaces only.
-        checks.append((~c("id").rlike("^ *[0-9]{1,20} *\\z"), F.lit("bad_id")))
+        checks.append((f"NOT id RLIKE {_ID_SHAPE}", "'bad_id'"))
     if has_truth:
-        truth = F.expr(f"try_cast(trim(`{S.TRUTH_COLUMN}`) AS DOUBLE)")
+        truth = f"try_cast(trim({sql.name(S.TRUTH_COLUMN)}) AS DOUBLE)"
         checks.append(
-            (truth.isNull() | (truth < 0) | (truth > 1), F.lit(f"not_number:{S.TRUTH_COLUMN}"))
+            (
+                f"{truth} IS NULL OR {truth} < 0 OR {truth} > 1",
+                sql.text(f"not_number:{S.TRUTH_COLUMN}"),
+            )
         )
-    reason = F.lit(None).cast("string")
-    for cond, key in reversed(checks):
-        reason = F.when(cond, key).otherwise(reason)
+    reason = "CASE " + " ".join(f"WHEN {cond} THEN {key}" for cond, key in checks) + " END"
 
     # Each id's shape, found once per value.
-    hex_text = {h: F.trim(c(h)) for h in S.HEX_COLUMNS}
-    shape = {h: _id_shape(hex_text[h]) for h in S.HEX_COLUMNS}
-    label = F.when(label_text.isin(*_LABEL_TRUE), 1).otherwise(0)
+    hex_text = {h: f"trim({sql.name(h)})" for h in S.HEX_COLUMNS}
+    mark = {h: sql.name(_MARK + h) for h in S.HEX_COLUMNS}
+    label = f"CASE WHEN {sql.is_in(label_text, _LABEL_TRUE)} THEN 1 ELSE 0 END"
     # The checks, the report's counts and the output read these columns: each value is
     # parsed, classified and labelled once per row.
-    marked = text_df.withColumns(
-        {
-            "reason": reason,
-            _MARK + "time": event_time,
-            _MARK + "label": label,
-            **{_MARK + h: shape[h] for h in S.HEX_COLUMNS},
-        }
+    marked = text_df.selectExpr(
+        "*",
+        f"{reason} AS reason",
+        f"{event_time} AS {sql.name(_MARK + 'time')}",
+        f"{label} AS {sql.name(_MARK + 'label')}",
+        *[f"{_id_shape(hex_text[h])} AS {mark[h]}" for h in S.HEX_COLUMNS],
     )
-    accepted = c("reason").isNull()
+    accepted = "reason IS NULL"
 
     reason_keys = ["malformed_row", "repeated_header", "bad_label", "bad_time", "bad_id"]
     reason_keys += [f"missing:{n}" for n in required]
     reason_keys += [f"{k}:{n}" for n in int_cols for k in ("not_integer", "out_of_range")]
     if has_truth:
         reason_keys.append(f"not_number:{S.TRUTH_COLUMN}")
-    aggs = [F.count(F.lit(1)).alias("rows_read")]
-    aggs += [F.sum(F.when(c("reason") == k, 1).otherwise(0)).alias(k) for k in reason_keys]
-    aggs += [F.sum(F.when(accepted, c(_MARK + "label")).otherwise(0)).alias("clicks")]
-    aggs += [F.min(F.when(c("reason") == "bad_label", c("click"))).alias("bad_label_example")]
+    time = sql.name(_MARK + "time")
+    aggs = ["count(1) AS rows_read"]
     aggs += [
+        f"sum(CASE WHEN reason = {sql.text(k)} THEN 1 ELSE 0 END) AS {sql.name(k)}"
+        for k in reason_keys
+    ]
+    aggs += [
+        f"sum(CASE WHEN {accepted} THEN {sql.name(_MARK + 'label')} ELSE 0 END) AS clicks",
+        "min(CASE WHEN reason = 'bad_label' THEN click END) AS bad_label_example",
         # Epoch seconds: observed metrics come back as plain numbers, not datetimes.
-        F.min(F.when(accepted, c(_MARK + "time")).cast("long")).alias("first"),
-        F.max(F.when(accepted, c(_MARK + "time")).cast("long")).alias("last"),
+        f"min(CAST(CASE WHEN {accepted} THEN {time} END AS BIGINT)) AS first",
+        f"max(CAST(CASE WHEN {accepted} THEN {time} END AS BIGINT)) AS last",
     ]
     for h in S.HEX_COLUMNS:
-        repaired = c(_MARK + h).isin(_HEX_PADDED, _HEX_UPPER)
-        aggs.append(F.sum(F.when(accepted & repaired, 1).otherwise(0)).alias(f"rep:{h}"))
-        bad = c(_MARK + h) == _HEX_BAD
-        aggs.append(F.sum(F.when(accepted & bad, 1).otherwise(0)).alias(f"unrep:{h}"))
+        repaired = f"{mark[h]} IN ({_HEX_PADDED}, {_HEX_UPPER})"
+        aggs.append(
+            f"sum(CASE WHEN {accepted} AND {repaired} THEN 1 ELSE 0 END) AS {sql.name('rep:' + h)}"
+        )
+        bad = f"{mark[h]} = {_HEX_BAD}"
+        aggs.append(
+            f"sum(CASE WHEN {accepted} AND {bad} THEN 1 ELSE 0 END) AS {sql.name('unrep:' + h)}"
+        )
 
-    hex_value = {
-        h: F.when(c(_MARK + h) == _HEX_PADDED, F.lpad(hex_text[h], 8, "0"))
-        .when(c(_MARK + h) == _HEX_UPPER, F.lower(hex_text[h]))
-        .otherwise(hex_text[h])
-        for h in S.HEX_COLUMNS
-    }
     out_cols = []
     for name in S.CANONICAL_COLUMNS:
         if name == "id":
-            out_cols.append(
-                (F.trim(c("id")) if found == "raw" else F.lit(None).cast("string")).alias("id")
-            )
+            out_cols.append("trim(id) AS id" if found == "raw" else "CAST(NULL AS STRING) AS id")
         elif name == "label":
-            out_cols.append(c(_MARK + "label").cast("int").alias("label"))
+            out_cols.append(f"CAST({sql.name(_MARK + 'label')} AS INT) AS label")
         elif name == "event_time":
-            out_cols.append(c(_MARK + "time").alias("event_time"))
+            out_cols.append(f"{time} AS event_time")
         elif name in S.HEX_COLUMNS:
-            out_cols.append(hex_value[name].alias(name))
+            t = hex_text[name]
+            out_cols.append(
+                f"CASE WHEN {mark[name]} = {_HEX_PADDED} THEN lpad({t}, 8, '0') "
+                f"WHEN {mark[name]} = {_HEX_UPPER} THEN lower({t}) "
+                f"ELSE {t} END AS {sql.name(name)}"
+            )
         else:
-            out_cols.append(_int_column(name).alias(name))
+            out_cols.append(f"{_int_column(name)} AS {sql.name(name)}")
     if has_truth:
-        out_cols.append(
-            F.expr(f"try_cast(trim(`{S.TRUTH_COLUMN}`) AS DOUBLE)").alias(S.TRUTH_COLUMN)
-        )
+        name = sql.name(S.TRUTH_COLUMN)
+        out_cols.append(f"try_cast(trim({name}) AS DOUBLE) AS {name}")
     keep_text = [n for n in text_df.columns if n != _CORRUPT]
     if cache is None:
         with _compiled_by_the_jvm(marked.sparkSession):
-            row = _collect_one(marked.agg(*aggs), shown).asDict()
+            row = _collect_one(marked.selectExpr(*aggs), shown).asDict()
     else:
         row = cache.write(marked, aggs, out_cols, keep_text, accepted, shown)
     try:
@@ -960,13 +968,17 @@ def _validate(
         utf8 = container != "parquet" and bool(by_reason or unrepairable)
         examples = {}
         if by_reason or utf8:
-            suspect = c("reason").isNotNull()
             if cache is not None:
                 rows = cache.text_rows(marked.sparkSession, keep_text, with_ids=utf8)
             else:
-                for h in S.HEX_COLUMNS if utf8 else ():
-                    suspect = suspect | (c(_MARK + h) == _HEX_BAD)
-                rows = marked.where(suspect).select(*keep_text, _CORRUPT, "reason")
+                suspect = " OR ".join(
+                    ["reason IS NOT NULL", *[f"{mark[h]} = {_HEX_BAD}" for h in S.HEX_COLUMNS]]
+                    if utf8
+                    else ["reason IS NOT NULL"]
+                )
+                rows = marked.where(suspect).selectExpr(
+                    *sql.names([*keep_text, _CORRUPT, "reason"])
+                )
             examples = _second_look(rows, by_reason, found, shown, utf8)
         if row["bad_label"]:
             raise DataLoadError(
@@ -1003,8 +1015,10 @@ def _validate(
     )
     if cache is not None:
         return cache.commit(marked.sparkSession, report, keep_text)
-    df = marked.where(accepted).select(*out_cols)
-    rejected_df = marked.where(~accepted).select(*keep_text, _CORRUPT, "reason")
+    df = marked.where(accepted).selectExpr(*out_cols)
+    rejected_df = marked.where(f"NOT ({accepted})").selectExpr(
+        *sql.names([*keep_text, _CORRUPT, "reason"])
+    )
     return Loaded(df=df, rejected_df=rejected_df, report=report)
 
 
@@ -1069,8 +1083,12 @@ class _Cache:
         from pyspark.sql import functions as F
 
         observed = Observation("ctr_lab_load")
-        text = [F.when(~accepted, F.col(n)).alias(_TEXT + n) for n in [*keep_text, _CORRUPT]]
-        rows = marked.observe(observed, *aggs).select(*out_cols, "reason", *text)
+        text = [
+            f"CASE WHEN NOT ({accepted}) THEN {sql.name(n)} END AS {sql.name(_TEXT + n)}"
+            for n in [*keep_text, _CORRUPT]
+        ]
+        metrics = [F.expr(a) for a in aggs]
+        rows = marked.observe(observed, *metrics).selectExpr(*out_cols, "reason", *text)
         try:
             with _compiled_by_the_jvm(rows.sparkSession):
                 rows.write.parquet(f"{self.tmp}/rows")
@@ -1113,24 +1131,22 @@ class _Cache:
     ):
         """The copy's (written, or in place) rejected rows as text, with ``reason``; with
         ``with_ids`` every row, an accepted one with its ids as stored (as read when kept)."""
-        from pyspark.sql import functions as F
-
         rows = spark.read.parquet(f"{folder or self.tmp}/rows")
         ids = set(S.HEX_COLUMNS) if with_ids else set()
         text = [
-            (F.coalesce(F.col(_TEXT + n), F.col(n)) if n in ids else F.col(_TEXT + n)).alias(n)
+            f"coalesce({sql.name(_TEXT + n)}, {sql.name(n)}) AS {sql.name(n)}"
+            if n in ids
+            else f"{sql.name(_TEXT + n)} AS {sql.name(n)}"
             for n in [*keep_text, _CORRUPT]
         ]
         if not with_ids:
-            rows = rows.where(F.col("reason").isNotNull())
-        return rows.select(*text, "reason")
+            rows = rows.where("reason IS NOT NULL")
+        return rows.selectExpr(*text, "reason")
 
     def _loaded(self, spark, report: LoadReport, keep_text: List[str]) -> Loaded:
-        from pyspark.sql import functions as F
-
         rows = spark.read.parquet(f"{self.folder}/rows")
         cols = list(S.CANONICAL_COLUMNS) + ([S.TRUTH_COLUMN] if report.has_truth else [])
-        df = rows.where(F.col("reason").isNull()).select(*cols)
+        df = rows.where("reason IS NULL").selectExpr(*sql.names(cols))
         rejected_df = self.text_rows(spark, keep_text, self.folder)
         return Loaded(df=df, rejected_df=rejected_df, report=report, kept_in=self.folder)
 

@@ -660,7 +660,7 @@ def test_a_join_on_loaded_rows_plans_few_copies_of_the_check(source, spark, tmp_
         *("9223372036854775808", "", " ", "abc", "1e3", "0x10", "\t7", "7 8", None),
     ]
     df = spark.createDataFrame([(t,) for t in texts], "x string")
-    rows = df.select(data._try_int("x"), data._int_column("x")).collect()
+    rows = df.selectExpr(data._try_int("x"), data._int_column("x")).collect()
     assert [r[1] for r in rows] == [r[0] for r in rows], list(zip(texts, rows))
     assert [r[0] for r in rows] == [_python_int(t) for t in texts], list(zip(texts, rows))
 
