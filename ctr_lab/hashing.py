@@ -49,10 +49,11 @@ from pyspark.ml import Transformer
 from pyspark.ml.linalg import VectorUDT
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasInputCols, HasOutputCol
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from ctr_lab import sql
 from ctr_lab.errors import CtrLabError
 from ctr_lab.persistence import ParamsReadable, ParamsWritable
 
@@ -157,7 +158,8 @@ class SqlFeatureHasher(Transformer, _HasherParams, HasOutputCol, ParamsReadable,
         kwargs = {k: v for k, v in self._input_kwargs.items() if v is not None}
         self._set(**kwargs)
 
-    def _vector(self, kinds: Dict[str, bool]) -> Column:
+    def _vector(self, kinds: Dict[str, bool]) -> str:
+        """The vector's struct, in SQL: one call through Py4J for the whole expression."""
         n = self.getNumFeatures()
         if n < 1:
             raise CtrLabError(f"SqlFeatureHasher: numFeatures is {n}. Fix: use 1 or more")
@@ -165,53 +167,52 @@ class SqlFeatureHasher(Transformer, _HasherParams, HasOutputCol, ParamsReadable,
         levels = [c for c in names if kinds[c]]
         numbers = [c for c in names if not kinds[c]]
         level_at = [  # hash() skips a null argument, so a null value is caught first
-            F.when(
-                F.col(c).isNotNull(), F.pmod(F.hash(F.lit(c), F.col(c).cast("string")), F.lit(n))
-            )
+            f"CASE WHEN {sql.name(c)} IS NOT NULL "
+            f"THEN pmod(hash({sql.text(c)}, CAST({sql.name(c)} AS STRING)), {n}) END"
             for c in levels
         ]
         # Each index once and sorted (a vector's indices rise strictly), nulls left out, by
         # expressions Spark compiles: with array_compact and array_sort, lambda functions Spark
         # interprets row by row, the vectors took 1.8 times as long (BENCHMARKS.md, "Vectors
         # without lambda functions").
-        level_indices = F.sort_array(
-            F.array_except(_array("int", level_at), _array("int", [F.lit(None)]))
+        level_indices = (
+            f"sort_array(array_except({_array('int', level_at)}, {_array('int', ['NULL'])}))"
         )
-        return F.struct(
-            F.lit(0).cast("byte").alias("type"),  # VectorUDT's tag of a sparse vector
-            F.lit(n + len(numbers)).alias("size"),
-            F.concat(
-                level_indices,
-                _where_present("int", {c: F.lit(n + i) for i, c in enumerate(numbers)}),
-            ).alias("indices"),
-            F.concat(
-                F.array_repeat(F.lit(1.0), F.size(level_indices)),
-                _where_present("double", {c: F.col(c) for c in numbers}),
-            ).alias("values"),
+        indices = _where_present("int", {c: str(n + i) for i, c in enumerate(numbers)})
+        values = _where_present("double", {c: sql.name(c) for c in numbers})
+        return (
+            "named_struct("
+            "'type', CAST(0 AS TINYINT), "  # VectorUDT's tag of a sparse vector
+            f"'size', {n + len(numbers)}, "
+            f"'indices', concat({level_indices}, {indices}), "
+            f"'values', concat(array_repeat(CAST(1.0 AS DOUBLE), size({level_indices})), {values}))"
         )
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         out = self.getOutputCol()
-        built = dataset.withColumn(out, self._vector(self.categorical(dataset)))
+        built = dataset.withColumn(out, F.expr(self._vector(self.categorical(dataset))))
         return _with_vector_type(built, out)
 
 
-def _array(kind: str, items: List[Column]) -> Column:
-    """``array(items)`` of ``kind``; an empty one when there are no items."""
-    return F.array(*[x.cast(kind) for x in items]) if items else F.array().cast(f"array<{kind}>")
+def _array(kind: str, items: List[str]) -> str:
+    """``array(items)`` of ``kind``, in SQL; an empty one when there are no items."""
+    if not items:
+        return f"CAST(array() AS array<{kind}>)"
+    return f"array({', '.join(f'CAST({x} AS {kind})' for x in items)})"
 
 
-def _where_present(kind: str, items: Dict[str, Column]) -> Column:
-    """An array of the items whose column is not null in the row, in column order.
+def _where_present(kind: str, items: Dict[str, str]) -> str:
+    """An array of the items whose column is not null in the row, in column order (SQL).
 
     Each item is an array of one, empty when its column is null, and ``flatten`` joins them:
     generated code, where ``array_compact`` is a lambda function Spark interprets.
     """
     empty = _array(kind, [])
     arrays = [
-        F.when(F.col(c).isNotNull(), _array(kind, [x])).otherwise(empty) for c, x in items.items()
+        f"CASE WHEN {sql.name(c)} IS NOT NULL THEN {_array(kind, [x])} ELSE {empty} END"
+        for c, x in items.items()
     ]
-    return F.flatten(_array(f"array<{kind}>", arrays)) if arrays else empty
+    return f"flatten({_array(f'array<{kind}>', arrays)})" if arrays else empty
 
 
 def _with_vector_type(df: DataFrame, col_name: str) -> DataFrame:

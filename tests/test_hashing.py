@@ -73,7 +73,7 @@ def test_the_vectors_are_built_without_interpreted_lambda_functions(spark):
     df = spark.createDataFrame(ROWS, SCHEMA)
     hasher = _hasher(1 << 18)
     vector = hasher._vector(hasher.categorical(df))
-    plan = df.select(vector)._jdf.queryExecution().executedPlan().toString().lower()
+    plan = df.selectExpr(vector)._jdf.queryExecution().executedPlan().toString().lower()
     assert "sort_array" in plan and "lambdafunction" not in plan
 
 
