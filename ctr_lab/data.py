@@ -824,9 +824,9 @@ def _validate(
 ) -> Loaded:
     """Type, repair and account for every row of a text DataFrame in the raw or course format.
 
-    Every expression is SQL text, parsed by the JVM in one call per column: built from Python
-    column objects, the same expressions took about 2,500 calls through Py4J per load, a
-    second of a small file's 2.5 s (BENCHMARKS.md, "A load's expressions in SQL").
+    Every expression is SQL text, parsed by the JVM in one call per column: built from PySpark
+    column objects, the same expressions made a load's 3,800 to 6,700 calls through Py4J, a
+    second or more of a small file's load (BENCHMARKS.md, "A load's expressions in SQL").
     """
     label_text = f"upper(trim({sql.name('click')}))"
     int_cols = list(S.INT_COLUMNS)

@@ -2,8 +2,8 @@ r"""SQL text for Spark's parser: identifiers and literals.
 
 ``ctr_lab`` writes the expressions of its wide projections (the load's checks, the hashed
 vectors) as SQL text. A column built in Python costs a call through Py4J for each function, name
-and literal in it, about a millisecond each on a local driver; the JVM parses the same
-expression from its text in one call (BENCHMARKS.md, "A load's expressions in SQL").
+and literal in it (about a millisecond per function on a local driver); the JVM parses the
+same expression from its text in one call (BENCHMARKS.md, "A load's expressions in SQL").
 
 Examples
 --------
