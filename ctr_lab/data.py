@@ -766,7 +766,7 @@ def _try_int(name: str) -> str:
 
 
 def _id_shape(text: str) -> str:
-    """The shape of an id's trimmed ``text`` (SQL): one of the four ``_HEX_*`` codes, in SQL.
+    """The shape of an id's trimmed ``text``: one of the four ``_HEX_*`` codes (SQL in, SQL out).
 
     The usual shape, eight lowercase hex digits, is checked without a regular expression:
     eight characters, all hex (``unhex`` is null otherwise), none upper case. Spark's ``rlike``
@@ -945,8 +945,8 @@ def _validate(
         else:
             out_cols.append(f"{_int_column(name)} AS {sql.name(name)}")
     if has_truth:
-        name = sql.name(S.TRUTH_COLUMN)
-        out_cols.append(f"try_cast(trim({name}) AS DOUBLE) AS {name}")
+        truth_col = sql.name(S.TRUTH_COLUMN)
+        out_cols.append(f"try_cast(trim({truth_col}) AS DOUBLE) AS {truth_col}")
     keep_text = [n for n in text_df.columns if n != _CORRUPT]
     if cache is None:
         with _compiled_by_the_jvm(marked.sparkSession):
@@ -971,12 +971,9 @@ def _validate(
             if cache is not None:
                 rows = cache.text_rows(marked.sparkSession, keep_text, with_ids=utf8)
             else:
-                suspect = " OR ".join(
-                    ["reason IS NOT NULL", *[f"{mark[h]} = {_HEX_BAD}" for h in S.HEX_COLUMNS]]
-                    if utf8
-                    else ["reason IS NOT NULL"]
-                )
-                rows = marked.where(suspect).selectExpr(
+                suspect = ["reason IS NOT NULL"]
+                suspect += [f"{mark[h]} = {_HEX_BAD}" for h in S.HEX_COLUMNS] if utf8 else []
+                rows = marked.where(" OR ".join(suspect)).selectExpr(
                     *sql.names([*keep_text, _CORRUPT, "reason"])
                 )
             examples = _second_look(rows, by_reason, found, shown, utf8)
