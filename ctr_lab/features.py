@@ -57,6 +57,7 @@ from pyspark.ml.util import MLReadable, MLReader, MLWritable, MLWriter
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from ctr_lab import sql
 from ctr_lab.errors import CtrLabError
 from ctr_lab.hashing import SqlFeatureHasher, _HasherParams
 from ctr_lab.persistence import ParamsReadable, ParamsWritable, read_params, write_metadata
@@ -301,6 +302,14 @@ def with_all_row_features(df: DataFrame, time_col: str = "event_time") -> DataFr
 # ----------------------------------------------------------------------------------------------
 
 
+def _stacked(dataset: DataFrame, values: Dict[str, str]) -> DataFrame:
+    """One row per column and row of ``dataset`` whose value is not null: ``i`` the column's place
+    in ``values``, ``v`` its value. ``values`` maps each column to the SQL of its value."""
+    pairs = ", ".join(f"named_struct('i', {i}, 'v', {v})" for i, v in enumerate(values.values()))
+    stacked = dataset.selectExpr(f"explode(array({pairs})) AS p")
+    return stacked.selectExpr("p.i", "p.v").where("v IS NOT NULL")
+
+
 class _RareLevelBucketerParams(HasInputCols, HasOutputCols):
     """Params shared by :class:`RareLevelBucketer` and :class:`RareLevelBucketerModel`."""
 
@@ -461,21 +470,11 @@ class RareLevelBucketer(Estimator, _RareLevelBucketerParams, ParamsReadable, Par
         )
 
         # All columns in one pass: stack (column index, value as text) and count each pair.
-        pairs = F.explode(
-            F.array(
-                *[
-                    F.struct(F.lit(i).alias("i"), F.col(c).cast("string").alias("v"))
-                    for i, c in enumerate(inputs)
-                ]
-            )
-        )
         kept = (
-            dataset.select(pairs.alias("p"))
-            .select("p.i", "p.v")
-            .where(F.col("v").isNotNull())
+            _stacked(dataset, {c: f"CAST({sql.name(c)} AS STRING)" for c in inputs})
             .groupBy("i", "v")
-            .agg(F.count(F.lit(1)).alias("n"))
-            .where(F.col("n") >= min_count)
+            .agg(F.expr("count(1) AS n"))
+            .where(f"n >= {int(min_count)}")
             .select("i", "v")
             .collect()
         )
@@ -524,7 +523,7 @@ class RareLevelBucketerModel(Model, _RareLevelBucketerParams, ParamsReadable, Pa
             dataset, inputs, "RareLevelBucketerModel.transform", "add them before this stage"
         )
         vocab = self.vocabularies
-        rare = F.lit(self.getRareLabel())
+        rare = sql.text(self.getRareLabel())
         # A StringIndexerModel built from the kept levels does the lookups: one JVM hash map per
         # column, applied row by row with no join, no shuffle and no Python, and unseen levels
         # and nulls go to its extra "keep" index. A kept level is its own output, so only the
@@ -543,10 +542,11 @@ class RareLevelBucketerModel(Model, _RareLevelBucketerParams, ParamsReadable, Pa
         for in_col, out_col in zip(inputs, outputs):
             levels = vocab.get(in_col, [])
             if levels:
-                kept = F.col(tmp[in_col]) < F.lit(float(len(levels)))
-                values[out_col] = F.when(kept, F.col(in_col).cast("string")).otherwise(rare)
+                kept = f"{sql.name(tmp[in_col])} < {len(levels)}D"  # the index is a double
+                level = f"CAST({sql.name(in_col)} AS STRING)"
+                values[out_col] = F.expr(f"CASE WHEN {kept} THEN {level} ELSE {rare} END")
             else:
-                values[out_col] = rare
+                values[out_col] = F.expr(rare)
         return out_df.withColumns(values).drop(*tmp.values())
 
 
@@ -1000,22 +1000,15 @@ class HashedFeatureVocabulary(
 
         # 1. Count the levels of all columns in one aggregation; a numeric column is one
         #    "level" (the empty string), counted on the rows where it is present.
-        def level(c: str) -> Column:
+        def level(c: str) -> str:
             if is_cat[c]:
-                return F.col(c).cast("string")
-            return F.when(F.col(c).isNotNull(), F.lit(""))
+                return f"CAST({sql.name(c)} AS STRING)"
+            return f"CASE WHEN {sql.name(c)} IS NOT NULL THEN '' END"
 
-        pairs = F.explode(
-            F.array(
-                *[F.struct(F.lit(i).alias("i"), level(c).alias("v")) for i, c in enumerate(inputs)]
-            )
-        )
         counted = (
-            dataset.select(pairs.alias("p"))
-            .select("p.i", "p.v")
-            .where(F.col("v").isNotNull())
+            _stacked(dataset, {c: level(c) for c in inputs})
             .groupBy("i", "v")
-            .agg(F.count(F.lit(1)).alias("n"))
+            .agg(F.expr("count(1) AS n"))
         )
         rank = F.row_number().over(Window.partitionBy("i").orderBy(F.desc("n"), F.asc("v")))
         top = counted.withColumn("r", rank).where(F.col("r") <= self.getMaxLevels()).drop("r")
@@ -1024,10 +1017,12 @@ class HashedFeatureVocabulary(
         #    (both hashers skip nulls): hashing the row gives the level's index alone.
         one_hot_rows = []
         for i, c in enumerate(inputs):
-            here = F.col("i") == F.lit(i)
-            value = F.col("v").cast(types[c]) if is_cat[c] else F.lit(1.0).cast(types[c])
-            one_hot_rows.append(F.when(here, value).alias(c))
-        probe = top.select("i", "v", "n", *one_hot_rows)
+            value = "v" if is_cat[c] else "1.0D"
+            kind = types[c].simpleString()
+            one_hot_rows.append(
+                f"CASE WHEN i = {i} THEN CAST({value} AS {kind}) END AS {sql.name(c)}"
+            )
+        probe = top.selectExpr("i", "v", "n", *one_hot_rows)
         hashed = self._hasher("__hfv_features").transform(probe)
         entries = []
         for row in hashed.select("i", "v", "n", "__hfv_features").collect():
