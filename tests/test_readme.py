@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -83,8 +84,18 @@ def _make_lab(tmp_path) -> None:
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/api/kernelspecs", headers={"Authorization": f"token {token}"}
         )
-        with urllib.request.urlopen(request, timeout=30) as reply:
-            specs = json.load(reply)["kernelspecs"]
+        # The address is printed as the server starts; under load its first connection can
+        # still be refused for a moment, so the first request is tried again until the deadline.
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=30) as reply:
+                    specs = json.load(reply)["kernelspecs"]
+                break
+            except urllib.error.URLError as exc:
+                refused = isinstance(exc.reason, ConnectionRefusedError)
+                if not refused or time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.5)
         assert specs["pysparkkernel"]["spec"]["display_name"] == "PySpark"  # the notebooks' own
         assert "ctr_lab.tools.magics" in specs["pysparkkernel"]["spec"]["argv"]
     finally:
