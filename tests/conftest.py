@@ -77,10 +77,15 @@ REAL_SAMPLES = REPO.parent / "shared" / "real_samples"
 
 @pytest.fixture(scope="session")
 def spark():
-    """A local Spark session built by ctr_lab's own get_spark(), with test-sized settings."""
+    """A local Spark session built by ctr_lab's own get_spark(), with test-sized settings.
+
+    Two shuffle partitions, one per core: the tests' data are thousands of rows, where each
+    shuffle's tasks are scheduling more than work (a tenth of the Spark tests' time with four;
+    BENCHMARKS.md, "The test suite"), and two still split every group-by, join and window.
+    """
     os.environ.setdefault("CTR_LAB_MASTER", "local[2]")
     os.environ.setdefault("CTR_LAB_DRIVER_MEMORY", "2g")
-    os.environ.setdefault("CTR_LAB_SHUFFLE_PARTITIONS", "4")
+    os.environ.setdefault("CTR_LAB_SHUFFLE_PARTITIONS", "2")
     os.environ.setdefault("CTR_LAB_SPARK_UI", "false")
     from ctr_lab.session import get_spark
 
