@@ -4,9 +4,10 @@ Work on little data costs what its plans cost to build, analyse and run, whateve
 size. Each file is loaded ``--runs`` times into a new kept-copy folder (``cache_dir=``) and as
 many times without one; ``recommended`` and ``course_baseline`` are fitted (5 L-BFGS iterations)
 on ``course_10k``'s training days and scored with ``ctr_lab.evaluate.metrics`` on its last day
-``--runs`` times; all after two warm-up rounds. The report gives the median seconds and the
-calls each made through Py4J (counted in ``GatewayClient.send_command``, which every call from
-Python to the JVM goes through).
+``--runs`` times, and ``train_and_evaluate`` (what ``ctr-lab train`` runs) splits, fits
+``course_baseline`` and scores it; all after two warm-up rounds. The report gives the median
+seconds and the calls each made through Py4J (counted in ``GatewayClient.send_command``, which
+every call from Python to the JVM goes through).
 
     python benchmarks/small_work.py                 # the tree's ctr_lab, 5 runs
     PYTHONPATH=/path/to/other/tree python benchmarks/small_work.py --runs 5
@@ -64,6 +65,11 @@ def main() -> None:
         cl.evaluate.metrics(fitted["model"].transform(test_df))
         return time.perf_counter() - start
 
+    def train_and_evaluate() -> float:
+        start = time.perf_counter()
+        cl.train.train_and_evaluate(df, "course_baseline", split="time", maxIter=5)
+        return time.perf_counter() - start
+
     files = [str(REPO / f) for f in FILES]
     work = [
         (f"load `{name}`, kept copy", lambda f=f: one(f, True)) for f, name in zip(files, FILES)
@@ -74,6 +80,7 @@ def main() -> None:
             (f"fit `{pipeline}`", lambda p=pipeline: fit(p)),
             (f"`metrics` of `{pipeline}`", score),
         ]
+    work.append(("`train_and_evaluate` of `course_baseline` (`ctr-lab train`)", train_and_evaluate))
     for _ in range(2):
         for _, run in work:
             run()

@@ -292,7 +292,12 @@ def roc_auc(df: DataFrame, label_col: str = "label", prob_col: str = "probabilit
     >>> roc_auc(df, prob_col="p")
     0.875
     """
-    value = _both_aucs(df, label_col, prob_col)["roc_auc"]
+    return _defined_roc_auc(_both_aucs(df, label_col, prob_col)["roc_auc"], label_col)
+
+
+def _defined_roc_auc(value: float, label_col: str) -> float:
+    """``value``, a ROC AUC, or the error :func:`roc_auc` gives where only one class is present
+    (the AUC is then NaN)."""
     if math.isnan(value):
         raise EvaluationError(
             f"roc_auc: {label_col!r} holds only one class, so the ROC AUC is undefined. "

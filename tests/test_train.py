@@ -172,6 +172,27 @@ def test_named_pipeline_fits_saves_and_reloads(spark, sample_split, tmp_path, na
     assert 0.08 < p.mean() < 0.3  # the sample's click rate is about 0.17
 
 
+def test_train_and_evaluate_reports_the_test_day_as_scikit_learn_scores_it(spark):
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    from ctr_lab.evaluate import EvaluationError
+
+    df = load(sample_path("course_10k")).df.cache()
+    result = train.train_and_evaluate(df, "course_baseline", split="time", maxIter=5)
+    _, test_df = train.time_split(df)
+    got = train.click_probability(result["model"].transform(test_df)).collect()
+    y, p = [r.label for r in got], [r.p_hat for r in got]
+    assert (result["train_rows"], result["test_rows"]) == (df.count() - len(got), len(got))
+    assert result["log_loss"] == pytest.approx(log_loss(y, p), abs=1e-12)
+    assert result["auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    # A test day without a click has no ROC AUC: the error roc_auc gives, not a NaN.
+    last_day = F.dayofmonth("event_time") == 30
+    no_clicks = df.where(~(last_day & (F.col("label") == 1)))
+    with pytest.raises(EvaluationError, match="holds only one class"):
+        train.train_and_evaluate(no_clicks, "course_baseline", split="time", maxIter=2)
+    df.unpersist()
+
+
 def test_unknown_pipeline_or_setting_is_a_clear_error():
     with pytest.raises(CtrLabError, match="no pipeline named"):
         train.build_pipeline("nope")

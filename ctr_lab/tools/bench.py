@@ -230,13 +230,14 @@ def score_predictions(path: str) -> Dict[str, float]:
     Every peer, Spark or not, and the generator's true probabilities are scored here, by the
     lab's one log loss and one AUC, in the parent's Spark session after the peers have run.
     """
-    from ctr_lab.evaluate import log_loss_of, roc_auc
+    from ctr_lab.evaluate import _defined_roc_auc, metrics
 
-    df = _spark().read.parquet("file://" + os.path.abspath(path)).cache()
+    df = _spark().read.parquet("file://" + os.path.abspath(path)).cache()  # read twice below
     try:
-        return {"log_loss": log_loss_of(df, "label", "p"), "auc": roc_auc(df, "label", "p")}
+        found = metrics(df, prob_col="p")  # the log loss and the AUC in one query
     finally:
         df.unpersist()
+    return {"log_loss": found["log_loss"], "auc": _defined_roc_auc(found["roc_auc"], "label")}
 
 
 def add_scores(result: Dict[str, Any], bayes_log_loss: Optional[float]) -> Dict[str, Any]:
