@@ -80,7 +80,7 @@ def spark():
     """A local Spark session built by ctr_lab's own get_spark(), with test-sized settings.
 
     Two shuffle partitions, one per core: the tests' data are thousands of rows, where each
-    shuffle's tasks are scheduling more than work (a tenth of the Spark tests' time with four;
+    shuffle's tasks are scheduling more than work (8 % of the Spark tests' time with four;
     BENCHMARKS.md, "The test suite"), and two still split every group-by, join and window.
     """
     os.environ.setdefault("CTR_LAB_MASTER", "local[2]")
