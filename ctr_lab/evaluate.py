@@ -57,6 +57,10 @@ DEFAULT_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 11))
 # ever holds all the rows in one partition. Any monotone split of the scores gives the same
 # (exact) answer; this many ranges of width 1/1000 keeps each range small on 40M rows.
 _SCORE_RANGES = 1000
+# The range of the rows without a score (a null probability): below every other, never null
+# itself, so that the query's two reads of the grouped scores stay one shuffle (a null range
+# would add an inferred filter to one read only, and Spark would score the rows twice).
+_NO_SCORE_RANGE = -1
 
 
 class EvaluationError(CtrLabError, ValueError):
@@ -174,7 +178,9 @@ def cumulative_counts(
     scores from high to low, (``fp / total_neg``, ``tp / total_pos``) traces the ROC curve.
 
     The running sums are taken within score ranges of width 1/1000 plus an offset per range, so
-    no window moves every row into one partition.
+    no window moves every row into one partition. Rows without a score (a null probability) come
+    last, with ``s`` null; the measures built on this table refuse them (:func:`metrics`,
+    :func:`roc_auc`, :func:`pr_auc`, :func:`lift_table` and the curves).
 
     Examples
     --------
@@ -191,7 +197,10 @@ def cumulative_counts(
     """
     grouped = score_counts(df, label_col, prob_col).withColumn(
         "range_id",
-        F.floor(F.least(F.greatest(F.col("s"), F.lit(0.0)), F.lit(1.0)) * _SCORE_RANGES),
+        F.coalesce(
+            F.floor(F.least(F.greatest(F.col("s"), F.lit(0.0)), F.lit(1.0)) * _SCORE_RANGES),
+            F.lit(_NO_SCORE_RANGE).cast("long"),
+        ),
     )
     # Offsets: the clicks / non-clicks in all higher score ranges (at most 1001 rows here).
     ranges = grouped.groupBy("range_id").agg(
@@ -231,10 +240,26 @@ def cumulative_counts(
 # --------------------------------------------------------------------------------------------
 
 
+def _unscored_rows() -> Column:
+    """Per row of :func:`cumulative_counts`, its rows without a score (0 for scored ones)."""
+    return F.when(F.col("s").isNull(), F.col("pos") + F.col("neg")).otherwise(F.lit(0))
+
+
+def _refuse_unscored(count: int, prob_col: str, caller: str) -> None:
+    """The error for predictions with ``count`` rows of a null probability, if any."""
+    if count:
+        raise EvaluationError(
+            f"{caller}: {count:,} row(s) have no score (null in {prob_col!r}), so the measure "
+            "would leave them out. Fix: drop or score them first, e.g. df.dropna(subset=["
+            f"{prob_col!r}]), and say how many you dropped"
+        )
+
+
 def _curve_sums(cum: DataFrame) -> List[Column]:
     """Aggregates over :func:`cumulative_counts` that give both exact AUCs."""
     tp_above = F.col("tp") - F.col("pos")
     return [
+        F.sum(_unscored_rows()).cast("long").alias("unscored"),
         # A tie between a click and a non-click counts one half, as in roc_auc_score.
         F.sum(F.col("neg").cast("double") * (tp_above + F.col("pos") * 0.5)).alias("auc_sum"),
         # Average precision: sum over scores of (recall step) x (precision at that score).
@@ -253,11 +278,12 @@ def _auc_values(row: Any) -> Dict[str, float]:
     return {"roc_auc": float(roc), "pr_auc": float(ap)}
 
 
-def _both_aucs(df: DataFrame, label_col: str, prob_col: str) -> Dict[str, float]:
+def _both_aucs(df: DataFrame, label_col: str, prob_col: str, caller: str) -> Dict[str, float]:
     cum = cumulative_counts(df, label_col, prob_col)
     row = cum.agg(*_curve_sums(cum)).first()
     if row is None or row["total_pos"] is None:
         raise EvaluationError("the predictions DataFrame has no rows")
+    _refuse_unscored(row["unscored"], prob_col, caller)
     return _auc_values(row)
 
 
@@ -292,7 +318,7 @@ def roc_auc(df: DataFrame, label_col: str = "label", prob_col: str = "probabilit
     >>> roc_auc(df, prob_col="p")
     0.875
     """
-    return _defined_roc_auc(_both_aucs(df, label_col, prob_col)["roc_auc"], label_col)
+    return _defined_roc_auc(_both_aucs(df, label_col, prob_col, "roc_auc")["roc_auc"], label_col)
 
 
 def _defined_roc_auc(value: float, label_col: str) -> float:
@@ -325,7 +351,7 @@ def pr_auc(df: DataFrame, label_col: str = "label", prob_col: str = "probability
     >>> round(pr_auc(df, prob_col="p"), 4)
     0.8333
     """
-    value = _both_aucs(df, label_col, prob_col)["pr_auc"]
+    value = _both_aucs(df, label_col, prob_col, "pr_auc")["pr_auc"]
     if math.isnan(value):
         raise EvaluationError(
             f"pr_auc: {label_col!r} holds no clicks, so the average precision is undefined. "
@@ -538,6 +564,7 @@ def metrics(
     ).first()
     if row is None or row["total_pos"] is None:
         raise EvaluationError("metrics: the predictions DataFrame has no rows")
+    _refuse_unscored(row["unscored"], prob_col, "metrics")
     clicks, non_clicks = int(row["total_pos"]), int(row["total_neg"])
     rows = clicks + non_clicks
     tp, fp = int(row["tp"]), int(row["fp"])
@@ -825,11 +852,13 @@ def lift_table(
             F.sum("pos").cast("long").alias("clicks"),
             F.min("s").alias("min_predicted"),
             F.max("s").alias("max_predicted"),
+            F.sum(_unscored_rows()).cast("long").alias("unscored"),
         )
         .collect()
     )
     if not rows:
         raise EvaluationError("lift_table: the predictions DataFrame has no rows")
+    _refuse_unscored(sum(r["unscored"] for r in rows), prob_col, "lift_table")
     table = pd.DataFrame([r.asDict() for r in rows]).sort_values("decile", ignore_index=True)
     all_rows, all_clicks = int(table["rows"].sum()), int(table["clicks"].sum())
     ctr = all_clicks / all_rows
@@ -853,7 +882,7 @@ def lift_table(
 
 
 def _downsampled_curve(
-    df: DataFrame, label_col: str, prob_col: str, max_points: int
+    df: DataFrame, label_col: str, prob_col: str, max_points: int, caller: str
 ) -> pd.DataFrame:
     """Cumulative counts at most ``~max_points`` distinct scores, highest score first."""
     cum = cumulative_counts(df, label_col, prob_col)
@@ -861,11 +890,15 @@ def _downsampled_curve(
     after = F.col("tp") + F.col("fp")
     before = after - F.col("pos") - F.col("neg")
     # Keep a score when its rows cross one of max_points evenly spaced rank marks: about
-    # max_points rows come to the driver whatever the number of distinct scores.
+    # max_points rows come to the driver whatever the number of distinct scores. The rows
+    # without a score, last of all, cross the last mark: they come too, and are refused.
     crosses = F.floor(after * max_points / total) != F.floor(before * max_points / total)
-    rows = cum.where(crosses).select("s", "tp", "fp", "total_pos", "total_neg").collect()
+    unscored = _unscored_rows().alias("unscored")
+    points = cum.where(crosses).select("s", "tp", "fp", "total_pos", "total_neg", unscored)
+    rows = points.collect()
     if not rows:
         raise EvaluationError("the predictions DataFrame has no rows")
+    _refuse_unscored(sum(r["unscored"] for r in rows), prob_col, caller)
     table = pd.DataFrame([r.asDict() for r in rows]).sort_values("s", ascending=False)
     table = table.reset_index(drop=True)
     if len(table) > max_points:
@@ -896,7 +929,7 @@ def roc_curve_table(
     2        0.8  0.5  1.0
     3        0.1  1.0  1.0
     """
-    t = _downsampled_curve(df, label_col, prob_col, max(2, int(max_points)))
+    t = _downsampled_curve(df, label_col, prob_col, max(2, int(max_points)), "roc_curve_table")
     pos, neg = int(t["total_pos"].iloc[0]), int(t["total_neg"].iloc[0])
     curve = pd.DataFrame(
         {
@@ -930,7 +963,7 @@ def pr_curve_table(
     1        0.8     1.0      0.667
     2        0.1     1.0      0.500
     """
-    t = _downsampled_curve(df, label_col, prob_col, max(2, int(max_points)))
+    t = _downsampled_curve(df, label_col, prob_col, max(2, int(max_points)), "pr_curve_table")
     pos = int(t["total_pos"].iloc[0])
     curve = pd.DataFrame(
         {

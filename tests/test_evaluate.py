@@ -214,6 +214,35 @@ def test_metrics_of_nothing_is_an_error(spark):
         ev.metrics(empty, prob_col="p")
 
 
+def test_metrics_score_each_row_once_when_the_scores_are_not_kept(spark, tiny_df):
+    """``metrics(model.transform(test_df))`` scores the test rows once, not once per read of the
+    scores in its query: the scoring function here counts the rows it scores."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import DoubleType
+
+    scored = spark.sparkContext.accumulator(0)
+
+    def score(p):
+        scored.add(1)
+        return p
+
+    predictions = tiny_df.withColumn("p", F.udf(score, DoubleType())("p"))
+    assert ev.metrics(predictions, prob_col="p")["rows"] == len(TINY)
+    assert scored.value == len(TINY)
+
+
+@pytest.mark.parametrize(
+    "measure", ["metrics", "roc_auc", "pr_auc", "lift_table", "roc_curve_table", "pr_curve_table"]
+)
+def test_rows_without_a_score_are_refused_and_counted(spark, measure):
+    df = spark.createDataFrame(
+        [(1, 0.9), (0, None), (1, None), (0, 0.2), (0, 0.1)], "label int, p double"
+    )
+    said = rf"^{measure}: 2 row\(s\) have no score \(null in 'p'\).*Fix: drop or score them"
+    with pytest.raises(ev.EvaluationError, match=said):
+        getattr(ev, measure)(df, prob_col="p")
+
+
 # ------------------------------------------------------------------------------------------------
 # Tables: by hand on the tiny example, and against numpy on the random data
 # ------------------------------------------------------------------------------------------------
