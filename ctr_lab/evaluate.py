@@ -59,7 +59,7 @@ DEFAULT_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 11))
 _SCORE_RANGES = 1000
 # The range of the rows without a score (a null probability): below every other, never null
 # itself, so that the query's two reads of the grouped scores stay one shuffle (a null range
-# would add an inferred filter to one read only, and Spark would score the rows twice).
+# would add an inferred filter to one read only, and Spark would score the rows once per read).
 _NO_SCORE_RANGE = -1
 
 
@@ -250,8 +250,8 @@ def _refuse_unscored(count: int, prob_col: str, caller: str) -> None:
     if count:
         raise EvaluationError(
             f"{caller}: {count:,} row(s) have no score (null in {prob_col!r}), so the measure "
-            "would leave them out. Fix: drop or score them first, e.g. df.dropna(subset=["
-            f"{prob_col!r}]), and say how many you dropped"
+            "would leave them out. Fix: score them, or drop them first and report how many "
+            f"you dropped: df.dropna(subset=[{prob_col!r}])"
         )
 
 

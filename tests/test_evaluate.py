@@ -238,7 +238,7 @@ def test_rows_without_a_score_are_refused_and_counted(spark, measure):
     df = spark.createDataFrame(
         [(1, 0.9), (0, None), (1, None), (0, 0.2), (0, 0.1)], "label int, p double"
     )
-    said = rf"^{measure}: 2 row\(s\) have no score \(null in 'p'\).*Fix: drop or score them"
+    said = rf"^{measure}: 2 row\(s\) have no score \(null in 'p'\).*Fix: score them, or drop them"
     with pytest.raises(ev.EvaluationError, match=said):
         getattr(ev, measure)(df, prob_col="p")
 
