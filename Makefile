@@ -151,12 +151,12 @@ LIVY_REST := $(filter-out $(LIVY_NOTEBOOKS),$(wildcard tests/e2e/livy/test_*.py)
 # The notebooks `make test` runs through Livy in the second notebook lane: 00 and 06 (which
 # starts two sessions), which reload no model the browser saved, with the rest of the Livy suite
 # beside the browser; 02 and 03 (whose models the browser has saved by then; a missing one is
-# trained through Livy instead) and the quiz after the cluster suite. The Livy suite waits on
+# trained through Livy instead) after the cluster suite. The Livy suite waits on
 # sessions and sparkmagic's polling more than it computes: it runs beside the browser, and the
 # cluster suite beside the first lane's notebooks through Livy, so that each lane's waits leave
 # the other's work the CPU.
 LIVY_EARLY := 00_setup or 06_cluster
-LIVY_LATE := 02_sampling or 03_model or 07_quiz
+LIVY_LATE := 02_sampling or 03_model
 
 livy: $(KERNELS) ## Every notebook through the real sparkmagic kernel and the Livy test server
 	@$(PY) -m pytest tests/e2e/livy
